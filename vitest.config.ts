@@ -13,7 +13,22 @@ export default defineConfig({
         },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            // Test-only secrets and a small socket bound (docs/EDGE.md, "Tests").
+            miniflare: {
+              bindings: {
+                RAILS_API_TOKEN: "test-rails-token",
+                CLIENT_JWT_SECRET: "test-client-jwt-secret",
+                BROKER_API_TOKEN: "test-broker-api-token",
+                EDGE_EVENTS_SECRET: "test-edge-events-secret",
+                BROKER_URL: "http://broker.test",
+                WS_MAX_SOCKETS_PER_DEVICE: "4",
+              },
+            },
+          }),
+        ],
         test: { name: "edge", include: ["test/edge/**/*.test.ts"] },
       },
     ],

@@ -1,9 +1,9 @@
-import { DurableObject } from "cloudflare:workers";
-import { Hono } from "hono";
-import { isDeviceId } from "../../protocol/src/index.js";
+/**
+ * The Tether edge: a stateless Worker (routes in app.ts) and one Durable Object
+ * per device (DeviceChannel). See docs/EDGE.md.
+ */
+export { DeviceChannel } from "./channel/device-channel.js";
 
-export class DeviceChannel extends DurableObject {}
+import { app } from "./app.js";
 
-const app = new Hono();
-app.get("/healthz", (c) => c.json({ ok: isDeviceId("a") }));
 export default app;

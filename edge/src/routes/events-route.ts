@@ -1,0 +1,61 @@
+import { Hono } from "hono";
+import {
+  ErrorCode,
+  parseEventBatch,
+  parseJson,
+  SIGNATURE_HEADER,
+  TetherError,
+  type TetherEvent,
+  verifyBodySignature,
+} from "../../../protocol/src/index.js";
+import { bodySize } from "../body-size.js";
+import type { EdgeEnv } from "../env.js";
+import { requireSecret } from "../http-errors.js";
+import { MAX_EVENTS_BODY_BYTES } from "../limits.js";
+
+/** `POST /internal/events`: the broker's signed event batches, one DeviceChannel call per device. */
+export const eventsRoute = new Hono<{ Bindings: EdgeEnv }>();
+
+eventsRoute.post("/events", bodySize(MAX_EVENTS_BODY_BYTES), async (c) => {
+  const secret = requireSecret(c.env, "EDGE_EVENTS_SECRET");
+  // The signature covers the raw bytes, so the body is read as text before parsing.
+  const raw = await c.req.text();
+  const check = await verifyBodySignature(secret, c.req.header(SIGNATURE_HEADER), raw, Date.now() / 1000);
+  if (!check.ok) {
+    throw new TetherError(ErrorCode.Unauthorized, `bad ${SIGNATURE_HEADER} (${check.reason})`, {
+      status: 401,
+    });
+  }
+  const json = parseJson(raw);
+  const batch = json.ok ? parseEventBatch(json.value) : json;
+  if (!batch.ok) throw new TetherError(ErrorCode.InvalidRequest, batch.message, { status: 400 });
+
+  const byDevice = groupByDevice(batch.value.events);
+  const outcomes = await Promise.allSettled(
+    [...byDevice].map(([deviceId, events]) =>
+      c.env.DEVICE_CHANNEL.getByName(deviceId).deliver(deviceId, events),
+    ),
+  );
+  const failed = outcomes.filter((outcome) => outcome.status === "rejected");
+  if (failed.length > 0) {
+    const reasons = failed.map((outcome) => String(outcome.reason));
+    console.error("edge: event delivery failed", { devices: byDevice.size, reasons });
+    throw new TetherError(
+      ErrorCode.Internal,
+      `delivery failed for ${failed.length} of ${byDevice.size} devices`,
+      { status: 500 },
+    );
+  }
+  return c.json({ ok: true, events: batch.value.events.length, devices: byDevice.size });
+});
+
+/** Groups a batch by device, keeping each device's events in batch order. Bounded by the batch size. */
+function groupByDevice(events: TetherEvent[]): Map<string, TetherEvent[]> {
+  const groups = new Map<string, TetherEvent[]>();
+  for (const event of events) {
+    const group = groups.get(event.deviceId);
+    if (group) group.push(event);
+    else groups.set(event.deviceId, [event]);
+  }
+  return groups;
+}

@@ -1,0 +1,45 @@
+import { z } from "zod";
+import { COMMAND_LIMITS } from "../../protocol/src/index.js";
+
+/**
+ * Schemas of what crosses the edge's trust boundaries: Rails command bodies, client
+ * frames, broker answers. Limits come from the protocol module.
+ */
+
+const commandName = z.string().regex(COMMAND_LIMITS.namePattern, "must match [A-Za-z0-9_.-]{1,64}");
+const timeoutMs = z.number().int().min(COMMAND_LIMITS.timeoutMs.min).max(COMMAND_LIMITS.timeoutMs.max);
+const ttlMs = z.number().int().min(COMMAND_LIMITS.ttlMs.min).max(COMMAND_LIMITS.ttlMs.max);
+
+/** Body of `POST /v1/devices/{id}/commands` (CONTRACT.md, "Broker HTTP API"). */
+export const CommandBodySchema = z.strictObject({
+  name: commandName,
+  params: z.unknown().optional(),
+  timeoutMs: timeoutMs.optional(),
+  queue: z.boolean().optional(),
+  ttlMs: ttlMs.optional(),
+});
+export type CommandBody = z.infer<typeof CommandBodySchema>;
+
+/** Client → edge `command` frame (CONTRACT.md, "Edge HTTP and WebSocket API"). */
+export const CommandFrameSchema = z.strictObject({
+  type: z.literal("command"),
+  id: z.string().min(1).max(128).optional(),
+  name: commandName,
+  params: z.unknown().optional(),
+  timeoutMs: timeoutMs.optional(),
+});
+export type CommandFrame = z.infer<typeof CommandFrameSchema>;
+
+/** `{"error": {"code", "message"}}` as the broker answers it (plus `id` where one exists). */
+export const ErrorBodySchema = z.object({
+  id: z.string().optional(),
+  error: z.object({ code: z.string(), message: z.string() }),
+});
+
+/** First issue of a failed parse, as `path: message`, for error bodies. */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid value";
+  const path = issue.path.map(String).join(".");
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
