@@ -1,0 +1,338 @@
+// @ts-check
+/**
+ * The web console: one TetherClient for the chosen device, wired to the page.
+ * Settings come from the form, localStorage, or `#device=…&token=…&edge=…`
+ * (the hash is read once and then wiped from the address bar and history).
+ */
+import { describeToken, EventList, prettyJson, showTime, summarize } from "./console-view.js";
+import { isCommandName, isDeviceId, TetherClient } from "./tether-client.js";
+
+/** @typedef {import("./tether-client.js").StatusChange} StatusChange */
+/** @typedef {import("./tether-client.js").TetherEvent} TetherEvent */
+/** @typedef {import("./tether-client.js").SnapshotFrame} SnapshotFrame */
+
+const MAX_EVENT_ROWS = 200;
+const STORAGE = {
+  edge: "tether.console.edgeUrl",
+  device: "tether.console.deviceId",
+  token: "tether.console.token",
+};
+
+/**
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {new () => T} type
+ * @returns {T}
+ */
+function byId(id, type) {
+  const element = document.getElementById(id);
+  if (!(element instanceof type)) throw new Error(`console: #${id} is missing`);
+  return element;
+}
+
+const ui = {
+  status: byId("status", HTMLElement),
+  statusDetail: byId("status-detail", HTMLElement),
+  connectPanel: byId("connect-panel", HTMLDetailsElement),
+  connectSummary: byId("connect-summary", HTMLElement),
+  connectForm: byId("connect-form", HTMLFormElement),
+  edgeUrl: byId("edge-url", HTMLInputElement),
+  deviceId: byId("device-id", HTMLInputElement),
+  token: byId("token", HTMLInputElement),
+  tokenInfo: byId("token-info", HTMLElement),
+  connect: byId("connect", HTMLButtonElement),
+  disconnect: byId("disconnect", HTMLButtonElement),
+  forget: byId("forget", HTMLButtonElement),
+  connectError: byId("connect-error", HTMLElement),
+  deviceLabel: byId("device-label", HTMLElement),
+  presence: byId("presence", HTMLElement),
+  since: byId("since", HTMLElement),
+  lastSeen: byId("last-seen", HTMLElement),
+  state: byId("state", HTMLElement),
+  commandForm: byId("command-form", HTMLFormElement),
+  commandName: byId("command-name", HTMLInputElement),
+  commandTimeout: byId("command-timeout", HTMLInputElement),
+  commandParams: byId("command-params", HTMLTextAreaElement),
+  sendCommand: byId("send-command", HTMLButtonElement),
+  commandHint: byId("command-hint", HTMLElement),
+  commandError: byId("command-error", HTMLElement),
+  commandResult: byId("command-result", HTMLElement),
+  events: byId("events", HTMLOListElement),
+  eventCount: byId("event-count", HTMLElement),
+  eventsEmpty: byId("events-empty", HTMLElement),
+  clearEvents: byId("clear-events", HTMLButtonElement),
+};
+
+const events = new EventList(ui.events, ui.eventCount, ui.eventsEmpty, MAX_EVENT_ROWS);
+/** @type {TetherClient | null} */
+let client = null;
+/** Client errors are shown as rows too; this numbers their keys. */
+let errorRows = 0;
+/** What the page knows about the device, refreshed by the snapshot and by events. */
+const device = {
+  /** @type {boolean | null} */ online: null,
+  /** @type {number | null} */ since: null,
+  /** @type {number | null} */ lastSeen: null,
+};
+/** @type {{ state: StatusChange["state"], retryAt: number | null, attempt: number }} */
+const connection = { state: "idle", retryAt: null, attempt: 0 };
+/** On a phone the settings fold away once connected, so the device is on screen. */
+const narrowScreen = matchMedia("(max-width: 899px)");
+let foldOnOpen = false;
+
+/** localStorage may throw (private mode, disabled storage): the console still works. */
+const storage = {
+  /** @param {string} key */
+  get: (key) => {
+    try {
+      return localStorage.getItem(key) ?? "";
+    } catch {
+      return "";
+    }
+  },
+  /** @param {string} key @param {string} value */
+  set: (key, value) => {
+    try {
+      if (value === "") localStorage.removeItem(key);
+      else localStorage.setItem(key, value);
+    } catch {
+      // Not remembered; nothing else depends on it.
+    }
+  },
+};
+
+function loadSettings() {
+  ui.edgeUrl.value = storage.get(STORAGE.edge);
+  ui.deviceId.value = storage.get(STORAGE.device);
+  ui.token.value = storage.get(STORAGE.token);
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const fromHash = { edge: hash.get("edge"), device: hash.get("device"), token: hash.get("token") };
+  if (fromHash.edge !== null) ui.edgeUrl.value = fromHash.edge;
+  if (fromHash.device !== null) ui.deviceId.value = fromHash.device;
+  if (fromHash.token !== null) ui.token.value = fromHash.token;
+  if (location.hash !== "") history.replaceState(null, "", location.pathname + location.search);
+  return fromHash.device !== null && fromHash.token !== null;
+}
+
+function edgeBase() {
+  return ui.edgeUrl.value.trim() || location.origin;
+}
+
+function connect() {
+  const deviceId = ui.deviceId.value.trim();
+  const token = ui.token.value.trim();
+  ui.connectError.textContent = "";
+  if (!isDeviceId(deviceId)) {
+    ui.connectError.textContent = "Device id: 1–64 letters, digits, _ or -.";
+    return;
+  }
+  if (token === "") {
+    ui.connectError.textContent = "Paste a client token (JWT issued by Rails).";
+    return;
+  }
+  storage.set(STORAGE.edge, ui.edgeUrl.value.trim());
+  storage.set(STORAGE.device, deviceId);
+  storage.set(STORAGE.token, token);
+  const sameDevice = client?.deviceId === deviceId;
+  client?.close();
+  if (!sameDevice) resetDeviceView(deviceId);
+  try {
+    client = new TetherClient({ baseUrl: edgeBase(), deviceId, token });
+  } catch (error) {
+    client = null;
+    ui.connectError.textContent = error instanceof Error ? error.message : String(error);
+    return;
+  }
+  foldOnOpen = narrowScreen.matches;
+  ui.connectSummary.textContent = `${deviceId} @ ${new URL(edgeBase()).host}`;
+  client.on("status", onStatus);
+  client.on("snapshot", onSnapshot);
+  client.on("event", onEvent);
+  client.on("error", (error) => {
+    const payload = { code: error.code, message: error.message, source: error.source };
+    errorRows += 1;
+    const row = { ts: Date.now(), type: "error", summary: `${error.code}: ${error.message}`, payload };
+    events.add({ ...row, key: `error|${errorRows}`, tone: "bad" });
+  });
+  client.connect();
+}
+
+/** @param {string} deviceId */
+function resetDeviceView(deviceId) {
+  device.online = null;
+  device.since = null;
+  device.lastSeen = null;
+  ui.deviceLabel.textContent = deviceId;
+  ui.state.textContent = "—";
+  ui.commandResult.textContent = "";
+  ui.commandResult.dataset.ok = "";
+  events.clear();
+  renderDevice();
+}
+
+/** @param {StatusChange} status */
+function onStatus(status) {
+  connection.state = status.state;
+  connection.attempt = status.attempt;
+  connection.retryAt = status.state === "reconnecting" ? Date.now() + (status.delayMs ?? 0) : null;
+  if (status.state === "auth_or_unreachable") void diagnose();
+  if (status.state === "open" && foldOnOpen) {
+    foldOnOpen = false;
+    ui.connectPanel.open = false;
+  }
+  renderConnection();
+}
+
+/** A browser cannot see why an upgrade failed; /healthz tells "unreachable" from "refused". */
+async function diagnose() {
+  let reachable = false;
+  try {
+    reachable = (await fetch(new URL("/healthz", edgeBase()), { cache: "no-store" })).ok;
+  } catch {
+    reachable = false;
+  }
+  if (connection.state !== "auth_or_unreachable") return;
+  ui.statusDetail.textContent = reachable
+    ? "edge reachable: token refused, expired, or not for this device"
+    : "edge unreachable: check the URL and the network";
+}
+
+/** @param {SnapshotFrame} snapshot */
+function onSnapshot(snapshot) {
+  device.online = snapshot.device.online;
+  device.since = snapshot.device.since;
+  device.lastSeen = snapshot.device.lastSeen;
+  ui.state.textContent =
+    snapshot.device.state === null ? "no state reported yet" : prettyJson(snapshot.device.state);
+  for (const event of snapshot.recent) addEventRow(event);
+  renderDevice();
+}
+
+/** @param {TetherEvent} event */
+function onEvent(event) {
+  const ts = event.ts ?? Date.now();
+  if (event.type === "state") ui.state.textContent = prettyJson(event.state);
+  if (event.type === "presence") {
+    device.online = event.online;
+    device.since = event.ts;
+  }
+  if (event.type !== "command_result") device.lastSeen = Math.max(device.lastSeen ?? 0, ts);
+  addEventRow(event);
+  renderDevice();
+}
+
+/** @param {TetherEvent} event */
+function addEventRow(event) {
+  const ts = event.ts ?? Date.now();
+  const detail = event.type === "event" ? event.name : event.type === "command_result" ? event.id : "";
+  events.add({
+    ts,
+    type: event.type,
+    summary: summarize(event),
+    payload: event,
+    key: `${event.type}|${ts}|${detail}`,
+  });
+}
+
+function renderDevice() {
+  const now = Date.now();
+  const known = device.online !== null;
+  ui.presence.textContent = !known ? "unknown" : device.online ? "online" : "offline";
+  ui.presence.dataset.online = !known ? "unknown" : String(device.online);
+  showTime(ui.since, device.since, now);
+  showTime(ui.lastSeen, device.lastSeen, now);
+}
+
+function renderConnection() {
+  const { state, attempt, retryAt } = connection;
+  ui.status.textContent = state;
+  ui.status.dataset.state = state;
+  const details = {
+    idle: "",
+    connecting: attempt > 0 ? `attempt ${attempt + 1}…` : "",
+    open: "live",
+    reconnecting: `retry ${attempt} in ${Math.max(0, Math.ceil(((retryAt ?? 0) - Date.now()) / 1000))} s`,
+    auth_or_unreachable: "token refused or edge unreachable",
+    unauthorized: "token refused: get a fresh one",
+    closed: "",
+  };
+  if (state !== "auth_or_unreachable" || ui.statusDetail.textContent === "")
+    ui.statusDetail.textContent = details[state];
+  const open = state === "open";
+  const active = open || state === "connecting" || state === "reconnecting";
+  ui.disconnect.disabled = !active;
+  ui.connect.textContent = active ? "Reconnect" : "Connect";
+  ui.sendCommand.disabled = !open;
+  ui.commandHint.textContent = open ? "" : "connect first";
+}
+
+/** @returns {{ name: string, params: unknown, timeoutMs: number } | string} */
+function readCommand() {
+  const name = ui.commandName.value.trim();
+  if (!isCommandName(name)) return "Name: 1–64 letters, digits, _ . or -.";
+  const timeoutMs = Number(ui.commandTimeout.value || "10000");
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 60_000) return "Timeout: 100–60000 ms.";
+  const text = ui.commandParams.value.trim();
+  if (text === "") return { name, params: undefined, timeoutMs };
+  try {
+    return { name, params: JSON.parse(text), timeoutMs };
+  } catch (error) {
+    return `Params are not valid JSON: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+async function sendCommand() {
+  const command = readCommand();
+  ui.commandError.textContent = typeof command === "string" ? command : "";
+  if (typeof command === "string" || client === null) return;
+  ui.sendCommand.disabled = true;
+  ui.commandResult.dataset.ok = "pending";
+  ui.commandResult.textContent = `sending ${command.name}…`;
+  try {
+    const result = await client.sendCommand(command.name, command.params, { timeoutMs: command.timeoutMs });
+    ui.commandResult.dataset.ok = String(result.ok);
+    ui.commandResult.textContent = prettyJson(result);
+  } catch (error) {
+    ui.commandResult.dataset.ok = "false";
+    const code = error instanceof Error && "code" in error ? String(error.code) : "error";
+    ui.commandResult.textContent = `${code}: ${error instanceof Error ? error.message : String(error)}`;
+  } finally {
+    ui.sendCommand.disabled = connection.state !== "open";
+  }
+}
+
+function renderTokenInfo() {
+  const info = describeToken(ui.token.value.trim(), ui.deviceId.value.trim(), Date.now());
+  ui.tokenInfo.textContent = info.text;
+  ui.tokenInfo.classList.toggle("warn", info.warn);
+}
+
+ui.connectForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  connect();
+});
+ui.disconnect.addEventListener("click", () => client?.close());
+ui.forget.addEventListener("click", () => {
+  storage.set(STORAGE.token, "");
+  ui.token.value = "";
+  renderTokenInfo();
+});
+ui.commandForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void sendCommand();
+});
+ui.clearEvents.addEventListener("click", () => events.clear());
+ui.token.addEventListener("input", renderTokenInfo);
+ui.deviceId.addEventListener("input", renderTokenInfo);
+ui.edgeUrl.placeholder = location.origin;
+// One ticker (the page's only timer) keeps "5 min ago" and the retry countdown true.
+setInterval(() => {
+  renderDevice();
+  if (connection.state === "reconnecting") renderConnection();
+}, 1000);
+
+const autoConnect = loadSettings();
+renderTokenInfo();
+renderDevice();
+renderConnection();
+if (autoConnect) connect();

@@ -1,0 +1,434 @@
+// @ts-check
+/**
+ * TetherClient: one device's live channel over `GET /v1/devices/{id}/ws`
+ * (CONTRACT.md, "Edge HTTP and WebSocket API"). Plain ES modules, no build
+ * step, no dependencies: a page imports this file as-is; a mobile app copies
+ * the `tether-*.js` files. Types: tether-client.d.ts.
+ *
+ * - The JWT travels as the second `Sec-WebSocket-Protocol` value after
+ *   `tether`, never in the URL, so it stays out of access logs and history.
+ * - Reconnects wait random × min(maxDelayMs, baseDelayMs × 2^attempt) (full
+ *   jitter: a fleet of apps does not reconnect in lockstep after an edge
+ *   deploy); the attempt count resets once a connection stayed up `stableMs`.
+ * - A browser cannot see the HTTP status of a refused upgrade (401/403 look
+ *   like close 1006 before `open`). Close codes 1008/4401/4403, or an error
+ *   message naming 401/403 (Node `ws`, React Native), stop at once as
+ *   `unauthorized`; otherwise `maxFailedOpens` closes in a row before `open`
+ *   stop as `auth_or_unreachable` (bad or expired token, device not in the
+ *   token, or no network). `connect()` starts again, e.g. with a fresh token.
+ * - A `ping` every `pingIntervalMs`, answered `pong` by the edge; silence for
+ *   `pongTimeoutMs` after it drops the socket and reconnects (tether-heartbeat.js).
+ */
+import { TetherClientError } from "./tether-client-error.js";
+import { resolveClientOptions } from "./tether-client-options.js";
+import { backoffDelay, isAuthFailure, isSubprotocolToken } from "./tether-connection-policy.js";
+import { isCommandName, isRecord, parseServerFrame } from "./tether-frames.js";
+import { Heartbeat } from "./tether-heartbeat.js";
+import { PendingCommands } from "./tether-pending-commands.js";
+
+export { TetherClientError } from "./tether-client-error.js";
+export { CLIENT_DEFAULTS } from "./tether-client-options.js";
+export { backoffDelay, deviceSocketUrl, isAuthFailure } from "./tether-connection-policy.js";
+export { isCommandName, isDeviceId, parseServerFrame } from "./tether-frames.js";
+
+/**
+ * @typedef {import("./tether-frames.js").SnapshotFrame} SnapshotFrame
+ * @typedef {import("./tether-frames.js").TetherEvent} TetherEvent
+ * @typedef {import("./tether-frames.js").CommandResultEvent} CommandResultEvent
+ * @typedef {"idle" | "connecting" | "open" | "reconnecting" | "auth_or_unreachable" | "unauthorized" | "closed"} ConnectionState
+ * @typedef {{ state: ConnectionState, attempt: number, delayMs?: number, code?: number, reason?: string }} StatusChange
+ * @typedef {{ snapshot: SnapshotFrame, event: TetherEvent, status: StatusChange, error: TetherClientError }} TetherClientEventMap
+ * @typedef {import("./tether-client-options.js").WebSocketLike} WebSocketLike
+ * @typedef {import("./tether-client-options.js").TetherClientOptions} TetherClientOptions
+ */
+
+const WS_CLOSING = 2;
+
+export class TetherClient {
+  #url;
+  #deviceId;
+  #token;
+  #WebSocket;
+  #random;
+  #setTimeout;
+  #clearTimeout;
+  #randomUUID;
+  #config;
+  #pending;
+  #heartbeat;
+  /** @type {WebSocketLike | null} */ #ws = null;
+  /** Bumped whenever a socket is abandoned, so its late callbacks are ignored. */
+  #generation = 0;
+  /** @type {ConnectionState} */ #state = "idle";
+  #attempt = 0;
+  #failedOpens = 0;
+  #lastErrorMessage = "";
+  /** One handle each: they cannot pile up. */
+  /** @type {unknown} */ #reconnectTimer;
+  /** @type {unknown} */ #stableTimer;
+  /** Listeners are added by the app, not by traffic: no bound needed. */
+  #listeners = {
+    /** @type {Set<(frame: SnapshotFrame) => void>} */ snapshot: new Set(),
+    /** @type {Set<(event: TetherEvent) => void>} */ event: new Set(),
+    /** @type {Set<(status: StatusChange) => void>} */ status: new Set(),
+    /** @type {Set<(error: TetherClientError) => void>} */ error: new Set(),
+  };
+
+  /**
+   * Validates the options (throws `invalid_request`); does not connect until `connect()`.
+   * @example
+   * const client = new TetherClient({ baseUrl: "https://edge.example", deviceId: "router-1", token: jwt });
+   * client.on("event", (event) => console.log(event.type));
+   * client.connect();
+   * @param {TetherClientOptions} options
+   */
+  constructor(options) {
+    const resolved = resolveClientOptions(options);
+    this.#url = resolved.url;
+    this.#deviceId = options.deviceId;
+    this.#token = resolved.token;
+    this.#WebSocket = resolved.WebSocket;
+    this.#random = resolved.random;
+    this.#randomUUID = resolved.randomUUID;
+    this.#setTimeout = resolved.setTimeout;
+    this.#clearTimeout = resolved.clearTimeout;
+    this.#config = resolved.config;
+    this.#pending = new PendingCommands(this.#config.maxPending, this.#setTimeout, this.#clearTimeout);
+    this.#heartbeat = new Heartbeat({
+      intervalMs: this.#config.pingIntervalMs,
+      timeoutMs: this.#config.pongTimeoutMs,
+      setTimeout: this.#setTimeout,
+      clearTimeout: this.#clearTimeout,
+    });
+  }
+
+  /** The socket URL (never contains the token). */
+  get url() {
+    return this.#url;
+  }
+
+  get deviceId() {
+    return this.#deviceId;
+  }
+
+  /** @returns {ConnectionState} */
+  get state() {
+    return this.#state;
+  }
+
+  /** Commands awaiting their result. */
+  get pendingCount() {
+    return this.#pending.size;
+  }
+
+  /**
+   * Subscribes to `snapshot`, `event`, `status` or `error`; returns the unsubscribe function.
+   * @example const off = client.on("status", ({ state }) => console.log(state));
+   * @template {keyof TetherClientEventMap} K
+   * @param {K} type
+   * @param {(payload: TetherClientEventMap[K]) => void} listener
+   * @returns {() => void}
+   */
+  on(type, listener) {
+    const set = /** @type {Set<(payload: TetherClientEventMap[K]) => void>} */ (this.#listeners[type]);
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+    };
+  }
+
+  /**
+   * Opens the socket (no-op while connecting or open) and keeps it open until `close()`
+   * or an auth failure; also starts again after `auth_or_unreachable` or `unauthorized`.
+   * @example client.connect();
+   * @returns {this}
+   */
+  connect() {
+    if (this.#state === "connecting" || this.#state === "open" || this.#state === "reconnecting") return this;
+    this.#attempt = 0;
+    this.#failedOpens = 0;
+    this.#startOpen();
+    return this;
+  }
+
+  /**
+   * Closes for good: no reconnect, pending commands rejected with `connection_closed`.
+   * @example client.close();
+   */
+  close() {
+    this.#stop("closed", { code: 1000, reason: "client closed" });
+  }
+
+  /**
+   * Sends a `command` frame; resolves with the `command_result` frame of the same id
+   * (`ok` may be false: the command ran and failed, or the edge answered `device_offline`).
+   * Rejects with a TetherClientError: `invalid_request`, `not_connected`, `rate_limited`,
+   * `timeout` (nothing within timeoutMs + commandGraceMs), `connection_closed`, or the
+   * code of an `error` frame naming the command.
+   * @example
+   * const result = await client.sendCommand("reboot", { delayS: 5 }, { timeoutMs: 5000 });
+   * if (result.ok) console.log(result.result); else console.warn(result.error);
+   * @param {string} name
+   * @param {unknown} [params]
+   * @param {{ timeoutMs?: number }} [options]
+   * @returns {Promise<CommandResultEvent>}
+   */
+  sendCommand(name, params, options = {}) {
+    const { timeoutMs } = options;
+    /** @param {string} code @param {string} message @param {unknown} [cause] */
+    const fail = (code, message, cause) => Promise.reject(new TetherClientError(code, message, { cause }));
+    if (!isCommandName(name)) return fail("invalid_request", "command name must match [A-Za-z0-9_.-]{1,64}");
+    if (
+      timeoutMs !== undefined &&
+      !(Number.isInteger(timeoutMs) && timeoutMs >= 100 && timeoutMs <= 60_000)
+    ) {
+      return fail("invalid_request", "timeoutMs must be an integer in 100..60000 (the contract's range)");
+    }
+    const ws = this.#ws;
+    if (ws === null || this.#state !== "open") return fail("not_connected", `not connected (${this.#state})`);
+    if (this.#pending.full)
+      return fail("rate_limited", `${this.#pending.size} commands already await a result`);
+    const id = this.#randomUUID();
+    let text;
+    try {
+      text = JSON.stringify({ type: "command", id, name, params, timeoutMs });
+    } catch (cause) {
+      return fail("invalid_request", "params are not JSON", cause);
+    }
+    const waitMs = (timeoutMs ?? this.#config.commandTimeoutMs) + this.#config.commandGraceMs;
+    const result = this.#pending.add(id, waitMs, name);
+    try {
+      ws.send(text);
+    } catch (cause) {
+      this.#pending.reject(
+        id,
+        new TetherClientError("not_connected", "send failed", { cause, commandId: id }),
+      );
+    }
+    return result;
+  }
+
+  async #open() {
+    const generation = ++this.#generation;
+    this.#setStatus({ state: "connecting", attempt: this.#attempt });
+    let token;
+    try {
+      token = typeof this.#token === "function" ? await this.#token() : this.#token;
+    } catch (cause) {
+      if (generation !== this.#generation) return;
+      this.#emitError(new TetherClientError("token_error", "the token function failed", { cause }));
+      this.#onDrop(false, 1006, "token function failed");
+      return;
+    }
+    if (generation !== this.#generation) return;
+    if (!isSubprotocolToken(token)) {
+      this.#emitError(
+        new TetherClientError("token_error", "token is empty or not a subprotocol-safe string"),
+      );
+      this.#stop("unauthorized", { reason: "unusable token" });
+      return;
+    }
+    let ws;
+    try {
+      ws = new this.#WebSocket(this.#url, ["tether", token]);
+    } catch (cause) {
+      this.#emitError(
+        new TetherClientError("invalid_request", "the WebSocket constructor refused", { cause }),
+      );
+      this.#stop("closed", { reason: "cannot open a socket" });
+      return;
+    }
+    this.#attach(ws, generation);
+  }
+
+  /**
+   * Handlers stay attached for the socket's life (Node `ws` throws on an unhandled
+   * error event); a stale socket's callbacks are ignored by generation instead.
+   * @param {WebSocketLike} ws
+   * @param {number} generation
+   */
+  #attach(ws, generation) {
+    this.#ws = ws;
+    this.#lastErrorMessage = "";
+    let opened = false;
+    /** @param {unknown} event @param {string} key */
+    const field = (event, key) =>
+      typeof event === "object" && event !== null ? Reflect.get(event, key) : undefined;
+    ws.onopen = () => {
+      if (generation !== this.#generation) return;
+      opened = true;
+      this.#onOpen(ws, generation);
+    };
+    ws.onmessage = (/** @type {unknown} */ event) => {
+      if (generation === this.#generation) this.#onMessage(field(event, "data"));
+    };
+    ws.onerror = (/** @type {unknown} */ event) => {
+      const message = field(event, "message");
+      if (generation === this.#generation)
+        this.#lastErrorMessage = typeof message === "string" ? message : "";
+    };
+    ws.onclose = (/** @type {unknown} */ event) => {
+      if (generation !== this.#generation) return;
+      const code = field(event, "code");
+      const reason = field(event, "reason");
+      this.#onDrop(opened, typeof code === "number" ? code : 1006, typeof reason === "string" ? reason : "");
+    };
+  }
+
+  /** @param {WebSocketLike} ws @param {number} generation */
+  #onOpen(ws, generation) {
+    this.#failedOpens = 0;
+    this.#setStatus({ state: "open", attempt: this.#attempt });
+    this.#stableTimer = this.#setTimeout(() => {
+      if (generation === this.#generation) this.#attempt = 0;
+    }, this.#config.stableMs);
+    this.#heartbeat.start(
+      () => this.#trySend(ws, "ping"),
+      (waited) => {
+        if (generation !== this.#generation) return;
+        this.#emitError(new TetherClientError("timeout", `no pong within ${waited} ms: dropping the socket`));
+        this.#onDrop(true, 4000, "heartbeat timeout");
+      },
+    );
+  }
+
+  /** @param {unknown} data */
+  #onMessage(data) {
+    this.#heartbeat.alive();
+    if (typeof data !== "string") {
+      this.#emitError(new TetherClientError("invalid_frame", "binary frames are not part of the protocol"));
+      return;
+    }
+    if (data === "pong") return;
+    if (data.length > this.#config.maxFrameChars) {
+      this.#emitError(new TetherClientError("frame_too_large", `frame of ${data.length} chars refused`));
+      return;
+    }
+    let value;
+    try {
+      value = JSON.parse(data);
+    } catch (cause) {
+      this.#emitError(new TetherClientError("invalid_frame", "frame is not JSON", { cause }));
+      return;
+    }
+    const parsed = parseServerFrame(value, this.#deviceId);
+    if (!parsed.ok) {
+      const type = JSON.stringify(isRecord(value) ? value.type : undefined);
+      this.#emitError(new TetherClientError("invalid_frame", `${parsed.message} (type ${type})`));
+      return;
+    }
+    const frame = parsed.value;
+    if (frame.type === "snapshot") {
+      this.#emit("snapshot", frame);
+    } else if (frame.type === "error") {
+      const { code, message } = frame.error;
+      const error = new TetherClientError(code, message, { source: "server", commandId: frame.id });
+      if (frame.id === undefined || !this.#pending.reject(frame.id, error)) this.#emitError(error);
+    } else {
+      if (frame.type === "command_result") this.#pending.resolve(frame);
+      this.#emit("event", frame);
+    }
+  }
+
+  /**
+   * The socket ended (or was declared dead): retry with backoff, or stop.
+   * @param {boolean} opened
+   * @param {number} code
+   * @param {string} reason
+   */
+  #onDrop(opened, code, reason) {
+    this.#releaseSocket(code, reason);
+    this.#pending.rejectAll("connection_closed", `connection closed (${code})`);
+    const why = reason || this.#lastErrorMessage;
+    if (isAuthFailure(code, this.#lastErrorMessage)) return this.#stop("unauthorized", { code, reason: why });
+    if (!opened && ++this.#failedOpens >= this.#config.maxFailedOpens) {
+      return this.#stop("auth_or_unreachable", { code, reason: why });
+    }
+    const { baseDelayMs, maxDelayMs } = this.#config;
+    const delayMs = backoffDelay(this.#attempt, this.#random(), baseDelayMs, maxDelayMs);
+    this.#attempt += 1;
+    this.#setStatus({ state: "reconnecting", attempt: this.#attempt, delayMs, code, reason });
+    this.#reconnectTimer = this.#setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#startOpen();
+    }, delayMs);
+  }
+
+  #startOpen() {
+    this.#open().catch((cause) => {
+      this.#emitError(new TetherClientError("internal_error", "opening the socket failed", { cause }));
+    });
+  }
+
+  /**
+   * @param {ConnectionState} state
+   * @param {{ code?: number, reason?: string }} detail
+   */
+  #stop(state, detail) {
+    if (this.#reconnectTimer !== undefined) this.#clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#releaseSocket(detail.code ?? 1000, detail.reason ?? "");
+    this.#pending.rejectAll("connection_closed", `connection ${state}`);
+    if (this.#state !== state) this.#setStatus({ state, attempt: this.#attempt, ...detail });
+  }
+
+  /**
+   * Forgets the current socket (closing it if still open) and its timers.
+   * @param {number} code
+   * @param {string} reason
+   */
+  #releaseSocket(code, reason) {
+    this.#generation += 1;
+    this.#heartbeat.stop();
+    if (this.#stableTimer !== undefined) this.#clearTimeout(this.#stableTimer);
+    this.#stableTimer = undefined;
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws === null || ws.readyState >= WS_CLOSING) return;
+    // Browsers accept only 1000 and 3000–4999 from a client.
+    const closeCode = code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
+    try {
+      ws.close(closeCode, reason.slice(0, 120));
+    } catch (cause) {
+      this.#emitError(new TetherClientError("internal_error", "closing the socket failed", { cause }));
+    }
+  }
+
+  /** @param {WebSocketLike} ws @param {string} text */
+  #trySend(ws, text) {
+    try {
+      ws.send(text);
+    } catch (cause) {
+      this.#emitError(new TetherClientError("not_connected", "send failed", { cause }));
+    }
+  }
+
+  /** @param {StatusChange} status */
+  #setStatus(status) {
+    this.#state = status.state;
+    this.#emit("status", status);
+  }
+
+  /** @param {TetherClientError} error */
+  #emitError(error) {
+    this.#emit("error", error);
+  }
+
+  /**
+   * A throwing listener must not break the connection: report it and carry on.
+   * @template {keyof TetherClientEventMap} K
+   * @param {K} type
+   * @param {TetherClientEventMap[K]} payload
+   */
+  #emit(type, payload) {
+    const set = /** @type {Set<(payload: TetherClientEventMap[K]) => void>} */ (this.#listeners[type]);
+    for (const listener of [...set]) {
+      try {
+        listener(payload);
+      } catch (cause) {
+        if (type === "error") console.error("TetherClient: an error listener threw", cause);
+        else this.#emitError(new TetherClientError("listener_error", `a ${type} listener threw`, { cause }));
+      }
+    }
+  }
+}
