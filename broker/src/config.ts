@@ -1,0 +1,220 @@
+import { existsSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { isDeviceId } from "../../protocol/src/index.js";
+import { type BrokerConfigKey, helpText, SETTINGS, type Setting } from "./config/settings.js";
+
+export { helpText } from "./config/settings.js";
+
+/** The broker's configuration (CONTRACT.md, "Configuration names", plus operability settings). */
+export interface BrokerConfig {
+  mqttPort: number;
+  httpPort: number;
+  host: string;
+  deviceSecret: string;
+  brokerApiToken: string;
+  edgeEventsUrl?: string;
+  edgeEventsSecret?: string;
+  redisUrl?: string;
+  sessionExpirySeconds: number;
+  revokedDevices: string[];
+  maxPayloadBytes: number;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  maxKeepaliveSeconds: number;
+  connectTimeoutMs: number;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  memoryLogIntervalSeconds: number;
+  heapSnapshotDir?: string;
+}
+
+export type CliCommand =
+  | { command: "serve"; config: BrokerConfig }
+  | { command: "credentials"; deviceId: string; deviceSecret: string }
+  | { command: "help"; text: string };
+
+/** A configuration the broker refuses to start with; the CLI prints `message` and exits 2. */
+export class ConfigError extends Error {
+  readonly code = "invalid_config";
+  readonly exitCode = 2;
+  constructor(
+    message: string,
+    /** The environment variable at fault, when there is one. */
+    readonly variable?: string,
+  ) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Secrets shorter than this are too easy to guess for an HMAC key or bearer token. */
+const MIN_SECRET_LENGTH = 16;
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const secret = z
+  .string({ error: "is required" })
+  .min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters`);
+
+const optionalText = z.string().trim().min(1).optional();
+
+const schema = z.object({
+  mqttPort: wholeNumber(0, 65_535),
+  httpPort: wholeNumber(0, 65_535),
+  host: z.string().trim().min(1, "must not be empty"),
+  deviceSecret: secret,
+  brokerApiToken: secret,
+  edgeEventsUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  edgeEventsSecret: secret.optional(),
+  redisUrl: z.url({ protocol: /^rediss?$/, error: "must be a redis:// or rediss:// URL" }).optional(),
+  sessionExpirySeconds: wholeNumber(1, 31_536_000),
+  revokedDevices: z
+    .string()
+    .transform((list) =>
+      list
+        .split(",")
+        .map((id) => id.trim())
+        .filter((id) => id.length > 0),
+    )
+    .pipe(
+      z.array(z.string().refine(isDeviceId, { error: (issue) => `"${issue.input}" is not a device id` })),
+    ),
+  // 268,435,455 is the largest MQTT 3.1.1 remaining length.
+  maxPayloadBytes: wholeNumber(1, 268_435_455),
+  tlsCertFile: optionalText,
+  tlsKeyFile: optionalText,
+  maxKeepaliveSeconds: wholeNumber(1, 65_535),
+  connectTimeoutMs: wholeNumber(100, 600_000),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
+    error: "must be one of fatal, error, warn, info, debug, trace, silent",
+  }),
+  memoryLogIntervalSeconds: wholeNumber(0, 86_400),
+  heapSnapshotDir: optionalText,
+});
+
+const BY_KEY = new Map<string, Setting>(SETTINGS.map((setting) => [setting.key, setting]));
+
+function named(setting: Setting): string {
+  return `${setting.env} (--${setting.flag})`;
+}
+
+/** Flags win over env; an empty env value counts as unset. */
+function rawValues(
+  flags: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): Record<BrokerConfigKey, string | undefined> {
+  const raw: Partial<Record<BrokerConfigKey, string | undefined>> = {};
+  for (const setting of SETTINGS) {
+    const flag = flags[setting.flag];
+    const fromEnv = env[setting.env];
+    raw[setting.key] =
+      typeof flag === "string" ? flag : fromEnv !== undefined && fromEnv !== "" ? fromEnv : setting.default;
+  }
+  return raw as Record<BrokerConfigKey, string | undefined>;
+}
+
+function parseSettings(raw: Record<BrokerConfigKey, string | undefined>): BrokerConfig {
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    // Every problem at once, so a first run does not fail one variable at a time.
+    const problems: string[] = [];
+    let variable: string | undefined;
+    for (const issue of result.error.issues) {
+      const setting = BY_KEY.get(String(issue.path[0]));
+      if (!setting) {
+        problems.push(issue.message);
+        continue;
+      }
+      variable ??= setting.env;
+      if (issue.code === "invalid_type" && raw[setting.key] === undefined) {
+        problems.push(`${named(setting)} is required: ${setting.help}`);
+      } else {
+        const shown = setting.secret ? "" : ` (got "${raw[setting.key]}")`;
+        problems.push(`${named(setting)} ${issue.message}${shown}`);
+      }
+    }
+    const missing = result.error.issues.some((issue) => issue.code === "invalid_type");
+    const hint = missing
+      ? "\nSet it in the environment or pass the flag; Tether never invents a secret " +
+        "(for local development, generate one with `openssl rand -base64 32`)."
+      : "";
+    throw new ConfigError(`${problems.join("\n")}${hint}`, variable);
+  }
+  const config: BrokerConfig = result.data;
+  if (config.edgeEventsUrl && !config.edgeEventsSecret) {
+    throw new ConfigError(
+      "EDGE_EVENTS_URL is set but EDGE_EVENTS_SECRET is not: events to the edge must be signed",
+      "EDGE_EVENTS_SECRET",
+    );
+  }
+  if (Boolean(config.tlsCertFile) !== Boolean(config.tlsKeyFile)) {
+    const missing = config.tlsCertFile ? "TLS_KEY_FILE" : "TLS_CERT_FILE";
+    throw new ConfigError("TLS needs both TLS_CERT_FILE and TLS_KEY_FILE", missing);
+  }
+  for (const [env, file] of [
+    ["TLS_CERT_FILE", config.tlsCertFile],
+    ["TLS_KEY_FILE", config.tlsKeyFile],
+  ] as const) {
+    if (file && !existsSync(file)) throw new ConfigError(`${env}: no such file "${file}"`, env);
+  }
+  return config;
+}
+
+/**
+ * Reads the command line and environment: `serve` (the default), `credentials <deviceId>`, or help.
+ * Throws a ConfigError that names the variable at fault.
+ *
+ * @example
+ *   const cli = loadConfig(process.argv.slice(2), process.env);
+ *   if (cli.command === "serve") await startBroker(cli.config);
+ */
+export function loadConfig(argv: string[], env: Record<string, string | undefined>): CliCommand {
+  if (argv.includes("--help") || argv.includes("-h") || argv[0] === "help") {
+    return { command: "help", text: helpText() };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: Object.fromEntries(SETTINGS.map((setting) => [setting.flag, { type: "string" as const }])),
+    });
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}. See --help.`);
+  }
+  const [subcommand = "serve", ...rest] = parsed.positionals;
+  const raw = rawValues(parsed.values, env);
+
+  if (subcommand === "credentials") {
+    const deviceId = rest[0];
+    if (deviceId === undefined || rest.length > 1) {
+      throw new ConfigError("usage: credentials <deviceId>");
+    }
+    if (!isDeviceId(deviceId)) {
+      throw new ConfigError(`"${deviceId}" is not a device id: it must match ^[A-Za-z0-9_-]{1,64}$`);
+    }
+    const deviceSecret = secret.safeParse(raw.deviceSecret);
+    if (!deviceSecret.success) {
+      const setting = BY_KEY.get("deviceSecret") as Setting;
+      throw new ConfigError(
+        raw.deviceSecret === undefined
+          ? `${named(setting)} is required to derive a device's password`
+          : `${named(setting)} must be at least ${MIN_SECRET_LENGTH} characters`,
+        setting.env,
+      );
+    }
+    return { command: "credentials", deviceId, deviceSecret: deviceSecret.data };
+  }
+  if (subcommand !== "serve") {
+    throw new ConfigError(`unknown command "${subcommand}": use serve (default) or credentials <deviceId>`);
+  }
+  if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}". See --help.`);
+  return { command: "serve", config: parseSettings(raw) };
+}

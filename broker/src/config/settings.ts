@@ -1,0 +1,184 @@
+import { BROKER_CONFIG } from "../../../protocol/src/index.js";
+
+/** Keys of BrokerConfig, each settable by one env variable and one flag. */
+export type BrokerConfigKey =
+  | "mqttPort"
+  | "httpPort"
+  | "host"
+  | "deviceSecret"
+  | "brokerApiToken"
+  | "edgeEventsUrl"
+  | "edgeEventsSecret"
+  | "redisUrl"
+  | "sessionExpirySeconds"
+  | "revokedDevices"
+  | "maxPayloadBytes"
+  | "tlsCertFile"
+  | "tlsKeyFile"
+  | "maxKeepaliveSeconds"
+  | "connectTimeoutMs"
+  | "logLevel"
+  | "memoryLogIntervalSeconds"
+  | "heapSnapshotDir";
+
+export interface Setting {
+  key: BrokerConfigKey;
+  env: string;
+  flag: string;
+  /** As text, the way env and flags give it; undefined = unset unless given. */
+  default?: string;
+  help: string;
+  /** Never echoed in error messages. */
+  secret?: boolean;
+  required?: boolean;
+}
+
+/** Every broker setting, in the order --help lists them. */
+export const SETTINGS: readonly Setting[] = [
+  {
+    key: "mqttPort",
+    env: "MQTT_PORT",
+    flag: "mqtt-port",
+    default: String(BROKER_CONFIG.MQTT_PORT),
+    help: "MQTT listener port (0 = any free port)",
+  },
+  {
+    key: "httpPort",
+    env: "HTTP_PORT",
+    flag: "http-port",
+    default: String(BROKER_CONFIG.HTTP_PORT),
+    help: "HTTP API port: commands, /healthz, /metrics (0 = any free port)",
+  },
+  { key: "host", env: "HOST", flag: "host", default: "0.0.0.0", help: "Address both listeners bind to" },
+  {
+    key: "deviceSecret",
+    env: "DEVICE_SECRET",
+    flag: "device-secret",
+    secret: true,
+    required: true,
+    help: "Fleet secret; a device's password is base64url(HMAC-SHA256(DEVICE_SECRET, deviceId))",
+  },
+  {
+    key: "brokerApiToken",
+    env: "BROKER_API_TOKEN",
+    flag: "broker-api-token",
+    secret: true,
+    required: true,
+    help: "Bearer token the edge presents to the HTTP API",
+  },
+  {
+    key: "edgeEventsUrl",
+    env: "EDGE_EVENTS_URL",
+    flag: "edge-events-url",
+    help: "Where events are POSTed (the edge's /internal/events); unset = events are not forwarded",
+  },
+  {
+    key: "edgeEventsSecret",
+    env: "EDGE_EVENTS_SECRET",
+    flag: "edge-events-secret",
+    secret: true,
+    help: "Signs event batches (Tether-Signature); required with EDGE_EVENTS_URL",
+  },
+  {
+    key: "redisUrl",
+    env: "REDIS_URL",
+    flag: "redis-url",
+    help: "Redis for sessions and pub/sub across broker nodes; unset = in memory, one node",
+  },
+  {
+    key: "sessionExpirySeconds",
+    env: "SESSION_EXPIRY_SECONDS",
+    flag: "session-expiry-seconds",
+    default: String(BROKER_CONFIG.SESSION_EXPIRY_SECONDS),
+    help: "A persistent session offline longer than this is reaped",
+  },
+  {
+    key: "revokedDevices",
+    env: "REVOKED_DEVICES",
+    flag: "revoked-devices",
+    default: "",
+    help: "Comma-separated device ids refused at CONNECT",
+  },
+  {
+    key: "maxPayloadBytes",
+    env: "MAX_PAYLOAD_BYTES",
+    flag: "max-payload-bytes",
+    default: String(BROKER_CONFIG.MAX_PAYLOAD_BYTES),
+    help: "Largest MQTT payload accepted",
+  },
+  {
+    key: "tlsCertFile",
+    env: "TLS_CERT_FILE",
+    flag: "tls-cert-file",
+    help: "PEM certificate; with TLS_KEY_FILE, MQTT is served over TLS",
+  },
+  {
+    key: "tlsKeyFile",
+    env: "TLS_KEY_FILE",
+    flag: "tls-key-file",
+    secret: true,
+    help: "PEM private key for TLS_CERT_FILE",
+  },
+  {
+    key: "maxKeepaliveSeconds",
+    env: "MAX_KEEPALIVE_SECONDS",
+    flag: "max-keepalive-seconds",
+    default: "1200",
+    help: "Largest MQTT keepalive a device may ask for; a keepalive of 0 or above it is clamped",
+  },
+  {
+    key: "connectTimeoutMs",
+    env: "CONNECT_TIMEOUT_MS",
+    flag: "connect-timeout-ms",
+    default: "10000",
+    help: "A socket that sends no CONNECT within this is closed",
+  },
+  {
+    key: "logLevel",
+    env: "LOG_LEVEL",
+    flag: "log-level",
+    default: "info",
+    help: "fatal, error, warn, info, debug, trace or silent",
+  },
+  {
+    key: "memoryLogIntervalSeconds",
+    env: "MEMORY_LOG_INTERVAL_SECONDS",
+    flag: "memory-log-interval-seconds",
+    default: "60",
+    help: "Period of the memory log line (RSS, heap, clients, sessions); 0 = off",
+  },
+  {
+    key: "heapSnapshotDir",
+    env: "HEAP_SNAPSHOT_DIR",
+    flag: "heap-snapshot-dir",
+    help: "Where SIGUSR2 writes heap snapshots; unset = SIGUSR2 snapshots are off",
+  },
+];
+
+/** The text of `npm run broker -- --help`. */
+export function helpText(): string {
+  const rows = SETTINGS.map((s) => {
+    const value = s.required
+      ? "required"
+      : s.default === undefined
+        ? "unset"
+        : `default ${s.default || '""'}`;
+    return `  --${s.flag} <value>\n      ${s.env}; ${value}. ${s.help}.`;
+  });
+  return [
+    "Tether broker: MQTT for the router fleet, HTTP API for the edge.",
+    "",
+    "Usage:",
+    "  npm run broker -- [serve] [flags]              start the broker (default command)",
+    "  npm run broker -- credentials <deviceId>       print the device's MQTT password (from DEVICE_SECRET)",
+    "  npm run broker -- --help                       this text",
+    "",
+    "Every setting is a flag or an environment variable; a flag wins over the variable.",
+    "",
+    "Flags:",
+    ...rows,
+    "",
+    "Signals: SIGTERM/SIGINT close gracefully (a second one exits at once).",
+    "Exit codes: 0 ok, 1 runtime failure (e.g. a port in use), 2 bad configuration.",
+  ].join("\n");
+}

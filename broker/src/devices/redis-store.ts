@@ -1,0 +1,221 @@
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import type { ConnectInfo, DeviceRecord, DeviceStore, DeviceStoreCounts } from "./store.js";
+
+/**
+ * The device store in Redis, shared by every broker node, so presence, last
+ * state, offline-since and queued commands are cluster-wide and survive a
+ * restart. Keys (all under `prefix`, default `tether:`):
+ *   device:{id}  HASH  online, connId, nodeId, since, lastSeen, persistent, state (JSON)
+ *   offline      ZSET  id → offline-since ms (the session reaper's index)
+ *   sessions     SET   ids holding a persistent session
+ *   queued:{id}  ZSET  command id → expiresAt; the key expires with its last command
+ *   revoked      SET   revoked device ids (CONTRACT.md: "in Redis mode a Redis set")
+ * Compare-and-set steps run as Lua scripts so two nodes never interleave them.
+ */
+
+const CONNECT = `
+local prev = redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[1], 'online', '1', 'connId', ARGV[1], 'nodeId', ARGV[2], 'since', ARGV[3], 'lastSeen', ARGV[3], 'persistent', ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[5])
+if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[5]) else redis.call('SREM', KEYS[3], ARGV[5]) end
+return prev`;
+
+const DISCONNECT = `
+if redis.call('HGET', KEYS[1], 'connId') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'online') ~= '1' then return 0 end
+redis.call('HSET', KEYS[1], 'online', '0', 'connId', '', 'since', ARGV[2], 'lastSeen', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1`;
+
+const CLAIM_EXPIRED = `
+local since = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not since or tonumber(since) > tonumber(ARGV[2]) then return false end
+local record = redis.call('HGETALL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[4])
+return record`;
+
+const ADD_QUEUED = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1`;
+
+const stateSchema = z.record(z.string(), z.unknown());
+
+function parseState(text: string | undefined): Record<string, unknown> | null {
+  if (!text) return null;
+  try {
+    const parsed = stateSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** HGETALL as a flat array (Lua) or an object (ioredis) → a record. */
+function toRecord(fields: Record<string, string>): DeviceRecord | null {
+  if (fields.since === undefined) return null;
+  return {
+    online: fields.online === "1",
+    connId: fields.connId || null,
+    nodeId: fields.nodeId || null,
+    since: Number(fields.since),
+    lastSeen: Number(fields.lastSeen ?? fields.since),
+    persistent: fields.persistent === "1",
+    state: parseState(fields.state),
+  };
+}
+
+function pairs(flat: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(flat)) return out;
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+  return out;
+}
+
+export class RedisDeviceStore implements DeviceStore {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #revoked: ReadonlySet<string>;
+  #lastCounts: DeviceStoreCounts = { devices: 0, persistentSessions: 0, queuedCommands: 0 };
+  #closed = false;
+
+  constructor(redis: Redis, prefix: string, revoked: Iterable<string> = []) {
+    this.#redis = redis;
+    this.#prefix = prefix;
+    this.#revoked = new Set(revoked);
+  }
+
+  #device(id: string): string {
+    return `${this.#prefix}device:${id}`;
+  }
+  get #offline(): string {
+    return `${this.#prefix}offline`;
+  }
+  get #sessions(): string {
+    return `${this.#prefix}sessions`;
+  }
+  #queued(id: string): string {
+    return `${this.#prefix}queued:${id}`;
+  }
+
+  async connect(deviceId: string, info: ConnectInfo): Promise<DeviceRecord | null> {
+    const previous = await this.#redis.eval(
+      CONNECT,
+      3,
+      this.#device(deviceId),
+      this.#offline,
+      this.#sessions,
+      info.connId,
+      info.nodeId,
+      String(info.now),
+      info.persistent ? "1" : "0",
+      deviceId,
+    );
+    return toRecord(pairs(previous));
+  }
+
+  async disconnect(deviceId: string, connId: string, now: number): Promise<boolean> {
+    const result = await this.#redis.eval(
+      DISCONNECT,
+      2,
+      this.#device(deviceId),
+      this.#offline,
+      connId,
+      String(now),
+      deviceId,
+    );
+    return result === 1;
+  }
+
+  async touch(deviceId: string, now: number): Promise<void> {
+    await this.#redis.hset(this.#device(deviceId), "lastSeen", String(now));
+  }
+
+  async setState(deviceId: string, state: Record<string, unknown>, now: number): Promise<void> {
+    await this.#redis.hset(this.#device(deviceId), "state", JSON.stringify(state), "lastSeen", String(now));
+  }
+
+  async get(deviceId: string): Promise<DeviceRecord | null> {
+    return toRecord(await this.#redis.hgetall(this.#device(deviceId)));
+  }
+
+  async expired(cutoff: number, limit: number): Promise<string[]> {
+    return this.#redis.zrangebyscore(this.#offline, "-inf", String(cutoff), "LIMIT", 0, limit);
+  }
+
+  async claimExpired(deviceId: string, cutoff: number): Promise<DeviceRecord | null> {
+    const record = await this.#redis.eval(
+      CLAIM_EXPIRED,
+      4,
+      this.#device(deviceId),
+      this.#offline,
+      this.#sessions,
+      this.#queued(deviceId),
+      deviceId,
+      String(cutoff),
+    );
+    if (!Array.isArray(record)) return null;
+    return toRecord(pairs(record)) ?? { ...emptyRecord(cutoff) };
+  }
+
+  async addQueued(
+    deviceId: string,
+    commandId: string,
+    expiresAt: number,
+    now: number,
+    max: number,
+  ): Promise<boolean> {
+    const added = await this.#redis.eval(
+      ADD_QUEUED,
+      1,
+      this.#queued(deviceId),
+      commandId,
+      String(expiresAt),
+      String(now),
+      String(max),
+    );
+    return added === 1;
+  }
+
+  async takeQueued(deviceId: string, commandId: string): Promise<boolean> {
+    return (await this.#redis.zrem(this.#queued(deviceId), commandId)) === 1;
+  }
+
+  async isRevoked(deviceId: string): Promise<boolean> {
+    if (this.#revoked.has(deviceId)) return true;
+    return (await this.#redis.sismember(`${this.#prefix}revoked`, deviceId)) === 1;
+  }
+
+  async counts(): Promise<DeviceStoreCounts> {
+    // After close, the last figures seen (leak tests read stats() after close()).
+    if (this.#closed) return this.#lastCounts;
+    const [sessions, offline] = await Promise.all([
+      this.#redis.scard(this.#sessions),
+      this.#redis.zcard(this.#offline),
+    ]);
+    // Cluster-wide figures: devices known offline; queued commands are not counted here.
+    this.#lastCounts = { devices: offline, persistentSessions: sessions, queuedCommands: 0 };
+    return this.#lastCounts;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
+
+function emptyRecord(now: number): DeviceRecord {
+  return {
+    online: false,
+    connId: null,
+    nodeId: null,
+    since: now,
+    lastSeen: now,
+    persistent: false,
+    state: null,
+  };
+}

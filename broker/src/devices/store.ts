@@ -1,0 +1,208 @@
+/**
+ * What the broker knows about each device across its connections: presence,
+ * last state, whether it holds a persistent session, when it went offline (for
+ * the session reaper), its queued commands and the revocation list. Two
+ * implementations: in memory (one node) and in Redis (cluster-wide).
+ */
+
+export interface DeviceRecord {
+  online: boolean;
+  /** Identifies the connection that owns the record; a takeover replaces it. */
+  connId: string | null;
+  nodeId: string | null;
+  /** Epoch ms: online since, or offline since. */
+  since: number;
+  lastSeen: number;
+  persistent: boolean;
+  state: Record<string, unknown> | null;
+}
+
+export interface ConnectInfo {
+  connId: string;
+  nodeId: string;
+  persistent: boolean;
+  now: number;
+}
+
+export interface DeviceStoreCounts {
+  devices: number;
+  persistentSessions: number;
+  queuedCommands: number;
+}
+
+export interface DeviceStore {
+  /** Marks the device online on this connection; returns the record it replaced. */
+  connect(deviceId: string, info: ConnectInfo): Promise<DeviceRecord | null>;
+  /**
+   * Marks the device offline if `connId` still owns it (false after a takeover),
+   * and starts its expiry countdown.
+   */
+  disconnect(deviceId: string, connId: string, now: number): Promise<boolean>;
+  touch(deviceId: string, now: number): Promise<void>;
+  setState(deviceId: string, state: Record<string, unknown>, now: number): Promise<void>;
+  get(deviceId: string): Promise<DeviceRecord | null>;
+  /** Up to `limit` devices offline since at or before `cutoff`, oldest first. */
+  expired(cutoff: number, limit: number): Promise<string[]>;
+  /**
+   * Atomically forgets a device that is still offline since at or before
+   * `cutoff`; false if it reconnected or another node already reaped it.
+   */
+  claimExpired(deviceId: string, cutoff: number): Promise<DeviceRecord | null>;
+  /** Records a queued command; false when the device already has `max` unexpired ones. */
+  addQueued(
+    deviceId: string,
+    commandId: string,
+    expiresAt: number,
+    now: number,
+    max: number,
+  ): Promise<boolean>;
+  /** Removes a queued command; true if it was queued (its result becomes a command_result event). */
+  takeQueued(deviceId: string, commandId: string): Promise<boolean>;
+  isRevoked(deviceId: string): Promise<boolean>;
+  counts(): Promise<DeviceStoreCounts>;
+  close(): Promise<void>;
+}
+
+/** A device record for the in-memory store. */
+interface MemoryEntry extends DeviceRecord {
+  /** Bound: `maxQueuedPerDevice`; expired entries are pruned on every add. Created on first use. */
+  queued: Map<string, number> | null;
+}
+
+/** One broker node's device store. */
+export class MemoryDeviceStore implements DeviceStore {
+  /**
+   * Bound: one entry per device seen within SESSION_EXPIRY_SECONDS (online, or
+   * offline and not yet reaped). The session reaper deletes expired entries.
+   */
+  readonly #devices = new Map<string, MemoryEntry>();
+  /**
+   * Offline devices → offline-since, in insertion order, which is time order
+   * because the clock is monotonic. Bound: a subset of #devices' keys.
+   */
+  readonly #offline = new Map<string, number>();
+  readonly #revoked: ReadonlySet<string>;
+  #persistent = 0;
+  #queued = 0;
+
+  constructor(revoked: Iterable<string> = []) {
+    this.#revoked = new Set(revoked);
+  }
+
+  async connect(deviceId: string, info: ConnectInfo): Promise<DeviceRecord | null> {
+    const existing = this.#devices.get(deviceId);
+    const previous = existing ? toRecord(existing) : null;
+    this.#offline.delete(deviceId);
+    if (existing?.persistent) this.#persistent--;
+    if (info.persistent) this.#persistent++;
+    this.#devices.set(deviceId, {
+      online: true,
+      connId: info.connId,
+      nodeId: info.nodeId,
+      since: info.now,
+      lastSeen: info.now,
+      persistent: info.persistent,
+      state: existing?.state ?? null,
+      queued: existing?.queued ?? null,
+    });
+    return previous;
+  }
+
+  async disconnect(deviceId: string, connId: string, now: number): Promise<boolean> {
+    const entry = this.#devices.get(deviceId);
+    if (!entry?.online || entry.connId !== connId) return false;
+    entry.online = false;
+    entry.connId = null;
+    entry.since = now;
+    entry.lastSeen = now;
+    this.#offline.set(deviceId, now);
+    return true;
+  }
+
+  async touch(deviceId: string, now: number): Promise<void> {
+    const entry = this.#devices.get(deviceId);
+    if (entry) entry.lastSeen = now;
+  }
+
+  async setState(deviceId: string, state: Record<string, unknown>, now: number): Promise<void> {
+    const entry = this.#devices.get(deviceId);
+    if (!entry) return;
+    entry.state = state;
+    entry.lastSeen = now;
+  }
+
+  async get(deviceId: string): Promise<DeviceRecord | null> {
+    const entry = this.#devices.get(deviceId);
+    return entry ? toRecord(entry) : null;
+  }
+
+  async expired(cutoff: number, limit: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [deviceId, since] of this.#offline) {
+      if (since > cutoff || ids.length >= limit) break;
+      ids.push(deviceId);
+    }
+    return ids;
+  }
+
+  async claimExpired(deviceId: string, cutoff: number): Promise<DeviceRecord | null> {
+    const since = this.#offline.get(deviceId);
+    const entry = this.#devices.get(deviceId);
+    if (since === undefined || since > cutoff || !entry) return null;
+    this.#offline.delete(deviceId);
+    this.#devices.delete(deviceId);
+    if (entry.persistent) this.#persistent--;
+    this.#queued -= entry.queued?.size ?? 0;
+    return toRecord(entry);
+  }
+
+  async addQueued(
+    deviceId: string,
+    commandId: string,
+    expiresAt: number,
+    now: number,
+    max: number,
+  ): Promise<boolean> {
+    const entry = this.#devices.get(deviceId);
+    if (!entry) return false;
+    entry.queued ??= new Map();
+    for (const [id, at] of entry.queued) {
+      if (at <= now) {
+        entry.queued.delete(id);
+        this.#queued--;
+      }
+    }
+    if (entry.queued.size >= max) return false;
+    entry.queued.set(commandId, expiresAt);
+    this.#queued++;
+    return true;
+  }
+
+  async takeQueued(deviceId: string, commandId: string): Promise<boolean> {
+    const removed = this.#devices.get(deviceId)?.queued?.delete(commandId) ?? false;
+    if (removed) this.#queued--;
+    return removed;
+  }
+
+  async isRevoked(deviceId: string): Promise<boolean> {
+    return this.#revoked.has(deviceId);
+  }
+
+  async counts(): Promise<DeviceStoreCounts> {
+    return {
+      devices: this.#devices.size,
+      persistentSessions: this.#persistent,
+      queuedCommands: this.#queued,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#devices.clear();
+    this.#offline.clear();
+  }
+}
+
+function toRecord(entry: MemoryEntry): DeviceRecord {
+  const { queued: _queued, ...record } = entry;
+  return { ...record };
+}

@@ -1,0 +1,114 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import type { Logger } from "pino";
+import { z } from "zod";
+import {
+  COMMAND_LIMITS,
+  type DeviceView,
+  ErrorCode,
+  errorBody,
+  isDeviceId,
+  timingSafeEqual,
+} from "../../../protocol/src/index.js";
+import type { CommandRouter } from "../commands/router.js";
+import type { DeviceStore } from "../devices/store.js";
+import type { BrokerMetrics } from "../metrics.js";
+
+export interface HttpAppDeps {
+  brokerApiToken: string;
+  router: CommandRouter;
+  store: DeviceStore;
+  metrics: BrokerMetrics;
+  /** Largest accepted request body. */
+  maxBodyBytes: number;
+  logger: Logger;
+}
+
+const commandBody = z.object({
+  name: z.string().regex(COMMAND_LIMITS.namePattern, "name must match [A-Za-z0-9_.-]{1,64}"),
+  params: z.unknown().optional(),
+  timeoutMs: z.number().int().min(COMMAND_LIMITS.timeoutMs.min).max(COMMAND_LIMITS.timeoutMs.max).optional(),
+  queue: z.boolean().optional(),
+  ttlMs: z.number().int().min(COMMAND_LIMITS.ttlMs.min).max(COMMAND_LIMITS.ttlMs.max).optional(),
+});
+
+/** `Authorization: Bearer BROKER_API_TOKEN`, compared in constant time. */
+function bearerAuth(token: string) {
+  const expected = `Bearer ${token}`;
+  return createMiddleware(async function requireBrokerToken(c, next) {
+    const given = c.req.header("authorization") ?? "";
+    if (!timingSafeEqual(given, expected)) {
+      return c.json(errorBody(ErrorCode.Unauthorized, "missing or wrong bearer token"), 401);
+    }
+    await next();
+  });
+}
+
+/**
+ * The broker's HTTP API (CONTRACT.md "Broker HTTP API"). Pure Hono: tests call
+ * `app.request()` without a server; http/server.ts serves it on Node.
+ */
+export function createHttpApp(deps: HttpAppDeps): Hono {
+  const app = new Hono();
+
+  app.get("/healthz", (c) => c.json({ ok: true }));
+
+  app.use("/v1/*", bearerAuth(deps.brokerApiToken));
+  app.use("/metrics", bearerAuth(deps.brokerApiToken));
+
+  app.get("/metrics", async (c) => {
+    const text = await deps.metrics.registry.metrics();
+    return c.text(text, 200, { "content-type": deps.metrics.registry.contentType });
+  });
+
+  app.post(
+    "/v1/devices/:id/commands",
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: (c) =>
+        c.json(errorBody(ErrorCode.PayloadTooLarge, `body above ${deps.maxBodyBytes} bytes`), 413),
+    }),
+    async (c) => {
+      const deviceId = c.req.param("id");
+      if (!isDeviceId(deviceId)) return c.json(errorBody(ErrorCode.InvalidRequest, "not a device id"), 400);
+      let raw: unknown;
+      try {
+        raw = await c.req.json();
+      } catch {
+        return c.json(errorBody(ErrorCode.InvalidRequest, "body must be JSON"), 400);
+      }
+      const parsed = commandBody.safeParse(raw);
+      if (!parsed.success) {
+        const message = parsed.error.issues
+          .map((i) => `${i.path.join(".") || "body"}: ${i.message}`)
+          .join("; ");
+        deps.metrics.commands.inc({ outcome: "invalid" });
+        return c.json(errorBody(ErrorCode.InvalidRequest, message), 400);
+      }
+      const reply = await deps.router.send(deviceId, parsed.data);
+      return c.json(reply.body, reply.status);
+    },
+  );
+
+  app.get("/v1/devices/:id", async (c) => {
+    const deviceId = c.req.param("id");
+    if (!isDeviceId(deviceId)) return c.json(errorBody(ErrorCode.InvalidRequest, "not a device id"), 400);
+    const record = await deps.store.get(deviceId);
+    const view: DeviceView = {
+      id: deviceId,
+      online: record?.online ?? false,
+      since: record?.since ?? null,
+      lastSeen: record?.lastSeen ?? null,
+      state: record?.state ?? null,
+    };
+    return c.json(view);
+  });
+
+  app.notFound((c) => c.json(errorBody(ErrorCode.NotFound, "no such route"), 404));
+  app.onError((error, c) => {
+    deps.logger.error({ err: error, path: c.req.path }, "http handler failed");
+    return c.json(errorBody(ErrorCode.Internal, "internal error"), 500);
+  });
+  return app;
+}

@@ -1,0 +1,297 @@
+import { randomUUID } from "node:crypto";
+import type { Server as HttpServer } from "node:http";
+import { createAdaptorServer } from "@hono/node-server";
+import { Aedes } from "aedes";
+import pino, { type Logger } from "pino";
+import { parseCommandResult, parseJson, parseTopic } from "../../protocol/src/index.js";
+import { type Clock, systemClock, TrackedClock } from "./clock.js";
+import { PendingCommands } from "./commands/pending.js";
+import { CommandRouter } from "./commands/router.js";
+import type { BrokerConfig } from "./config.js";
+import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
+import { RedisDeviceStore } from "./devices/redis-store.js";
+import { MemoryDeviceStore } from "./devices/store.js";
+import { EventForwarder } from "./forwarder.js";
+import { createHttpApp } from "./http/app.js";
+import { type BrokerMetrics, createBrokerMetrics } from "./metrics.js";
+import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from "./mqtt/acl.js";
+import { createAuthenticate, createPreConnect } from "./mqtt/auth.js";
+import { DeviceConnections } from "./mqtt/connections.js";
+import { watchClientErrors } from "./mqtt/errors.js";
+import { createPublished } from "./mqtt/ingest.js";
+import { createMqttServer, listen } from "./mqtt/server.js";
+import { BoundedMemoryPersistence } from "./sessions/memory-persistence.js";
+import type { SessionPersistence } from "./sessions/persistence.js";
+import { SessionReaper } from "./sessions/reaper.js";
+import { createRedisParts, type RedisParts } from "./sessions/redis.js";
+import { resolveSettings } from "./settings.js";
+
+export type { Clock } from "./clock.js";
+export { ManualClock } from "./clock.js";
+export type { BrokerMetrics } from "./metrics.js";
+
+export interface BrokerOptions extends Partial<BrokerConfig>, Partial<BrokerLimits> {
+  deviceSecret: string;
+  brokerApiToken: string;
+  /** Injected time: command timeouts, expiresAt, session expiry, the reaper. */
+  clock?: Clock;
+  /** Default: pino at `logLevel`; tests pass a silent one. */
+  logger?: Logger;
+  /** For the event forwarder. */
+  fetch?: typeof fetch;
+}
+
+export interface RunningBroker {
+  mqttPort: number;
+  httpPort: number;
+  mqttUrl: string;
+  httpUrl: string;
+  nodeId: string;
+  metrics: BrokerMetrics;
+  /** Live-object counts, for leak tests. */
+  stats(): Promise<{
+    clients: number;
+    persistentSessions: number;
+    pendingCommands: number;
+    forwarderQueue: number;
+    timers: number;
+  }>;
+  /** Runs the session reaper now. */
+  reapExpiredSessions(): Promise<number>;
+  /** Graceful: stop accepting, close clients, flush the forwarder, close servers and Redis. */
+  close(): Promise<void>;
+}
+
+/** Internal topic on which a node tells every node that a device went offline (fails its pending commands). */
+const OFFLINE_TOPIC = "$SYS/tether/offline";
+/** How long close() waits for the forwarder to deliver what it holds. */
+const CLOSE_FLUSH_MS = 5_000;
+
+function publishAsync(aedes: Aedes, topic: string, payload: string): Promise<void> {
+  return new Promise((resolve) => {
+    aedes.publish(
+      { cmd: "publish", topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false },
+      () => resolve(),
+    );
+  });
+}
+
+function subscribeAsync(
+  aedes: Aedes,
+  topic: string,
+  handler: (packet: { topic: string; payload: Buffer | string }, done: () => void) => void,
+): Promise<void> {
+  return new Promise((resolve) => aedes.subscribe(topic, handler, () => resolve()));
+}
+
+/**
+ * Starts one broker node: Aedes on TCP (or TLS), the HTTP API, the session
+ * reaper and the event forwarder; on Redis when `redisUrl` is set.
+ *
+ * @example
+ *   const broker = await startBroker({ deviceSecret, brokerApiToken, mqttPort: 0, httpPort: 0 });
+ *   // ... broker.mqttUrl, broker.httpUrl
+ *   await broker.close();
+ */
+export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
+  const { clock: injectedClock, logger: injectedLogger, fetch: injectedFetch, ...config } = options;
+  const settings = resolveSettings(config);
+  const clock = new TrackedClock(injectedClock ?? systemClock);
+  const nodeId = randomUUID();
+  const logger = (injectedLogger ?? pino({ level: settings.logLevel })).child({ node: nodeId.slice(0, 8) });
+  const metrics = createBrokerMetrics();
+
+  let redisParts: RedisParts | undefined;
+  let persistence: SessionPersistence;
+  let store: BrokerContext["store"];
+  if (settings.redisUrl) {
+    redisParts = createRedisParts(
+      { clock, logger },
+      settings.redisUrl,
+      settings.redisKeyPrefix,
+      settings.sessionExpirySeconds,
+    );
+    persistence = redisParts.persistence;
+    store = new RedisDeviceStore(redisParts.redis, settings.redisKeyPrefix, settings.revokedDevices);
+  } else {
+    persistence = new BoundedMemoryPersistence({
+      maxQueuedPerSession: settings.maxQueuedPerSession,
+      onQueueOverflow: (clientId) => {
+        metrics.refusals.inc({ reason: "session_queue_full" });
+        logger.warn({ deviceId: clientId }, "session queue full: oldest message dropped");
+      },
+    });
+    store = new MemoryDeviceStore(settings.revokedDevices);
+  }
+
+  const forwarder =
+    settings.edgeEventsUrl && settings.edgeEventsSecret
+      ? new EventForwarder({
+          url: settings.edgeEventsUrl,
+          secret: settings.edgeEventsSecret,
+          logger,
+          metrics,
+          ...(injectedFetch ? { fetch: injectedFetch } : {}),
+        })
+      : undefined;
+  const events: EventSink = forwarder ?? { push: () => {} };
+  const ctx: BrokerContext = { settings, nodeId, clock, logger, metrics, store, events };
+
+  const pending = new PendingCommands(
+    clock,
+    settings.maxPendingCommands,
+    settings.maxPendingPerDevice,
+    (size) => metrics.pendingCommands.set(size),
+  );
+  let aedes: Aedes | undefined;
+  let shuttingDown = false;
+  const connections = new DeviceConnections(ctx, (deviceId) => {
+    // During shutdown the bus is closing; close() answers every pending command itself.
+    if (aedes && !shuttingDown) void publishAsync(aedes, OFFLINE_TOPIC, deviceId);
+  });
+
+  aedes = await Aedes.createBroker({
+    id: nodeId,
+    persistence,
+    ...(redisParts ? { mq: redisParts.mq } : {}),
+    connectTimeout: settings.connectTimeoutMs,
+    // Above the contract's 4 levels so that our ACL, not Aedes, refuses and counts deeper topics.
+    maxTopicLevels: 16,
+    drainTimeout: 30_000,
+    preConnect: createPreConnect(ctx),
+    authenticate: createAuthenticate(ctx, connections),
+    authorizePublish: createAuthorizePublish(ctx),
+    authorizeSubscribe: createAuthorizeSubscribe(ctx),
+    authorizeForward: createAuthorizeForward(ctx),
+    published: createPublished(ctx),
+  });
+  const broker = aedes;
+  watchClientErrors(ctx, broker, connections);
+
+  // Results travel on Aedes's bus, so the node waiting for one hears it wherever the device is connected.
+  await subscribeAsync(broker, "devices/+/results", (packet, done) => {
+    done();
+    const parsed = parseTopic(packet.topic);
+    const json = parseJson(packet.payload.toString());
+    const result = json.ok ? parseCommandResult(json.value) : json;
+    if (parsed?.kind === "results" && result.ok) pending.resolve(parsed.deviceId, result.value);
+  });
+  await subscribeAsync(broker, OFFLINE_TOPIC, (packet, done) => {
+    done();
+    pending.deviceOffline(packet.payload.toString());
+  });
+
+  const router = new CommandRouter(ctx, broker, persistence, pending);
+  const app = createHttpApp({
+    brokerApiToken: settings.brokerApiToken,
+    router,
+    store,
+    metrics,
+    logger,
+    maxBodyBytes: settings.maxPayloadBytes,
+  });
+  const mqttServer = await createMqttServer(ctx, broker);
+  const httpServer = createAdaptorServer({ fetch: app.fetch }) as HttpServer;
+  const reaper = new SessionReaper(ctx, persistence);
+
+  let mqttPort: number;
+  let httpPort: number;
+  try {
+    mqttPort = await listen(mqttServer, settings.mqttPort, settings.host);
+    httpPort = await listen(
+      httpServer as unknown as import("node:net").Server,
+      settings.httpPort,
+      settings.host,
+    );
+  } catch (error) {
+    mqttServer.close();
+    await closeAedes(broker);
+    await persistence.destroy().catch(() => {});
+    await redisParts?.close();
+    throw error;
+  }
+  reaper.start();
+  const memoryTimer =
+    settings.memoryLogIntervalSeconds > 0
+      ? clock.setInterval(() => {
+          const { rss, heapUsed } = process.memoryUsage();
+          logger.info({ rss, heapUsed, clients: broker.connectedClients, pending: pending.size }, "memory");
+        }, settings.memoryLogIntervalSeconds * 1000)
+      : null;
+  const mqttScheme = settings.tlsCertFile ? "mqtts" : "mqtt";
+  logger.info({ mqttPort, httpPort, redis: Boolean(redisParts) }, "broker started");
+
+  let closing: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    reaper.stop();
+    if (memoryTimer !== null) clock.clearInterval(memoryTimer);
+    const mqttClosed = new Promise<void>((resolve) => mqttServer.close(() => resolve()));
+    const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    shuttingDown = true;
+    connections.beginShutdown();
+    await closeAedes(broker);
+    await connections.settle();
+    pending.closeAll();
+    // Let the answers to those commands go out, then cut what is left.
+    await drainHttp(httpServer, httpClosed, 2_000);
+    await forwarder?.close(CLOSE_FLUSH_MS);
+    await withTimeout(persistence.destroy(), 2_000).catch((error: unknown) =>
+      logger.warn({ err: error }, "persistence did not close cleanly"),
+    );
+    await store.close();
+    await redisParts?.close();
+    await Promise.all([mqttClosed, httpClosed]);
+    logger.info("broker closed");
+  }
+
+  return {
+    mqttPort,
+    httpPort,
+    mqttUrl: `${mqttScheme}://${settings.host}:${mqttPort}`,
+    httpUrl: `http://${settings.host}:${httpPort}`,
+    nodeId,
+    metrics,
+    async stats() {
+      const counts = await store.counts();
+      metrics.sessions.set(counts.persistentSessions);
+      return {
+        clients: broker.connectedClients,
+        persistentSessions: counts.persistentSessions,
+        pendingCommands: pending.size,
+        forwarderQueue: forwarder?.depth ?? 0,
+        timers: clock.liveTimers,
+      };
+    },
+    reapExpiredSessions: () => reaper.run(),
+    close() {
+      closing ??= close();
+      return closing;
+    },
+  };
+}
+
+/** Closes keep-alive connections as they go idle (answers in flight finish first), then cuts the rest. */
+async function drainHttp(server: HttpServer, closed: Promise<void>, ms: number): Promise<void> {
+  let done = false;
+  void closed.then(() => {
+    done = true;
+  });
+  const deadline = Date.now() + ms;
+  while (!done && Date.now() < deadline) {
+    server.closeIdleConnections();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  server.closeAllConnections();
+}
+
+function closeAedes(aedes: Aedes): Promise<void> {
+  return new Promise((resolve) => aedes.close(() => resolve()));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,154 @@
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+
+/**
+ * Prometheus metrics of one broker instance. Each instance has its own
+ * Registry (never prom-client's global one) because tests and benches start
+ * several brokers in one process.
+ */
+
+export type MessageKind = "state" | "event" | "result" | "other";
+export type CommandOutcome = "ok" | "failed" | "timeout" | "offline" | "queued" | "rate_limited" | "invalid";
+
+export interface BrokerMetrics {
+  registry: Registry;
+  /** Open MQTT connections (authenticated clients). */
+  connections: Gauge;
+  /** Persistent (clean=false) sessions, online or not. */
+  sessions: Gauge;
+  /** Commands waiting for a result. */
+  pendingCommands: Gauge;
+  /** Events waiting in the forwarder's buffer. */
+  forwarderQueueDepth: Gauge;
+  /** process.memoryUsage().heapUsed, read on scrape. */
+  heapUsedBytes: Gauge;
+  /** Resident set size, read on scrape. */
+  rssBytes: Gauge;
+  /** process.memoryUsage().external, read on scrape. */
+  externalBytes: Gauge;
+  /** process.memoryUsage().arrayBuffers, read on scrape. */
+  arrayBuffersBytes: Gauge;
+  messagesIn: Counter<"kind">;
+  messagesOut: Counter<"kind">;
+  commands: Counter<"outcome">;
+  refusals: Counter<"reason">;
+  forwarderDropped: Counter;
+  forwarderSent: Counter;
+  forwarderFailures: Counter;
+  invalidPayloads: Counter<"reason">;
+}
+
+/**
+ * Default process metrics (CPU, fds, event-loop lag, GC, heap spaces) describe
+ * the process, not a broker, and `collectDefaultMetrics` starts an event-loop
+ * histogram and a GC observer on every call that are never stopped. So they are
+ * collected once per process into this registry and shared by every instance
+ * registry; calling it per broker would leak one observer per broker.
+ */
+let processRegistry: Registry | undefined;
+
+function sharedProcessRegistry(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+function memoryGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: (usage: NodeJS.MemoryUsage) => number,
+): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read(process.memoryUsage()));
+    },
+  });
+}
+
+/**
+ * Creates the metrics of one broker, all named `tether_*`, plus the process's
+ * default metrics (`process_*`, `nodejs_*`).
+ *
+ * @example
+ *   const metrics = createBrokerMetrics();
+ *   metrics.commands.inc({ outcome: "ok" });
+ *   const text = await metrics.registry.metrics();
+ */
+export function createBrokerMetrics(): BrokerMetrics {
+  // This instance's own metrics live here; `registry` adds the shared process metrics.
+  const own = new Registry();
+  const registers = [own];
+  const gauge = (name: string, help: string) => new Gauge({ name, help, registers });
+
+  const metrics = {
+    connections: gauge("tether_connections", "Open MQTT connections"),
+    sessions: gauge("tether_sessions", "Persistent MQTT sessions (clean=false), online or offline"),
+    pendingCommands: gauge("tether_pending_commands", "Commands waiting for a device's result"),
+    forwarderQueueDepth: gauge("tether_forwarder_queue_depth", "Events buffered for the edge"),
+    heapUsedBytes: memoryGauge(own, "tether_heap_used_bytes", "V8 heap used", (u) => u.heapUsed),
+    rssBytes: memoryGauge(own, "tether_rss_bytes", "Resident set size", (u) => u.rss),
+    externalBytes: memoryGauge(
+      own,
+      "tether_external_bytes",
+      "Memory of C++ objects bound to JS",
+      (u) => u.external,
+    ),
+    arrayBuffersBytes: memoryGauge(
+      own,
+      "tether_array_buffers_bytes",
+      "Memory of ArrayBuffers and Buffers",
+      (u) => u.arrayBuffers,
+    ),
+    messagesIn: new Counter({
+      name: "tether_messages_in_total",
+      help: "MQTT publishes received from devices, by kind",
+      labelNames: ["kind"],
+      registers,
+    }),
+    messagesOut: new Counter({
+      name: "tether_messages_out_total",
+      help: "MQTT publishes sent to devices, by kind",
+      labelNames: ["kind"],
+      registers,
+    }),
+    commands: new Counter({
+      name: "tether_commands_total",
+      help: "Commands by outcome",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    refusals: new Counter({
+      name: "tether_refusals_total",
+      help: "Refused connections, subscriptions and publishes, by reason",
+      labelNames: ["reason"],
+      registers,
+    }),
+    forwarderDropped: new Counter({
+      name: "tether_forwarder_dropped_total",
+      help: "Events dropped by the forwarder (buffer full or batch refused by the edge)",
+      registers,
+    }),
+    forwarderSent: new Counter({
+      name: "tether_forwarder_sent_total",
+      help: "Events delivered to the edge",
+      registers,
+    }),
+    forwarderFailures: new Counter({
+      name: "tether_forwarder_failures_total",
+      help: "Failed delivery attempts to the edge",
+      registers,
+    }),
+    invalidPayloads: new Counter({
+      name: "tether_invalid_payloads_total",
+      help: "Device payloads dropped as invalid, by reason",
+      labelNames: ["reason"],
+      registers,
+    }),
+  };
+  return { registry: Registry.merge([sharedProcessRegistry(), own]), ...metrics };
+}

@@ -1,0 +1,113 @@
+import type { AedesPublishPacket, Client, PublishPacket, Subscription } from "aedes";
+import {
+  MAX_TOPIC_LEVELS,
+  parseCommand,
+  parseJson,
+  parseTopic,
+  topics,
+} from "../../../protocol/src/index.js";
+import { type BrokerContext, refuse } from "../context.js";
+
+/**
+ * The ACL of CONTRACT.md "MQTT topics": a device publishes only to its own
+ * results, state and events/{name}; it subscribes only to its own commands.
+ * Everything else is refused and counted by reason. MQTT 3.1.1 cannot refuse a
+ * PUBLISH, so a refused publish closes the connection [MQTT-3.3.5-2]; a refused
+ * subscription is answered 0x80 and the connection stays [MQTT-3.9.3].
+ */
+
+function topicRefusal(topic: string, deviceId: string): string | null {
+  if (topic.startsWith("$")) return "sys_topic";
+  if (topic.includes("+") || topic.includes("#")) return "wildcard";
+  if (topic.split("/").length > MAX_TOPIC_LEVELS) return "topic_depth";
+  const parsed = parseTopic(topic);
+  if (!parsed) return "topic_not_allowed";
+  if (parsed.deviceId !== deviceId) return "other_device";
+  return null;
+}
+
+export function createAuthorizePublish(ctx: BrokerContext) {
+  const maxPayload = ctx.settings.maxPayloadBytes;
+  return function authorizePublish(
+    client: Client | null,
+    packet: PublishPacket,
+    callback: (error?: Error | null) => void,
+  ): void {
+    // Broker-originated publishes (client === null) are trusted; devices have no wills.
+    if (!client) {
+      callback(null);
+      return;
+    }
+    const deviceId = client.id;
+    const size =
+      typeof packet.payload === "string" ? Buffer.byteLength(packet.payload) : packet.payload.length;
+    if (size > maxPayload) {
+      refuse(ctx, "payload_too_large", { deviceId, topic: packet.topic, size, max: maxPayload });
+      callback(new Error("payload too large"));
+      return;
+    }
+    const reason =
+      topicRefusal(packet.topic, deviceId) ??
+      (isCommandsTopic(packet.topic, deviceId) ? "publish_commands" : null);
+    if (reason) {
+      refuse(ctx, reason, { deviceId, topic: packet.topic, action: "publish" });
+      callback(new Error(`publish refused: ${reason}`));
+      return;
+    }
+    // "retained" state is kept by the broker as the device's last state (devices/store.ts),
+    // so Aedes's retained store — unbounded by topic — is never used.
+    packet.retain = false;
+    callback(null);
+  };
+}
+
+function isCommandsTopic(topic: string, deviceId: string): boolean {
+  return topic === topics.commands(deviceId);
+}
+
+export function createAuthorizeSubscribe(ctx: BrokerContext) {
+  return function authorizeSubscribe(
+    client: Client,
+    sub: Subscription,
+    callback: (error: Error | null, subscription?: Subscription | null) => void,
+  ): void {
+    const deviceId = client.id;
+    const reason =
+      topicRefusal(sub.topic, deviceId) ??
+      (isCommandsTopic(sub.topic, deviceId) ? null : "subscribe_not_commands");
+    if (reason) {
+      refuse(ctx, reason, { deviceId, topic: sub.topic, action: "subscribe" });
+      callback(null, null);
+      return;
+    }
+    // Commands are QoS 1 (CONTRACT.md); QoS 2 would add a second in-flight store per session.
+    callback(null, { ...sub, qos: sub.qos === 0 ? 0 : 1 });
+  };
+}
+
+/**
+ * `authorizeForward`: a command is never delivered after its `expiresAt`, live
+ * or from a persistent session's queue. Returning null makes Aedes drop it (and
+ * clear it from the session's queue).
+ */
+export function createAuthorizeForward(ctx: BrokerContext) {
+  return function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (!isCommandsTopic(packet.topic, client.id)) return packet;
+    const json = parseJson(packet.payload.toString());
+    const command = json.ok ? parseCommand(json.value) : json;
+    if (!command.ok) {
+      ctx.logger.error(
+        { deviceId: client.id, message: command.message },
+        "unparseable command not delivered",
+      );
+      return null;
+    }
+    if (command.value.expiresAt <= ctx.clock.now()) {
+      ctx.metrics.commands.inc({ outcome: "expired" });
+      ctx.logger.info({ deviceId: client.id, commandId: command.value.id }, "expired command not delivered");
+      return null;
+    }
+    ctx.metrics.messagesOut.inc({ kind: "command" });
+    return packet;
+  };
+}

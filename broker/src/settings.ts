@@ -1,0 +1,32 @@
+import { BROKER_CONFIG } from "../../protocol/src/index.js";
+import type { BrokerConfig } from "./config.js";
+import type { BrokerLimits, BrokerSettings } from "./context.js";
+
+/** Defaults of startBroker() when called from code (the CLI's come from config.ts). */
+const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLimits = {
+  mqttPort: BROKER_CONFIG.MQTT_PORT,
+  httpPort: BROKER_CONFIG.HTTP_PORT,
+  host: "127.0.0.1",
+  sessionExpirySeconds: BROKER_CONFIG.SESSION_EXPIRY_SECONDS,
+  revokedDevices: [],
+  maxPayloadBytes: BROKER_CONFIG.MAX_PAYLOAD_BYTES,
+  maxKeepaliveSeconds: 1200,
+  connectTimeoutMs: 10_000,
+  logLevel: "info",
+  memoryLogIntervalSeconds: 60,
+  maxPendingCommands: 10_000,
+  maxPendingPerDevice: 16,
+  maxQueuedPerDevice: 100,
+  maxQueuedPerSession: 1000,
+  reaperIntervalMs: 60_000,
+  reaperBatchSize: 500,
+  redisKeyPrefix: "tether:",
+};
+
+/** Fills in defaults; `undefined` in `options` means "use the default". */
+export function resolveSettings(
+  options: Partial<BrokerSettings> & Pick<BrokerConfig, "deviceSecret" | "brokerApiToken">,
+): BrokerSettings {
+  const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+  return { ...DEFAULTS, ...defined } as BrokerSettings;
+}

@@ -1,0 +1,188 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../broker/src/config.js";
+
+const SECRETS = {
+  DEVICE_SECRET: "device-secret-0123456789",
+  BROKER_API_TOKEN: "broker-token-0123456789",
+};
+
+function serve(argv: string[], env: Record<string, string | undefined> = {}) {
+  const result = loadConfig(argv, { ...SECRETS, ...env });
+  if (result.command !== "serve") throw new Error(`expected serve, got ${result.command}`);
+  return result.config;
+}
+
+function failure(argv: string[], env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(argv, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("fills the contract's defaults when only the two required secrets are set", () => {
+    expect(serve([])).toEqual({
+      mqttPort: 1883,
+      httpPort: 8080,
+      host: "0.0.0.0",
+      deviceSecret: SECRETS.DEVICE_SECRET,
+      brokerApiToken: SECRETS.BROKER_API_TOKEN,
+      sessionExpirySeconds: 86_400,
+      revokedDevices: [],
+      maxPayloadBytes: 65_536,
+      maxKeepaliveSeconds: 1200,
+      connectTimeoutMs: 10_000,
+      logLevel: "info",
+      memoryLogIntervalSeconds: 60,
+    });
+  });
+
+  it("reads every setting from the environment", () => {
+    const config = serve([], {
+      MQTT_PORT: "0",
+      HTTP_PORT: "9090",
+      HOST: "127.0.0.1",
+      EDGE_EVENTS_URL: "http://127.0.0.1:8787/internal/events",
+      EDGE_EVENTS_SECRET: "edge-secret-0123456789",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      SESSION_EXPIRY_SECONDS: "5",
+      REVOKED_DEVICES: " router-1, router_2 ,,",
+      MAX_PAYLOAD_BYTES: "1024",
+      MAX_KEEPALIVE_SECONDS: "300",
+      CONNECT_TIMEOUT_MS: "2000",
+      LOG_LEVEL: "debug",
+      MEMORY_LOG_INTERVAL_SECONDS: "0",
+      HEAP_SNAPSHOT_DIR: "/tmp/snapshots",
+    });
+    expect(config).toMatchObject({
+      mqttPort: 0,
+      httpPort: 9090,
+      host: "127.0.0.1",
+      edgeEventsUrl: "http://127.0.0.1:8787/internal/events",
+      edgeEventsSecret: "edge-secret-0123456789",
+      redisUrl: "redis://127.0.0.1:6379",
+      sessionExpirySeconds: 5,
+      revokedDevices: ["router-1", "router_2"],
+      maxPayloadBytes: 1024,
+      maxKeepaliveSeconds: 300,
+      connectTimeoutMs: 2000,
+      logLevel: "debug",
+      memoryLogIntervalSeconds: 0,
+      heapSnapshotDir: "/tmp/snapshots",
+    });
+  });
+
+  it("lets a --kebab-case flag win over its environment variable, in both flag spellings", () => {
+    const config = serve(["--mqtt-port", "2883", "--http-port=0", "--log-level", "warn"], {
+      MQTT_PORT: "1999",
+      HTTP_PORT: "9999",
+      LOG_LEVEL: "debug",
+    });
+    expect(config).toMatchObject({ mqttPort: 2883, httpPort: 0, logLevel: "warn" });
+    expect(serve(["--device-secret", "flag-secret-0123456789"]).deviceSecret).toBe("flag-secret-0123456789");
+  });
+
+  it("treats an empty environment variable as unset", () => {
+    expect(serve([], { MQTT_PORT: "", EDGE_EVENTS_URL: "" })).toMatchObject({ mqttPort: 1883 });
+    expect(serve([], { EDGE_EVENTS_URL: "" }).edgeEventsUrl).toBeUndefined();
+  });
+
+  it("says which required secrets are missing, and that none is invented", () => {
+    const error = failure([], {});
+    expect(error.exitCode).toBe(2);
+    expect(error.variable).toBe("DEVICE_SECRET");
+    expect(error.message).toContain("DEVICE_SECRET (--device-secret) is required");
+    expect(error.message).toContain("BROKER_API_TOKEN (--broker-api-token) is required");
+    expect(error.message).toContain("never invents");
+  });
+
+  it.each([
+    ["MQTT_PORT", "http", "must be a whole number"],
+    ["HTTP_PORT", "70000", "must be at most 65535"],
+    ["SESSION_EXPIRY_SECONDS", "0", "must be at least 1"],
+    ["MAX_PAYLOAD_BYTES", "-5", "must be a whole number"],
+    ["LOG_LEVEL", "loud", "must be one of"],
+    ["REVOKED_DEVICES", "ok-1,not ok", '"not ok" is not a device id'],
+    ["REDIS_URL", "http://127.0.0.1:6379", "redis://"],
+    ["EDGE_EVENTS_URL", "ftp://edge", "http(s) URL"],
+    ["BROKER_API_TOKEN", "short", "at least 16 characters"],
+  ])("refuses %s=%s with a message naming the variable", (name, value, message) => {
+    const error = failure([], { ...SECRETS, EDGE_EVENTS_SECRET: "edge-secret-0123456789", [name]: value });
+    expect(error.variable).toBe(name);
+    expect(error.message).toContain(name);
+    expect(error.message).toContain(message);
+  });
+
+  it("never echoes a secret's value in an error", () => {
+    const error = failure([], { ...SECRETS, BROKER_API_TOKEN: "tiny-secret" });
+    expect(error.message).not.toContain("tiny-secret");
+  });
+
+  it("refuses EDGE_EVENTS_URL without EDGE_EVENTS_SECRET: events must be signed", () => {
+    const error = failure([], { ...SECRETS, EDGE_EVENTS_URL: "http://127.0.0.1:8787/internal/events" });
+    expect(error.variable).toBe("EDGE_EVENTS_SECRET");
+  });
+
+  it("refuses half a TLS configuration and a certificate file that does not exist", () => {
+    expect(failure([], { ...SECRETS, TLS_CERT_FILE: "/no/such/cert.pem" }).variable).toBe("TLS_KEY_FILE");
+    const missing = failure(
+      ["--tls-cert-file", "/no/such/cert.pem", "--tls-key-file", "/no/such/key.pem"],
+      SECRETS,
+    );
+    expect(missing.variable).toBe("TLS_CERT_FILE");
+    expect(missing.message).toContain("/no/such/cert.pem");
+  });
+
+  it("refuses unknown flags and commands", () => {
+    expect(failure(["--mqtt-prot", "1"], SECRETS).message).toContain("--mqtt-prot");
+    expect(failure(["start"], SECRETS).message).toContain('unknown command "start"');
+  });
+
+  it("credentials validates the device id and needs only DEVICE_SECRET", () => {
+    expect(loadConfig(["credentials", "router-7"], { DEVICE_SECRET: SECRETS.DEVICE_SECRET })).toEqual({
+      command: "credentials",
+      deviceId: "router-7",
+      deviceSecret: SECRETS.DEVICE_SECRET,
+    });
+    expect(failure(["credentials", "router/7"], SECRETS).message).toContain("not a device id");
+    expect(failure(["credentials"], SECRETS).message).toContain("usage: credentials <deviceId>");
+    expect(failure(["credentials", "router-7"], {}).variable).toBe("DEVICE_SECRET");
+  });
+
+  it("--help lists every contract name with its flag, the defaults and the credentials command", () => {
+    const result = loadConfig(["--help"], {});
+    expect(result.command).toBe("help");
+    const text = result.command === "help" ? result.text : "";
+    const names = [
+      ["MQTT_PORT", "--mqtt-port"],
+      ["HTTP_PORT", "--http-port"],
+      ["HOST", "--host"],
+      ["DEVICE_SECRET", "--device-secret"],
+      ["BROKER_API_TOKEN", "--broker-api-token"],
+      ["EDGE_EVENTS_URL", "--edge-events-url"],
+      ["EDGE_EVENTS_SECRET", "--edge-events-secret"],
+      ["REDIS_URL", "--redis-url"],
+      ["SESSION_EXPIRY_SECONDS", "--session-expiry-seconds"],
+      ["REVOKED_DEVICES", "--revoked-devices"],
+      ["MAX_PAYLOAD_BYTES", "--max-payload-bytes"],
+      ["TLS_CERT_FILE", "--tls-cert-file"],
+      ["TLS_KEY_FILE", "--tls-key-file"],
+      ["MAX_KEEPALIVE_SECONDS", "--max-keepalive-seconds"],
+      ["CONNECT_TIMEOUT_MS", "--connect-timeout-ms"],
+      ["LOG_LEVEL", "--log-level"],
+      ["MEMORY_LOG_INTERVAL_SECONDS", "--memory-log-interval-seconds"],
+      ["HEAP_SNAPSHOT_DIR", "--heap-snapshot-dir"],
+    ];
+    for (const [env, flag] of names) {
+      expect(text).toMatch(new RegExp(`${flag} <value>\\n\\s+${env};`));
+    }
+    expect(text).toContain("MQTT_PORT; default 1883");
+    expect(text).toContain("SESSION_EXPIRY_SECONDS; default 86400");
+    expect(text).toContain("credentials <deviceId>");
+    // Help wins even when the rest of the command line is wrong.
+    expect(loadConfig(["--bogus", "-h"], {}).command).toBe("help");
+  });
+});

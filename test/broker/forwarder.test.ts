@@ -1,0 +1,340 @@
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { EventForwarder, type Timers } from "../../broker/src/forwarder.js";
+import { createBrokerMetrics } from "../../broker/src/metrics.js";
+import {
+  parseEventBatch,
+  SIGNATURE_HEADER,
+  type TetherEvent,
+  verifyBodySignature,
+} from "../../protocol/src/index.js";
+
+const SECRET = "edge-events-secret-for-tests";
+const NOW_MS = 1_750_000_000_000;
+
+interface Received {
+  at: number;
+  body: string;
+  signature: string | undefined;
+  contentType: string | undefined;
+  events: TetherEvent[];
+}
+
+/** A real HTTP receiver standing in for the edge; `respond` decides each answer. */
+class EdgeReceiver {
+  readonly requests: Received[] = [];
+  /** Returns a status, or "hang" (never answer) or "reset" (destroy the socket). */
+  respond: (request: number) => number | "hang" | "reset" = () => 204;
+  private readonly server: Server;
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        const answer = this.respond(this.requests.length + 1);
+        const body = Buffer.concat(chunks).toString("utf8");
+        if (answer === "reset") {
+          this.requests.push(this.record(body, req.headers, []));
+          req.socket.destroy();
+          return;
+        }
+        if (answer === "hang") {
+          this.requests.push(this.record(body, req.headers, []));
+          return;
+        }
+        const parsed = parseEventBatch(JSON.parse(body));
+        const accepted = answer >= 200 && answer < 300 && parsed.ok ? parsed.value.events : [];
+        this.requests.push(this.record(body, req.headers, accepted));
+        res.writeHead(answer, { "content-type": "application/json" }).end("{}");
+      });
+    });
+  }
+
+  private record(body: string, headers: Record<string, unknown>, events: TetherEvent[]): Received {
+    const signature = headers[SIGNATURE_HEADER.toLowerCase()];
+    const contentType = headers["content-type"];
+    return {
+      at: performance.now(),
+      body,
+      signature: typeof signature === "string" ? signature : undefined,
+      contentType: typeof contentType === "string" ? contentType : undefined,
+      events,
+    };
+  }
+
+  /** Every event the receiver accepted, in arrival order. */
+  get accepted(): TetherEvent[] {
+    return this.requests.flatMap((request) => request.events);
+  }
+
+  async listen(): Promise<string> {
+    this.server.listen(0, "127.0.0.1");
+    await once(this.server, "listening");
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/internal/events`;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Real timers that remember which are still pending. */
+function trackedTimers(): Timers & { readonly live: number } {
+  const live = new Set<NodeJS.Timeout>();
+  return {
+    get live() {
+      return live.size;
+    },
+    setTimeout(callback, delayMs) {
+      const timer = setTimeout(() => {
+        live.delete(timer);
+        callback();
+      }, delayMs);
+      live.add(timer);
+      return timer;
+    },
+    clearTimeout(timer) {
+      if (timer) live.delete(timer);
+      clearTimeout(timer);
+    },
+  };
+}
+
+function event(n: number): TetherEvent {
+  return { type: "event", deviceId: `router-${n % 7}`, ts: n, name: "tick", data: { n } };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setUp(options: Partial<ConstructorParameters<typeof EventForwarder>[0]> = {}) {
+  const receiver = new EdgeReceiver();
+  const url = await receiver.listen();
+  const metrics = createBrokerMetrics();
+  const timers = trackedTimers();
+  const forwarder = new EventForwarder({
+    url,
+    secret: SECRET,
+    now: () => NOW_MS,
+    random: () => 0,
+    metrics,
+    timers,
+    ...options,
+  });
+  cleanups.push(() => receiver.close());
+  cleanups.push(() => forwarder.close(100));
+  return { receiver, forwarder, metrics, timers };
+}
+
+async function counter(metrics: ReturnType<typeof createBrokerMetrics>, name: string): Promise<number> {
+  const metric = await metrics.registry.getSingleMetric(name)?.get();
+  return metric?.values.reduce((sum, value) => sum + value.value, 0) ?? Number.NaN;
+}
+
+describe("EventForwarder", () => {
+  it("sends many pushes as a few batched requests, in order, without loss", async () => {
+    const { receiver, forwarder } = await setUp({ batchSize: 10 });
+    for (let n = 0; n < 35; n++) forwarder.push(event(n));
+    await forwarder.flush(2_000);
+
+    expect(receiver.requests.map((request) => request.events.length)).toEqual([10, 10, 10, 5]);
+    expect(receiver.accepted.map((e) => e.ts)).toEqual(Array.from({ length: 35 }, (_, n) => n));
+    expect(forwarder.sent).toBe(35);
+    expect(forwarder.depth).toBe(0);
+  });
+
+  it("waits up to flushIntervalMs for a partial batch, then sends it", async () => {
+    const { receiver, forwarder } = await setUp({ batchSize: 100, flushIntervalMs: 30 });
+    forwarder.push(event(1));
+    forwarder.push(event(2));
+    expect(receiver.requests).toHaveLength(0);
+    await waitFor(() => receiver.requests.length === 1);
+    expect(receiver.requests[0]?.events).toHaveLength(2);
+  });
+
+  it("signs each batch so that the edge's check accepts it, and a wrong secret does not", async () => {
+    const { receiver, forwarder } = await setUp();
+    forwarder.push(event(1));
+    await forwarder.flush(2_000);
+
+    const request = receiver.requests[0];
+    expect(request?.contentType).toBe("application/json");
+    expect(request?.signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    const body = request?.body ?? "";
+    expect(await verifyBodySignature(SECRET, request?.signature, body, NOW_MS / 1000)).toEqual({ ok: true });
+    expect(await verifyBodySignature("another-secret", request?.signature, body, NOW_MS / 1000)).toEqual({
+      ok: false,
+      reason: "mismatch",
+    });
+    expect(JSON.parse(body)).toEqual({ events: [event(1)] });
+  });
+
+  it("retries with growing backoff after 503s and loses nothing when the edge recovers", async () => {
+    // random ≈ 1 makes full jitter deterministic: delays ≈ 40, 80, 160 ms.
+    const { receiver, forwarder, metrics } = await setUp({
+      baseRetryDelayMs: 40,
+      random: () => 0.999,
+      batchSize: 5,
+    });
+    receiver.respond = (request) => (request <= 3 ? 503 : 200);
+    for (let n = 0; n < 12; n++) forwarder.push(event(n));
+    await forwarder.flush(3_000);
+
+    expect(receiver.accepted.map((e) => e.ts)).toEqual(Array.from({ length: 12 }, (_, n) => n));
+    const at = receiver.requests.map((request) => request.at);
+    const gaps = [1, 2, 3].map((i) => (at[i] ?? 0) - (at[i - 1] ?? 0));
+    // The three backoffs between attempts: about 40, 80 and 160 ms.
+    expect(gaps[0]).toBeGreaterThanOrEqual(35);
+    expect(gaps[1]).toBeGreaterThanOrEqual(75);
+    expect(gaps[2]).toBeGreaterThanOrEqual(155);
+    expect(forwarder.dropped).toBe(0);
+    expect(await counter(metrics, "tether_forwarder_failures_total")).toBe(3);
+    expect(await counter(metrics, "tether_forwarder_sent_total")).toBe(12);
+  });
+
+  it("never waits longer than maxRetryDelayMs between attempts", async () => {
+    const { receiver, forwarder } = await setUp({
+      baseRetryDelayMs: 10_000,
+      maxRetryDelayMs: 30,
+      random: () => 0.999,
+    });
+    receiver.respond = (request) => (request <= 2 ? "reset" : 200);
+    forwarder.push(event(1));
+    await waitFor(() => receiver.accepted.length === 1, 1_000);
+    const [first, , third] = receiver.requests.map((request) => request.at);
+    expect((third ?? 0) - (first ?? 0)).toBeLessThan(500);
+  });
+
+  it("drops and counts a batch the edge refuses with 400, without retrying it, and goes on", async () => {
+    const { receiver, forwarder, metrics } = await setUp({ batchSize: 3 });
+    receiver.respond = (request) => (request === 1 ? 400 : 200);
+    for (let n = 0; n < 3; n++) forwarder.push(event(n));
+    await forwarder.flush(2_000);
+    expect(receiver.requests).toHaveLength(1);
+    expect(forwarder.dropped).toBe(3);
+    expect(await counter(metrics, "tether_forwarder_dropped_total")).toBe(3);
+
+    forwarder.push(event(3));
+    await forwarder.flush(2_000);
+    expect(receiver.accepted.map((e) => e.ts)).toEqual([3]);
+  });
+
+  it("keeps a bounded buffer while the edge is down, drops the oldest, and logs drops sparingly", async () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: "warn" },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    const { receiver, forwarder, metrics } = await setUp({ batchSize: 10, maxBuffer: 50, logger });
+    receiver.respond = () => "reset";
+    let deepest = 0;
+    for (let n = 0; n < 200; n++) {
+      forwarder.push(event(n));
+      deepest = Math.max(deepest, forwarder.depth);
+      if (n % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect(deepest).toBe(50);
+    expect(forwarder.dropped).toBe(150);
+    expect(await counter(metrics, "tether_forwarder_dropped_total")).toBe(150);
+    expect(await counter(metrics, "tether_forwarder_queue_depth")).toBe(50);
+    expect(lines.filter((line) => line.includes("forwarder dropped events")).length).toBe(1);
+
+    receiver.respond = () => 200;
+    await forwarder.flush(2_000);
+    // Only the newest 50 survive, in order; a request in flight while its events
+    // were evicted may deliver a few more, which is still no duplicate and no reordering.
+    const delivered = receiver.accepted.map((e) => e.ts);
+    expect(delivered.slice(-50)).toEqual(Array.from({ length: 50 }, (_, n) => 150 + n));
+    expect(new Set(delivered).size).toBe(delivered.length);
+    expect(forwarder.depth).toBe(0);
+  });
+
+  it("aborts a request that hangs past requestTimeoutMs and delivers on the retry", async () => {
+    const { receiver, forwarder } = await setUp({ requestTimeoutMs: 50 });
+    receiver.respond = (request) => (request === 1 ? "hang" : 200);
+    forwarder.push(event(7));
+    await waitFor(() => receiver.accepted.length === 1);
+    expect(receiver.requests).toHaveLength(2);
+    expect(forwarder.sent).toBe(1);
+  });
+
+  it("flush sends a partial batch at once instead of waiting for flushIntervalMs", async () => {
+    const { receiver, forwarder } = await setUp({ flushIntervalMs: 60_000 });
+    forwarder.push(event(1));
+    const started = performance.now();
+    await forwarder.flush(2_000);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(receiver.accepted).toHaveLength(1);
+  });
+
+  it("close() gives up after its timeout when the edge is down and leaves no timer or request behind", async () => {
+    const { receiver, forwarder, timers } = await setUp({
+      baseRetryDelayMs: 20,
+      flushIntervalMs: 1_000,
+      random: () => 0.5,
+    });
+    receiver.respond = () => 503;
+    for (let n = 0; n < 5; n++) forwarder.push(event(n));
+    expect(timers.live).toBe(1); // the partial-batch wait
+
+    const started = performance.now();
+    await forwarder.close(150);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(timers.live).toBe(0);
+    expect(forwarder.depth).toBe(0);
+    expect(forwarder.dropped).toBe(5);
+
+    // A request aborted by close() may still reach the receiver a moment later.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const requests = receiver.requests.length;
+    forwarder.push(event(99));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(timers.live).toBe(0);
+    expect(receiver.requests).toHaveLength(requests);
+    expect(forwarder.dropped).toBe(6);
+  });
+
+  it("close() aborts a request that hangs instead of waiting for requestTimeoutMs", async () => {
+    const { receiver, forwarder, timers } = await setUp({ requestTimeoutMs: 30_000 });
+    receiver.respond = () => "hang";
+    forwarder.push(event(1));
+    await waitFor(() => receiver.requests.length === 1);
+
+    const started = performance.now();
+    await forwarder.close(100);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(timers.live).toBe(0);
+    expect(forwarder.dropped).toBe(1);
+  });
+
+  it("close() on an idle forwarder returns at once with nothing pending", async () => {
+    const { forwarder, timers } = await setUp();
+    forwarder.push(event(1));
+    await forwarder.flush(2_000);
+    expect(timers.live).toBe(0);
+    await forwarder.close();
+    expect(timers.live).toBe(0);
+    expect(forwarder.sent).toBe(1);
+  });
+});

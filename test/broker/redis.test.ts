@@ -1,0 +1,137 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../broker/src/clock.js";
+import type { BrokerOptions } from "../../broker/src/index.js";
+import { devicePassword } from "../../protocol/src/index.js";
+import {
+  answerCommands,
+  api,
+  cleanupAll,
+  connectDevice,
+  DEVICE_SECRET,
+  deleteRedisKeys,
+  deviceId,
+  EVENTS_SECRET,
+  REDIS_URL,
+  startEventReceiver,
+  startTestBroker,
+  tryConnect,
+  waitFor,
+} from "./helpers.js";
+
+/**
+ * Two broker nodes in one process that share nothing but Redis: each has its
+ * own Aedes, persistence connection, bus connections, device store and HTTP
+ * server. A key prefix per run keeps runs apart; it is deleted afterwards.
+ */
+const prefix = `tether-test:${randomUUID().slice(0, 8)}:`;
+let redis: Redis;
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL);
+});
+afterEach(cleanupAll);
+afterAll(async () => {
+  await redis.quit();
+  await deleteRedisKeys(prefix);
+});
+
+function node(options: Partial<BrokerOptions> = {}) {
+  return startTestBroker({ redisUrl: REDIS_URL, redisKeyPrefix: prefix, ...options });
+}
+
+describe("scale-out on Redis", () => {
+  it("routes a command posted to node B to a router on node A, and its result back through B", async () => {
+    const a = await node();
+    const b = await node();
+    const id = deviceId();
+    const device = await connectDevice(a, id);
+    answerCommands(device, id, (command) => ({ id: command.id, ok: true, result: { via: "A" } }));
+    const view = await waitFor(async () => {
+      const reply = await api(b, `/v1/devices/${id}`);
+      return (reply.body as { online: boolean }).online ? reply : null;
+    });
+    expect(view?.body).toMatchObject({ id, online: true });
+    const reply = await api(b, `/v1/devices/${id}/commands`, { body: { name: "ping" } });
+    expect(reply).toMatchObject({ status: 200, body: { ok: true, result: { via: "A" } } });
+    expect((await b.stats()).pendingCommands).toBe(0);
+  });
+
+  it("keeps the session of a router that moves from A to B, and delivers its queued command there", async () => {
+    const receiver = await startEventReceiver();
+    const events = { edgeEventsUrl: receiver.url, edgeEventsSecret: EVENTS_SECRET };
+    const a = await node(events);
+    const b = await node(events);
+    const id = deviceId();
+    const onA = await connectDevice(a, id, { clean: false });
+    await onA.endAsync();
+    await waitFor(async () => !((await api(b, `/v1/devices/${id}`)).body as { online: boolean }).online);
+
+    const queued = await api(a, `/v1/devices/${id}/commands`, { body: { name: "update", queue: true } });
+    expect(queued.status).toBe(202);
+    const commandId = (queued.body as { id: string }).id;
+
+    const onB = await connectDevice(b, id, { clean: false, subscribeCommands: false });
+    const received = answerCommands(onB, id, (command) => ({ id: command.id, ok: true, result: "done" }));
+    await waitFor(() => received.length === 1, 3_000, "queued command on node B");
+    expect(received[0]).toMatchObject({ id: commandId, name: "update" });
+    await waitFor(
+      () => receiver.events.some((e) => e.type === "command_result"),
+      3_000,
+      "command_result event",
+    );
+    expect(receiver.events.filter((e) => e.type === "command_result")).toEqual([
+      expect.objectContaining({ deviceId: id, id: commandId, ok: true, result: "done" }),
+    ]);
+  });
+
+  it("takes over across nodes without a false offline", async () => {
+    const receiver = await startEventReceiver();
+    const events = { edgeEventsUrl: receiver.url, edgeEventsSecret: EVENTS_SECRET };
+    const a = await node(events);
+    const b = await node(events);
+    const id = deviceId();
+    const onA = await connectDevice(a, id, { clean: false });
+    const closed = new Promise<void>((resolve) => onA.once("close", () => resolve()));
+    await connectDevice(b, id, { clean: false });
+    await closed;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.events.filter((e) => e.type === "presence" && e.deviceId === id)).toMatchObject([
+      { online: true, reason: "connect" },
+      { online: true, reason: "takeover" },
+    ]);
+    expect((await api(a, `/v1/devices/${id}`)).body).toMatchObject({ online: true });
+  });
+
+  it("refuses a device listed in the Redis revocation set", async () => {
+    const a = await node();
+    const id = deviceId();
+    await redis.sadd(`${prefix}revoked`, id);
+    const error = await tryConnect(a, {
+      clientId: id,
+      username: id,
+      password: await devicePassword(DEVICE_SECRET, id),
+    });
+    expect(error?.message).toMatch(/Not authorized/i);
+  });
+
+  it("reaps an expired session after a broker restart", async () => {
+    const clock = new ManualClock(Date.now());
+    const options = { clock, sessionExpirySeconds: 60, reaperIntervalMs: 365 * 86_400_000 };
+    const first = await node(options);
+    const id = deviceId();
+    const device = await connectDevice(first, id, { clean: false });
+    await device.endAsync();
+    await waitFor(async () => !((await api(first, `/v1/devices/${id}`)).body as { online: boolean }).online);
+    await first.close();
+
+    clock.advance(61_000);
+    const second = await node(options);
+    expect(await second.reapExpiredSessions()).toBeGreaterThanOrEqual(1);
+    expect((await api(second, `/v1/devices/${id}`)).body).toMatchObject({ online: false, since: null });
+    expect(await redis.exists(`${prefix}aedes:client:${id}`)).toBe(0);
+    const again = await api(second, `/v1/devices/${id}/commands`, { body: { name: "x", queue: true } });
+    expect(again.status).toBe(409);
+  });
+});
