@@ -4,15 +4,18 @@
  */
 import { parseArgs } from "node:util";
 import { BROKER_CONFIG, EDGE_DEFAULT_PORT } from "../protocol/src/index.js";
+import { banner } from "./lib/banner.js";
 import { mintClientToken } from "./lib/dev-secrets.js";
 import { findTakenPorts } from "./lib/ports.js";
-import { startSystem } from "./lib/system.js";
+import { type RunningSystem, startSystem } from "./lib/system.js";
 
 const HELP = `Usage: npm start -- [options]
 
-Starts Tether locally on embedded defaults: the broker (in memory), the edge on
-workerd (wrangler dev) and, with --simulate, simulated routers. Secrets not set
-in the environment are generated for this run (dev-only). Ctrl-C stops everything.
+Starts Tether locally on embedded defaults: the edge on workerd (wrangler dev),
+then the broker (in memory) wired to it both ways, then, with --simulate, simulated
+routers. Secrets not set in the environment are generated for this run (dev-only);
+the edge gets them from a private env file, so a .dev.vars in the repo is ignored.
+State lives only as long as the run. Ctrl-C stops everything (twice: kill at once).
 
 Options:
   --simulate N        start N simulated routers (ids router-0 … router-{N-1})
@@ -23,8 +26,10 @@ Options:
 
 Environment (CONTRACT.md names):
   HOST (127.0.0.1)  MQTT_PORT (${BROKER_CONFIG.MQTT_PORT})  HTTP_PORT (${BROKER_CONFIG.HTTP_PORT})  EDGE_PORT (${EDGE_DEFAULT_PORT})
-  DEVICE_SECRET  BROKER_API_TOKEN  EDGE_EVENTS_SECRET  RAILS_API_TOKEN  CLIENT_JWT_SECRET
-  and every broker variable (npm run broker -- --help), passed through.
+  DEVICE_SECRET  BROKER_API_TOKEN  EDGE_EVENTS_SECRET (each at least 16 characters)
+  RAILS_API_TOKEN  CLIENT_JWT_SECRET
+  and every broker variable (npm run broker -- --help), passed through: e.g.
+  LOG_LEVEL=warn quiets the broker's JSON log, REDIS_URL switches it to Redis.
 
 Example: MQTT_PORT=18883 npm start -- --simulate 5`;
 
@@ -69,21 +74,69 @@ async function main(): Promise<void> {
   const httpPort = portFromEnv("HTTP_PORT", BROKER_CONFIG.HTTP_PORT);
   const edgePort = portFromEnv("EDGE_PORT", EDGE_DEFAULT_PORT);
 
-  const taken = await findTakenPorts(
-    [
-      { port: mqttPort, name: "MQTT_PORT", what: "the broker's MQTT listener" },
-      { port: httpPort, name: "HTTP_PORT", what: "the broker's HTTP API" },
-      { port: edgePort, name: "EDGE_PORT", what: "the edge (wrangler dev)" },
-    ],
-    host,
-  );
+  const claims = [
+    { port: mqttPort, name: "MQTT_PORT", what: "the broker's MQTT listener" },
+    { port: httpPort, name: "HTTP_PORT", what: "the broker's HTTP API" },
+    { port: edgePort, name: "EDGE_PORT", what: "the edge (wrangler dev)" },
+  ];
+  const clash = claims.find((claim, i) => claims.findIndex((other) => other.port === claim.port) !== i);
+  if (clash) {
+    console.error(
+      `tether: MQTT_PORT, HTTP_PORT and EDGE_PORT must differ (${clash.name}=${clash.port} is used twice)`,
+    );
+    process.exit(2);
+  }
+  const taken = await findTakenPorts(claims, host);
   if (taken.length > 0) {
     console.error(`tether: cannot start:\n  - ${taken.join("\n  - ")}`);
     process.exit(1);
   }
 
-  console.log(`tether: starting broker, edge${simulate ? ` and ${simulate} routers` : ""} …`);
-  const system = await startSystem({ host, mqttPort, httpPort, edgePort, simulate, idPrefix });
+  // Children run in their own process groups, so a terminal's Ctrl-C reaches only
+  // this process: it must stop them, during start-up too (else they would be orphaned).
+  const startup = new AbortController();
+  let system: RunningSystem | undefined;
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\ntether: stopping … (Ctrl-C again to kill at once)");
+    await system?.stop();
+    console.log("tether: stopped.");
+    process.exit(code);
+  };
+  const onSignal = () => {
+    if (!system) {
+      startup.abort();
+      return;
+    }
+    if (stopping) {
+      system.kill();
+      console.error("tether: killed.");
+      process.exit(130);
+    }
+    void shutdown(0);
+  };
+  for (const name of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(name, onSignal);
+
+  console.log(`tether: starting edge, broker${simulate ? ` and ${simulate} routers` : ""} …`);
+  try {
+    system = await startSystem({
+      host,
+      mqttPort,
+      httpPort,
+      edgePort,
+      simulate,
+      idPrefix,
+      signal: startup.signal,
+    });
+  } catch (error) {
+    if (startup.signal.aborted) {
+      console.error("tether: interrupted during start-up; stopped.");
+      process.exit(130);
+    }
+    throw error;
+  }
 
   const deviceIds = values.devices
     ? values.devices.split(",").filter(Boolean)
@@ -93,46 +146,18 @@ async function main(): Promise<void> {
     devices: deviceIds,
     kind: "web",
   });
-  const first = deviceIds[0] ?? `${idPrefix}0`;
-  const { edge, brokerHttp, mqtt } = system.urls;
-  const generated = system.generated.length
-    ? `\n  DEV-ONLY secrets generated for this run (set them in the environment to keep them):\n${system.generated
-        .map((name) => `    ${name}=${system.secrets[name]}`)
-        .join("\n")}`
-    : "";
-  console.log(`
-tether is up.
-  Web console   ${edge}/#device=${encodeURIComponent(first)}&token=${token}
-  Rails API     ${edge}/v1/devices/{id}/commands   (Authorization: Bearer $RAILS_API_TOKEN)
-  Broker API    ${brokerHttp}   MQTT  ${mqtt}
-  Client token  (devices ${deviceIds.length > 3 ? `${deviceIds.slice(0, 3).join(", ")}, …` : deviceIds.join(", ")}; 12 h)
-    ${token}
-  Try:
-    curl -s -X POST ${edge}/v1/devices/${first}/commands \\
-      -H 'Authorization: Bearer ${system.secrets.RAILS_API_TOKEN}' -H 'Content-Type: application/json' \\
-      -d '{"name":"ping"}'
-  Device password: npm run broker -- credentials ${first}   (with the same DEVICE_SECRET)${generated}
-Ctrl-C stops everything.`);
+  console.log(banner(system, deviceIds, token));
 
-  let stopping = false;
-  const shutdown = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    console.log("\ntether: stopping …");
-    await system.stop();
-    console.log("tether: stopped.");
-    process.exit(code);
-  };
-  process.on("SIGINT", () => void shutdown(0));
-  process.on("SIGTERM", () => void shutdown(0));
   const exited = await system.firstExit;
   if (!stopping) {
-    console.error(`tether: ${exited.name} exited unexpectedly; last output:\n  ${exited.tail().join("\n  ")}`);
+    console.error(
+      `tether: ${exited.name} exited unexpectedly; last output:\n  ${exited.tail().join("\n  ")}`,
+    );
     await shutdown(1);
   }
 }
 
 main().catch((error: unknown) => {
-  console.error(`tether: ${(error as Error).message}`);
+  console.error(`tether: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 });

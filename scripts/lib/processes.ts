@@ -7,8 +7,12 @@ export interface ManagedProcess {
   child: ChildProcess;
   /** Last lines of output (bound: TAIL_LINES), for error messages. */
   tail(): string[];
+  /** Resolves with the exit code (128 + nothing when killed by a signal, 127 when it never started). */
   exited: Promise<number | null>;
+  /** SIGTERM to the whole process group, SIGKILL after `timeoutMs`; idempotent. */
   stop(timeoutMs?: number): Promise<void>;
+  /** SIGKILL to the whole process group at once (a second Ctrl-C). */
+  kill(): void;
 }
 
 const TAIL_LINES = 40;
@@ -28,7 +32,8 @@ export function spawnManaged(options: SpawnOptions): ManagedProcess {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ["ignore", "pipe", "pipe"],
-    // Own process group, so stop() also ends grandchildren (npx → wrangler → workerd).
+    // Own process group, so stop() also ends grandchildren (wrangler → workerd), and a
+    // terminal's Ctrl-C reaches only the launcher, which then stops them in order.
     detached: true,
   });
   const lines: string[] = [];
@@ -47,15 +52,17 @@ export function spawnManaged(options: SpawnOptions): ManagedProcess {
       resolve(127);
     });
   });
-  let stopping: Promise<void> | undefined;
+  // The group outlives its leader when a grandchild ignores SIGTERM, so signal it even
+  // after the leader has exited (ESRCH once the whole group is gone).
   const signalGroup = (signal: NodeJS.Signals) => {
-    if (child.pid === undefined || child.exitCode !== null) return;
+    if (child.pid === undefined) return;
     try {
       process.kill(-child.pid, signal);
     } catch {
       // The group is already gone: nothing left to stop.
     }
   };
+  let stopping: Promise<void> | undefined;
   return {
     name: options.name,
     child,
@@ -72,28 +79,57 @@ export function spawnManaged(options: SpawnOptions): ManagedProcess {
       })();
       return stopping;
     },
+    kill: () => signalGroup("SIGKILL"),
   };
 }
 
-/** Polls `url` until it answers 2xx, the process exits, or the timeout passes. */
-export async function waitForHttp(url: string, process: ManagedProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+export interface ReadyCheck {
+  /** What is awaited, for the error message ("edge", "router-0 online at the edge"). */
+  what: string;
+  /** Resolves true when ready; false or a throw means "not yet" (the reason is kept). */
+  probe(): Promise<boolean>;
+  /** The process whose exit makes waiting pointless; its tail goes into the error. */
+  process: ManagedProcess;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Polls `probe` every 200 ms until it says ready, the process exits, the signal aborts or time runs out. */
+export async function waitUntilReady(check: ReadyCheck): Promise<void> {
+  const deadline = Date.now() + check.timeoutMs;
   let exited = false;
-  void process.exited.then(() => {
+  void check.process.exited.then(() => {
     exited = true;
   });
   let lastError = "no answer";
-  while (Date.now() < deadline) {
-    if (exited) break;
+  while (Date.now() < deadline && !exited) {
+    check.signal?.throwIfAborted();
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      if (response.ok) return;
-      lastError = `HTTP ${response.status}`;
+      if (await check.probe()) return;
+      lastError = "not ready";
     } catch (error) {
-      lastError = (error as Error).message;
+      lastError = error instanceof Error ? error.message : String(error);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  const why = exited ? "exited before it was ready" : `was not ready after ${timeoutMs} ms (${lastError})`;
-  throw new Error(`${process.name} ${why}. Last output:\n  ${process.tail().join("\n  ")}`);
+  check.signal?.throwIfAborted();
+  const why = exited
+    ? "exited before it was ready"
+    : `was not ready after ${check.timeoutMs} ms (${lastError})`;
+  throw new Error(
+    `${check.what} ${why}. Last output of ${check.process.name}:\n  ${check.process.tail().join("\n  ")}`,
+  );
+}
+
+/** A probe that is ready when `url` answers 2xx (and `accept(body)` when given). */
+export function httpProbe(
+  url: string,
+  init: RequestInit = {},
+  accept: (body: unknown) => boolean = () => true,
+): () => Promise<boolean> {
+  return async () => {
+    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(2_000) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return accept(await response.json());
+  };
 }

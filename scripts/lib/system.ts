@@ -2,9 +2,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isRecord } from "../../protocol/src/index.js";
 import { type DevSecrets, devSecrets } from "./dev-secrets.js";
 import { freePort } from "./ports.js";
-import { type ManagedProcess, spawnManaged, waitForHttp } from "./processes.js";
+import { httpProbe, type ManagedProcess, spawnManaged, waitUntilReady } from "./processes.js";
 
 export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -23,6 +24,10 @@ export interface SystemOptions {
   /** Prefixed child output; null keeps it quiet (tails still kept for errors). */
   output?: ((line: string) => void) | null;
   readyTimeoutMs?: number;
+  /** The edge's wrangler config (default: the repo's wrangler.toml). */
+  wranglerConfig?: string;
+  /** Aborting it (Ctrl-C during start-up) stops whatever has started and rejects. */
+  signal?: AbortSignal;
 }
 
 export interface RunningSystem {
@@ -32,49 +37,65 @@ export interface RunningSystem {
   processes: ManagedProcess[];
   /** Resolves with the first process that exits on its own. */
   firstExit: Promise<ManagedProcess>;
+  /** Routers, then broker (it flushes its last events to the edge), then edge; idempotent. */
   stop(): Promise<void>;
+  /** SIGKILL to everything at once (a second Ctrl-C). */
+  kill(): void;
 }
 
 /**
+ * wrangler's own environment. `--env-file` makes wrangler skip `.dev.vars` (wrangler
+ * 4.86 `getVarsForDev`: .dev.vars is read only when no env file is given), and these
+ * pin the other switches a developer may have set in their shell: a disabled dotenv
+ * loader would drop our secrets, an included process.env would hand the whole shell
+ * to the Worker as secrets. The `Request.cf` download is off: it only warns offline.
+ */
+const WRANGLER_ENV = {
+  CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: "true",
+  CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_SEND_METRICS: "false",
+};
+
+/**
  * Starts broker (in memory), edge (wrangler dev on workerd) and, optionally,
- * simulated routers — wired both ways — and waits until each answers.
+ * simulated routers — wired both ways — and waits until each answers: the
+ * broker's and the edge's /healthz, then the first simulated router online as
+ * seen *through the edge* (so the printed curl line works at once).
  */
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
   const { secrets, generated } = devSecrets(options.env ?? process.env);
-  const { host } = options;
+  const { host, signal } = options;
   const brokerHttp = `http://${host}:${options.httpPort}`;
   const edge = `http://${host}:${options.edgePort}`;
   const mqtt = `mqtt://${host}:${options.mqttPort}`;
   const output = options.output === undefined ? (line: string) => console.log(line) : options.output;
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   const state = await mkdtemp(join(tmpdir(), "tether-"));
+  const byRole: { routers?: ManagedProcess; broker?: ManagedProcess; edge?: ManagedProcess } = {};
   const processes: ManagedProcess[] = [];
+  const track = (role: keyof typeof byRole, managed: ManagedProcess) => {
+    byRole[role] = managed;
+    processes.push(managed);
+    return managed;
+  };
 
-  const stop = async () => {
-    await Promise.all([...processes].reverse().map((p) => p.stop()));
-    await rm(state, { recursive: true, force: true });
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await byRole.routers?.stop();
+      await byRole.broker?.stop();
+      await byRole.edge?.stop();
+      await rm(state, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+  const kill = () => {
+    for (const managed of processes) managed.kill();
   };
 
   try {
-    const baseEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0" };
-    const broker = spawnManaged({
-      name: "broker",
-      command: process.execPath,
-      args: ["--import", "tsx", join(ROOT, "broker/src/cli.ts")],
-      cwd: ROOT,
-      env: {
-        ...baseEnv,
-        ...secrets,
-        HOST: host,
-        MQTT_PORT: String(options.mqttPort),
-        HTTP_PORT: String(options.httpPort),
-        EDGE_EVENTS_URL: `${edge}/internal/events`,
-        ...options.brokerEnv,
-      },
-      output,
-    });
-    processes.push(broker);
-
+    const baseEnv = { ...process.env, FORCE_COLOR: "0" };
     // The edge reads its secrets from an env file in a private temp dir, so they
     // never appear in a process list or in wrangler's binding table.
     const envFile = join(state, "edge.env");
@@ -92,43 +113,81 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         .join("\n"),
       { mode: 0o600 },
     );
-    const edgeProcess = spawnManaged({
-      name: "edge",
-      command: process.execPath,
-      args: [
-        join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
-        "dev",
-        "--config",
-        join(ROOT, "wrangler.toml"),
-        "--ip",
-        host,
-        "--port",
-        String(options.edgePort),
-        "--inspector-port",
-        String(await freePort(host)),
-        "--env-file",
-        envFile,
-        "--var",
-        `BROKER_URL:${brokerHttp}`,
-        "--persist-to",
-        join(state, "wrangler"),
-        "--show-interactive-dev-session=false",
-        "--log-level",
-        "warn",
-      ],
-      cwd: ROOT,
-      env: baseEnv,
-      output,
-    });
-    processes.push(edgeProcess);
+    const edgeProcess = track(
+      "edge",
+      spawnManaged({
+        name: "edge",
+        command: process.execPath,
+        args: [
+          join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+          "dev",
+          "--config",
+          options.wranglerConfig ?? join(ROOT, "wrangler.toml"),
+          "--ip",
+          host,
+          "--port",
+          String(options.edgePort),
+          "--inspector-port",
+          String(await freePort(host)),
+          "--env-file",
+          envFile,
+          "--var",
+          `BROKER_URL:${brokerHttp}`,
+          "--persist-to",
+          join(state, "wrangler"),
+          "--show-interactive-dev-session=false",
+          "--log-level",
+          "warn",
+        ],
+        cwd: ROOT,
+        env: { ...baseEnv, ...WRANGLER_ENV },
+        output,
+      }),
+    );
 
-    await Promise.all([
-      waitForHttp(`${brokerHttp}/healthz`, broker, readyTimeoutMs),
-      waitForHttp(`${edge}/healthz`, edgeProcess, readyTimeoutMs),
-    ]);
+    // Edge first: the broker forwards presence from its first connection on, and its
+    // forwarder backs off (up to 30 s) while the edge is down, so an early router's
+    // presence would reach the console late (measured: 26 s after an 8 s gap). Costs ~1 s.
+    await waitUntilReady({
+      what: "edge",
+      probe: httpProbe(`${edge}/healthz`),
+      process: edgeProcess,
+      timeoutMs: readyTimeoutMs,
+      signal,
+    });
+
+    const broker = track(
+      "broker",
+      spawnManaged({
+        name: "broker",
+        command: process.execPath,
+        args: ["--import", "tsx", join(ROOT, "broker/src/cli.ts")],
+        cwd: ROOT,
+        env: {
+          ...baseEnv,
+          ...secrets,
+          HOST: host,
+          MQTT_PORT: String(options.mqttPort),
+          HTTP_PORT: String(options.httpPort),
+          EDGE_EVENTS_URL: `${edge}/internal/events`,
+          ...options.brokerEnv,
+        },
+        output,
+      }),
+    );
+
+    await waitUntilReady({
+      what: "broker",
+      probe: httpProbe(`${brokerHttp}/healthz`),
+      process: broker,
+      timeoutMs: readyTimeoutMs,
+      signal,
+    });
 
     if (options.simulate && options.simulate > 0) {
-      processes.push(
+      const idPrefix = options.idPrefix ?? "router-";
+      const routers = track(
+        "routers",
         spawnManaged({
           name: "routers",
           command: process.execPath,
@@ -140,16 +199,26 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
             String(options.simulate),
             "--broker",
             mqtt,
-            "--device-secret",
-            secrets.DEVICE_SECRET,
             "--id-prefix",
-            options.idPrefix ?? "router-",
+            idPrefix,
           ],
           cwd: ROOT,
-          env: baseEnv,
+          // The fleet secret goes by environment, not argv, so `ps` does not show it.
+          env: { ...baseEnv, DEVICE_SECRET: secrets.DEVICE_SECRET },
           output,
         }),
       );
+      await waitUntilReady({
+        what: `${idPrefix}0 online at the edge`,
+        probe: httpProbe(
+          `${edge}/v1/devices/${encodeURIComponent(`${idPrefix}0`)}`,
+          { headers: { authorization: `Bearer ${secrets.RAILS_API_TOKEN}` } },
+          (body) => isRecord(body) && body.online === true,
+        ),
+        process: routers,
+        timeoutMs: readyTimeoutMs,
+        signal,
+      });
     }
   } catch (error) {
     await stop();
@@ -157,5 +226,5 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   }
 
   const firstExit = Promise.race(processes.map((p) => p.exited.then(() => p)));
-  return { secrets, generated, urls: { edge, brokerHttp, mqtt }, processes, firstExit, stop };
+  return { secrets, generated, urls: { edge, brokerHttp, mqtt }, processes, firstExit, stop, kill };
 }

@@ -1,0 +1,197 @@
+/**
+ * `npm start` itself (issue 5): the launcher brings up broker + edge + a simulated
+ * router, its printed curl line and console URL work (the console in Debian's
+ * Chromium), Ctrl-C stops every child, and a taken port is refused clearly.
+ */
+import { existsSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/lib/ports.js";
+import { ROOT } from "../../scripts/lib/system.js";
+import { until } from "./helpers.js";
+import { commandLine, descendants, Launcher, portIsFree } from "./launcher.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const SCREENSHOT = join(ROOT, "docs/screenshot-console.png");
+const SECRET_NAMES = [
+  "DEVICE_SECRET",
+  "BROKER_API_TOKEN",
+  "EDGE_EVENTS_SECRET",
+  "RAILS_API_TOKEN",
+  "CLIENT_JWT_SECRET",
+];
+
+/** The developer's environment without Tether's secrets, so the launcher generates its own. */
+function launcherEnv(ports: Record<string, number | undefined>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: "0" };
+  for (const name of [...SECRET_NAMES, "MQTT_PORT", "HTTP_PORT", "EDGE_PORT", "HOST"]) delete env[name];
+  for (const [name, port] of Object.entries(ports)) if (port !== undefined) env[name] = String(port);
+  return env;
+}
+
+function match(output: string, pattern: RegExp, what: string): string {
+  const found = pattern.exec(output)?.[1];
+  if (!found) throw new Error(`npm start did not print ${what}:\n${output}`);
+  return found;
+}
+
+function listen(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen({ port, host: "127.0.0.1" }, () => resolve(server));
+  });
+}
+
+describe.sequential("npm start", () => {
+  it("refuses a taken MQTT_PORT at once, naming the variable and another port, and exits 1", async () => {
+    const taken = await freePort();
+    const holder = await listen(taken);
+    try {
+      const launcher = new Launcher(
+        [],
+        launcherEnv({ MQTT_PORT: taken, HTTP_PORT: await freePort(), EDGE_PORT: await freePort() }),
+      );
+      const { code } = await launcher.exited;
+      expect(code).toBe(1);
+      expect(launcher.output).toContain(
+        `port ${taken} (MQTT_PORT, the broker's MQTT listener) is already in use`,
+      );
+      expect(launcher.output).toMatch(/choose another, e\.g\. MQTT_PORT=\d+ npm start/);
+      expect(launcher.output).not.toContain("tether is up");
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  }, 20_000);
+
+  it("on a machine where Mosquitto holds 1883, says so when MQTT_PORT is left at its default", async (ctx) => {
+    if (await portIsFree(1883)) ctx.skip("nothing listens on 127.0.0.1:1883 here");
+    const launcher = new Launcher(
+      [],
+      launcherEnv({ HTTP_PORT: await freePort(), EDGE_PORT: await freePort() }),
+    );
+    const { code } = await launcher.exited;
+    expect(code).toBe(1);
+    expect(launcher.output).toContain("port 1883 (MQTT_PORT");
+    expect(launcher.output).toContain("Mosquitto");
+    expect(launcher.output).toContain("MQTT_PORT=18883 npm start");
+  }, 20_000);
+
+  describe.sequential("with --simulate 1", () => {
+    // The default prefix: each launcher has its own broker and edge state, and the screenshot reads well.
+    const idPrefix = "router-";
+    const ports = { MQTT_PORT: 0, HTTP_PORT: 0, EDGE_PORT: 0 };
+    let launcher: Launcher;
+    /** Every process the launcher started, seen while it runs (for the Ctrl-C test and cleanup). */
+    let children: number[] = [];
+
+    beforeAll(async () => {
+      ports.MQTT_PORT = await freePort();
+      ports.HTTP_PORT = await freePort();
+      ports.EDGE_PORT = await freePort();
+      launcher = new Launcher(["--simulate", "1"], launcherEnv(ports));
+      await launcher.waitForOutput("Ctrl-C stops everything.", 90_000);
+      children = descendants(launcher.pid);
+    }, 100_000);
+
+    afterAll(() => {
+      // Only does something when a test failed before Ctrl-C did its job.
+      launcher?.killAll(children);
+    });
+
+    it("prints the URLs, dev-only secrets and a curl line that reaches the router through edge and broker", async () => {
+      const out = launcher.output;
+      expect(out).toContain(`Web console   http://127.0.0.1:${ports.EDGE_PORT}/#device=${idPrefix}0&token=`);
+      expect(out).toContain(`MQTT  mqtt://127.0.0.1:${ports.MQTT_PORT}`);
+      expect(out).toContain("DEV-ONLY secrets generated for this run");
+
+      const url = match(out, /curl -s -X POST (\S+)/, "a curl line");
+      const token = match(out, /-H 'Authorization: Bearer ([^']+)'/, "the Rails token in the curl line");
+      const body = match(out, /-d '([^']+)'/, "the curl body");
+      expect(url).toBe(`http://127.0.0.1:${ports.EDGE_PORT}/v1/devices/${idPrefix}0/commands`);
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body,
+      });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ id: expect.any(String), ok: true, result: { pong: true } });
+    });
+
+    it("serves a console that shows the simulated router online, runs a ping and shows its result (Chromium)", async (ctx) => {
+      if (!existsSync(CHROMIUM)) {
+        if (process.env.CI)
+          throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
+        ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
+      }
+      const consoleUrl = match(launcher.output, /Web console\s+(\S+)/, "the console URL");
+      const { chromium } = await import("playwright-core");
+      // launch() gives every run a fresh, empty temporary profile.
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 1360 } });
+        await page.goto(consoleUrl);
+        await page.locator('#presence[data-online="true"]').waitFor({ timeout: 15_000 });
+        await page.locator('#status[data-state="open"]').waitFor({ timeout: 5_000 });
+        expect(await page.locator("#device-id").inputValue()).toBe(`${idPrefix}0`);
+        expect(await page.locator("#state").textContent()).toContain("tether-sim");
+        // The token in the hash fills the form, then leaves the address bar.
+        expect(page.url()).not.toContain("token=");
+
+        await page.locator("#command-name").fill("ping");
+        await page.locator("#command-params").fill("{}");
+        await page.locator("#send-command").click();
+        const result = page.locator('#command-result[data-ok="true"]');
+        await result.waitFor({ timeout: 15_000 });
+        expect(await result.textContent()).toContain('"pong": true');
+        await page.locator('#events li[data-testid="event-row"][data-type="presence"]').first().waitFor();
+
+        await page.evaluate("window.scrollTo(0, 0)");
+        await page.screenshot({ path: SCREENSHOT });
+      } finally {
+        await browser.close();
+      }
+    }, 60_000);
+
+    it("stops every child on Ctrl-C — workerd included — exits 0 and frees its ports", async () => {
+      const running = children.map((pid) => commandLine(pid) ?? "");
+      expect(running.some((cmd) => cmd.includes("workerd"))).toBe(true);
+      expect(running.some((cmd) => cmd.includes("broker/src/cli.ts"))).toBe(true);
+      expect(running.some((cmd) => cmd.includes("simulator/cli.ts"))).toBe(true);
+
+      const interruptedAt = Date.now();
+      launcher.interrupt();
+      const { code } = await launcher.exited;
+      const stopMs = Date.now() - interruptedAt;
+      expect(code).toBe(0);
+      expect(launcher.output).toContain("tether: stopped.");
+      expect(stopMs).toBeLessThan(15_000);
+
+      const leftovers = await until(
+        "every child gone",
+        () => {
+          const alive = children
+            .map((pid) => [pid, commandLine(pid)] as const)
+            .filter(([, cmd]) => cmd !== null);
+          return alive.length === 0 ? [] : false;
+        },
+        5_000,
+      ).catch(() => children.map((pid) => commandLine(pid)).filter((cmd) => cmd !== null));
+      expect(leftovers).toEqual([]);
+      for (const port of Object.values(ports)) {
+        await until(`port ${port} free`, () => portIsFree(port), 5_000);
+      }
+    }, 30_000);
+  });
+});
