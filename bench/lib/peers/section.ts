@@ -1,0 +1,137 @@
+import type { FanInResult } from "./fan-in.js";
+import type { IdleResult } from "./idle.js";
+import { PEER_LABEL, type PeerKind } from "./peers.js";
+import type { RoundTripResult } from "./round-trip.js";
+
+export interface PeerResult {
+  kind: PeerKind;
+  idle: IdleResult | null;
+  fanIn: FanInResult | null;
+  roundTrip: RoundTripResult | null;
+  error: string | null;
+}
+
+export interface PeersReport {
+  results: PeerResult[];
+  command: string;
+  machine: { cpus: number; cpuModel: string; node: string; mosquitto: string; ulimit: string };
+  options: {
+    connections: number;
+    churn: number;
+    publishers: number;
+    perPublisher: number;
+    rate: number;
+    seconds: number;
+    devices: number;
+  };
+}
+
+const TARGET_KB = 8;
+const TARGET_P99_MS = 10;
+const whole = (n: number) => Math.round(n).toLocaleString("en-US");
+const ms = (n: number | null) => (n === null ? "–" : n.toFixed(2));
+const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+function row(
+  results: PeerResult[],
+  label: string,
+  pick: (r: PeerResult) => number | null | undefined,
+  format: (n: number) => string,
+): string {
+  const tetherResult = results.find((r) => r.kind === "tether");
+  const tether = tetherResult ? pick(tetherResult) : null;
+  const cells = results.map((r) => {
+    const v = pick(r);
+    return v === null || v === undefined ? "–" : format(v);
+  });
+  const ratios = results
+    .filter((r) => r.kind !== "tether")
+    .map((r) => {
+      const v = pick(r);
+      return tether === null || tether === undefined || v === null || v === undefined || v === 0
+        ? "–"
+        : `${(tether / v).toFixed(2)}×`;
+    });
+  return `| ${label} | ${cells.join(" | ")} | ${ratios.join(" | ")} |`;
+}
+
+/** The "Peers" section of docs/BENCHMARKS.md. */
+export function renderPeers(report: PeersReport): string {
+  const { results, options: o, machine: m } = report;
+  const others = results.filter((r) => r.kind !== "tether").map((r) => `Tether / ${PEER_LABEL[r.kind]}`);
+  const tether = results.find((r) => r.kind === "tether");
+  const perConn = tether?.idle?.rssPerConnectionKb;
+  const p99 = tether?.roundTrip?.p99 ?? null;
+  return [
+    `Command: \`${report.command}\``,
+    "",
+    `Machine: ${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${m.mosquitto}, \`ulimit -n\` ${m.ulimit}. Each broker runs`,
+    "alone in its own process on ephemeral ports (the Node ones with `--expose-gc`, measured after a forced",
+    "GC; Mosquitto with a temporary config: anonymous, `persistence false`, `max_connections -1`,",
+    "`max_queued_messages 10000` like Tether's forwarder buffer, `set_tcp_nodelay true` like Tether's server;",
+    "bare Aedes with Nagle off too); the clients run in the bench's process.",
+    "Other work on this 2-core machine adds noise to every figure.",
+    "",
+    `| | ${results.map((r) => PEER_LABEL[r.kind]).join(" | ")} | ${others.join(" | ")} |`,
+    `|---|${results.map(() => "---:").join("|")}|${others.map(() => "---:").join("|")}|`,
+    row(
+      results,
+      `**RSS per idle router (KB)**, ${whole(o.connections)} connections`,
+      (r) => r.idle?.rssPerConnectionKb,
+      (n) => n.toFixed(2),
+    ),
+    row(results, "RSS with no connections (MB)", (r) => r.idle?.baseline.rss, mb),
+    row(results, "RSS with the idle routers (MB)", (r) => r.idle?.loaded.rss, mb),
+    row(results, "connect rate (connections/s)", (r) => r.idle?.connectPerSecond, whole),
+    row(
+      results,
+      `churn rate (connect+disconnect/s, ${whole(o.churn)} unique ids)`,
+      (r) => r.idle?.churnPerSecond,
+      whole,
+    ),
+    row(
+      results,
+      "failed connects + churn cycles",
+      (r) => (r.idle ? r.idle.connectFailures + r.idle.churnFailures : null),
+      whole,
+    ),
+    row(
+      results,
+      `QoS 1 fan-in accepted (msgs/s, ${o.publishers} publishers → 1)`,
+      (r) => r.fanIn?.acceptedPerSecond,
+      whole,
+    ),
+    row(
+      results,
+      "QoS 1 fan-in delivered to the one consumer (msgs/s)",
+      (r) => r.fanIn?.deliveredPerSecond,
+      whole,
+    ),
+    row(
+      results,
+      `messages delivered of ${whole(o.publishers * o.perPublisher)}`,
+      (r) => r.fanIn?.delivered,
+      whole,
+    ),
+    row(results, `command RTT p50 (ms) at ${o.rate}/s`, (r) => r.roundTrip?.p50, ms),
+    row(results, `command RTT p99 (ms) at ${o.rate}/s`, (r) => r.roundTrip?.p99, ms),
+    row(results, "command RTT max (ms)", (r) => r.roundTrip?.max, ms),
+    row(results, "commands failed", (r) => r.roundTrip?.failed, whole),
+    "",
+    "How to read it:",
+    "- Idle routers: clean=false, keepalive 300 s, each subscribed to its commands topic at QoS 1, as the SDK does;",
+    "  RSS per router = (VmRSS with them − VmRSS before) / routers.",
+    "- Fan-in: every publisher sends QoS 1 messages to its own `devices/{id}/events/bench` (10 in flight each).",
+    "  For Aedes and Mosquitto the consumer is one subscriber to `devices/+/events/#` at QoS 1; Tether lets no",
+    "  device subscribe to another's topics, so its consumer is the event forwarder, POSTing signed batches to a",
+    "  local stand-in for the edge (`/internal/events`). Fewer delivered than sent = dropped by a bounded buffer.",
+    `- Command RTT: Tether through its HTTP API (\`POST /v1/devices/{id}/commands\`, the device answers over MQTT),`,
+    `  open loop at ${o.rate}/s for ${o.seconds} s over ${o.devices} answering devices; the others have no command API, so the`,
+    "  same request/response over plain MQTT (a requester publishes to the device's commands topic and waits on its",
+    "  results topic, QoS 1) is their reference.",
+    "",
+    `Targets: ≤ ${TARGET_KB} KB RSS per idle router → ${perConn === undefined ? "not measured" : perConn <= TARGET_KB ? `met (${perConn.toFixed(2)} KB)` : `**missed** (${perConn.toFixed(2)} KB)`};`,
+    `command RTT p99 ≤ ${TARGET_P99_MS} ms at 500 commands/s → ${p99 === null ? "not measured" : o.rate < 500 ? `not comparable (run at ${o.rate}/s)` : p99 <= TARGET_P99_MS ? `met (${p99.toFixed(2)} ms)` : `**missed** (${p99.toFixed(2)} ms)`}.`,
+    ...results.filter((r) => r.error).map((r) => `- ${PEER_LABEL[r.kind]}: ${r.error}`),
+  ].join("\n");
+}

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench`: Tether's broker beside bare Aedes and Mosquitto, in one run, on
+ * ephemeral ports (issue 6). Writes the "Peers" section of docs/BENCHMARKS.md.
+ * Not a test. See `npm run bench -- --help`.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cpus } from "node:os";
+import { parseArgs } from "node:util";
+import { startEventsSink } from "../soak/events-sink.js";
+import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
+import { type FanInResult, fanIn, startCountingSubscriber } from "./lib/peers/fan-in.js";
+import { idleAndChurn } from "./lib/peers/idle.js";
+import {
+  MOSQUITTO,
+  PEER_LABEL,
+  type Peer,
+  type PeerKind,
+  portsClosed,
+  startMosquitto,
+  startNodePeer,
+} from "./lib/peers/peers.js";
+import { mqttRoundTrips, tetherRoundTrips } from "./lib/peers/round-trip.js";
+import { type PeerResult, type PeersReport, renderPeers } from "./lib/peers/section.js";
+
+const HELP = `Usage: npm run bench -- [options]
+
+Tether's broker, bare Aedes 1.2 and Mosquitto (${MOSQUITTO}), side by side, each in its own
+process on ephemeral ports:
+  - RSS per idle router at N connections, connect rate, churn rate;
+  - QoS 1 fan-in: many publishers → one consumer, msgs/s;
+  - command round trip p50/p99 at a fixed rate (Tether: through its HTTP API).
+Writes the "Peers" section of docs/BENCHMARKS.md (with the machine and this command).
+
+Options:
+  --connections N   idle routers (default 10000; needs \`ulimit -n\` above N + 1024)
+  --churn N         connect+disconnect cycles with unique ids (default 5000)
+  --concurrency N   connections opened at once (default 100)
+  --publishers N    fan-in publishers (default 100)
+  --messages N      QoS 1 messages per publisher (default 100)
+  --rate N          commands per second (default 500)
+  --seconds N       how long the command rate is held (default 10)
+  --devices N       answering devices for the commands (default 10)
+  --only LIST       comma-separated subset of tether,aedes,mosquitto
+  --no-write        print the section, do not touch docs/BENCHMARKS.md
+  --help            this text`;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function whole(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) {
+    log(`--${name} must be a whole number ≥ 1 (got "${text}")`);
+    process.exit(2);
+  }
+  return n;
+}
+
+function shell(command: string): string {
+  try {
+    return execFileSync("sh", ["-c", command], { encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+async function benchPeer(
+  kind: PeerKind,
+  o: PeersReport["options"],
+  concurrency: number,
+): Promise<{ result: PeerResult; ports: number[]; pid: number }> {
+  log(`\n[${PEER_LABEL[kind]}]`);
+  const secret = randomBytes(16).toString("hex");
+  const sink = kind === "tether" ? await startEventsSink(secret) : null;
+  const peer: Peer =
+    kind === "mosquitto"
+      ? await startMosquitto()
+      : await startNodePeer(kind, sink ? { url: sink.url, secret } : undefined);
+  const result: PeerResult = { kind, idle: null, fanIn: null, roundTrip: null, error: null };
+  try {
+    log(
+      `  pid ${peer.pid}, MQTT port ${peer.mqttPort}${peer.httpPort ? `, HTTP port ${peer.httpPort}` : ""}`,
+    );
+    log("  idle routers, connect and churn");
+    result.idle = await idleAndChurn(peer, o.connections, o.churn, concurrency);
+
+    log(`  QoS 1 fan-in: ${o.publishers} publishers × ${o.perPublisher}`);
+    const endpoint = { host: "127.0.0.1", port: peer.mqttPort };
+    let fan: FanInResult;
+    if (sink) {
+      fan = await fanIn(endpoint, "fan", o.publishers, o.perPublisher, () => sink.tally.byType.event ?? 0);
+    } else {
+      const subscriber = await startCountingSubscriber(endpoint);
+      fan = await fanIn(endpoint, "fan", o.publishers, o.perPublisher, subscriber.count);
+      subscriber.close();
+    }
+    result.fanIn = fan;
+    log(
+      `    accepted ${Math.round(fan.acceptedPerSecond)}/s, delivered ${fan.delivered}/${fan.messages} at ${Math.round(fan.deliveredPerSecond)}/s`,
+    );
+
+    log(`  command round trips: ${o.rate}/s for ${o.seconds} s`);
+    const mqttUrl = `mqtt://127.0.0.1:${peer.mqttPort}`;
+    result.roundTrip =
+      peer.httpPort !== null
+        ? await tetherRoundTrips(`http://127.0.0.1:${peer.httpPort}`, mqttUrl, o.devices, o.rate, o.seconds)
+        : await mqttRoundTrips(mqttUrl, o.devices, o.rate, o.seconds);
+    const rt = result.roundTrip;
+    log(
+      `    ${rt.ok}/${rt.sent} ok, p50 ${rt.p50?.toFixed(2)} ms, p99 ${rt.p99?.toFixed(2)} ms${rt.firstFailure ? `, first failure: ${rt.firstFailure}` : ""}`,
+    );
+  } catch (error) {
+    result.error = error instanceof Error ? error.message : String(error);
+    log(`  failed: ${result.error}`);
+  } finally {
+    await peer.close();
+    await sink?.close();
+  }
+  return { result, ports: peer.ports(), pid: peer.pid };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      connections: { type: "string" },
+      churn: { type: "string" },
+      concurrency: { type: "string" },
+      publishers: { type: "string" },
+      messages: { type: "string" },
+      rate: { type: "string" },
+      seconds: { type: "string" },
+      devices: { type: "string" },
+      only: { type: "string" },
+      "no-write": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const o: PeersReport["options"] = {
+    connections: whole("connections", values.connections, 10_000),
+    churn: whole("churn", values.churn, 5_000),
+    publishers: whole("publishers", values.publishers, 100),
+    perPublisher: whole("messages", values.messages, 100),
+    rate: whole("rate", values.rate, 500),
+    seconds: whole("seconds", values.seconds, 10),
+    devices: whole("devices", values.devices, 10),
+  };
+  const concurrency = whole("concurrency", values.concurrency, 100);
+  const kinds = (values.only ?? "tether,aedes,mosquitto").split(",").map((k) => k.trim());
+  if (!kinds.every((k): k is PeerKind => k === "tether" || k === "aedes" || k === "mosquitto")) {
+    log(`--only takes tether, aedes and/or mosquitto (got "${values.only}")`);
+    return 2;
+  }
+  const soft = Number(shell("ulimit -n"));
+  if (Number.isFinite(soft) && soft < o.connections + 1024) {
+    log(
+      `ulimit -n is ${soft}: ${o.connections} connections need ${o.connections + 1024}. Raise it or lower --connections.`,
+    );
+    return 1;
+  }
+  const machine: PeersReport["machine"] = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? "unknown CPU",
+    node: process.version,
+    mosquitto: shell(`${MOSQUITTO} -h | head -1`),
+    ulimit: String(soft),
+  };
+  log(
+    `Peers bench: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, ${machine.mosquitto}; ${JSON.stringify(o)}`,
+  );
+
+  const results: PeerResult[] = [];
+  const cleanup: Array<{ kind: PeerKind; ports: number[]; pid: number }> = [];
+  for (const kind of kinds) {
+    const { result, ports, pid } = await benchPeer(kind, o, concurrency);
+    results.push(result);
+    cleanup.push({ kind, ports, pid });
+  }
+
+  // Every peer must be gone: its process exited and its ports closed.
+  const leftovers: string[] = [];
+  for (const { kind, ports, pid } of cleanup) {
+    const alive = shell(`kill -0 ${pid} 2>/dev/null && echo alive`) === "alive";
+    if (alive || !(await portsClosed(ports)))
+      leftovers.push(`${kind} (pid ${pid}, ports ${ports.join(", ")})`);
+  }
+  log(
+    leftovers.length === 0
+      ? `\ncleanup: ${cleanup.length} brokers stopped, their ports closed`
+      : `\ncleanup FAILED: ${leftovers.join("; ")}`,
+  );
+
+  const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
+  const section = renderPeers({ results, command, machine, options: o });
+  if (!values["no-write"]) {
+    writeBenchmarksSection("Peers", section);
+    log("wrote the Peers section of docs/BENCHMARKS.md");
+  }
+  console.log(`\n## Peers\n\n${section}`);
+  return leftovers.length === 0 && results.every((r) => r.error === null) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,48 @@
+/**
+ * The live-object counts the memory diagnostics report beside the process's
+ * memory (issue 6). RunningBroker.stats() returns a superset, so the broker can
+ * pass `() => broker.stats()` wherever a CountsSource is asked for.
+ */
+export interface LiveCounts {
+  /** Connected MQTT clients. */
+  clients: number;
+  /** Persistent (clean=false) sessions, online or not. */
+  persistentSessions: number;
+  /** Commands waiting for a device's result. */
+  pendingCommands: number;
+  /** Events buffered for the edge. */
+  forwarderQueue: number;
+  /** Live timers of the broker's clock, when it counts them. */
+  timers?: number;
+}
+
+export type CountsSource = () => Promise<LiveCounts> | LiveCounts;
+
+/** The memory fields of process.memoryUsage() that the diagnostics report. */
+export interface MemoryFigures {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export type MemoryUsageSource = () => MemoryFigures;
+
+/** process.memoryUsage(), trimmed to the figures we report. */
+export function processMemory(): MemoryFigures {
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapTotal, heapUsed, external, arrayBuffers };
+}
+
+/** Only the count fields, in a fixed order (a stats() object may carry more). */
+export function pickCounts(counts: LiveCounts): LiveCounts {
+  const picked: LiveCounts = {
+    clients: counts.clients,
+    persistentSessions: counts.persistentSessions,
+    pendingCommands: counts.pendingCommands,
+    forwarderQueue: counts.forwarderQueue,
+  };
+  if (counts.timers !== undefined) picked.timers = counts.timers;
+  return picked;
+}

@@ -1,0 +1,176 @@
+import { parseArgs } from "node:util";
+import type { ChurnRates } from "../device-sdk/src/simulator/churn.js";
+import { parseChurn } from "../device-sdk/src/simulator/churn.js";
+
+export const HELP = `Usage: npm run soak -- [options]
+
+Runs Tether's broker in its own process (tsx broker/src/cli.ts), drives it with N simulated
+routers (the SDK simulator) under churn and a simulated Rails sending commands, samples the
+broker's memory (VmRSS from /proc, heap and live counts from /debug/memory or /metrics), and
+at the end prints the old system's table (uptime → footprint), writes an SVG chart and a JSON
+file, fits the memory slope after warm-up, and exits 1 when the RSS slope exceeds the limit.
+
+Options:
+  --duration <d>           how long to run: 90s, 10m, 1h30m, or seconds (default 30m)
+  --routers <n>            simulated routers (default 200)
+  --churn <spec>           fleet-wide churn per minute (default
+                           disconnect=20,half-open=10,takeover=6,vanish=6); vanished routers
+                           never return (a fresh id replaces each), so their sessions must expire
+  --keepalive <s>          router MQTT keepalive (default 10; half-open found in 15 s)
+  --session-expiry <s>     broker SESSION_EXPIRY_SECONDS (default 60; the reaper runs every 60 s)
+  --command-rate <n>       commands per second from the simulated Rails (default 20)
+  --queued-share <f>       share of commands sent with queue: true (default 0.1)
+  --event-interval-ms <ms> router heartbeat event period (default 5000)
+  --state-interval-ms <ms> router state report period (default 10000)
+  --sample-interval <d>    memory sample period (default 5s)
+  --gc-every <d>           force a full GC in the broker through the V8 inspector (the broker is
+                           started with --inspect=127.0.0.1:0) this often and read its live RSS
+                           and heap; 0 = never (default 30s). The slope is fitted to the live RSS
+                           when there are such samples, else to the raw RSS
+  --warmup <d>             excluded from the slope fit (default: the larger of 20% of the run
+                           and 60 s, at most half the run)
+  --max-slope-kbps <x>     fail when the fitted slope exceeds x KB/s (default 0.1)
+  --out <dir>              where soak.json, soak.svg and broker.log go (default soak-out)
+  --edge <url>             also go through a running edge: commands via <url>/v1/devices/…,
+                           broker events to <url>/internal/events (needs --rails-token and
+                           --edge-events-secret; the edge's BROKER_URL must point at this broker,
+                           so give --http-port)
+  --rails-token <t>        the edge's RAILS_API_TOKEN
+  --edge-events-secret <s> EDGE_EVENTS_SECRET shared by broker and edge
+  --client-jwt-secret <s>  with --edge: also connect --ws-clients WebSocket clients
+  --ws-clients <n>         WebSocket clients watching routers through the edge (default 20)
+  --mqtt-port <p>          broker MQTT port (default 0: any free port)
+  --http-port <p>          broker HTTP port (default 0: any free port)
+  --broker-log-level <l>   broker LOG_LEVEL (default warn); its output goes to <out>/broker.log
+  --help                   this text
+
+Example: npm run soak -- --duration 5m --routers 200`;
+
+export interface SoakOptions {
+  durationMs: number;
+  routers: number;
+  churn: ChurnRates;
+  churnSpec: string;
+  keepalive: number;
+  sessionExpirySeconds: number;
+  commandRate: number;
+  queuedShare: number;
+  eventIntervalMs: number;
+  stateIntervalMs: number;
+  sampleIntervalMs: number;
+  gcEveryMs: number;
+  warmupMs: number;
+  maxSlopeKbps: number;
+  out: string;
+  edge: {
+    url: string;
+    railsToken: string;
+    eventsSecret: string;
+    clientJwtSecret?: string;
+    wsClients: number;
+  } | null;
+  mqttPort: number;
+  httpPort: number;
+  brokerLogLevel: string;
+}
+
+const DEFAULT_CHURN = "disconnect=20,half-open=10,takeover=6,vanish=6";
+
+/**
+ * "90s", "10m", "1h30m", "2h", or a bare number of seconds → milliseconds.
+ *
+ * @example parseDuration("1m30s") // 90000
+ */
+export function parseDuration(text: string): number {
+  const trimmed = text.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== trimmed) {
+    throw new Error(`"${text}" is not a duration (use e.g. 90s, 10m, 1h30m)`);
+  }
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  return parts.reduce((total, p) => total + Number(p[1]) * (unit[p[2] ?? "s"] ?? 1000), 0);
+}
+
+function number(name: string, text: string | undefined, fallback: number, min = 0): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min} (got "${text}")`);
+  return n;
+}
+
+/** Parses the soak's command line; throws with a message on bad input. */
+export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      duration: { type: "string" },
+      routers: { type: "string" },
+      churn: { type: "string" },
+      keepalive: { type: "string" },
+      "session-expiry": { type: "string" },
+      "command-rate": { type: "string" },
+      "queued-share": { type: "string" },
+      "event-interval-ms": { type: "string" },
+      "state-interval-ms": { type: "string" },
+      "sample-interval": { type: "string" },
+      "gc-every": { type: "string" },
+      warmup: { type: "string" },
+      "max-slope-kbps": { type: "string" },
+      out: { type: "string" },
+      edge: { type: "string" },
+      "rails-token": { type: "string" },
+      "edge-events-secret": { type: "string" },
+      "client-jwt-secret": { type: "string" },
+      "ws-clients": { type: "string" },
+      "mqtt-port": { type: "string" },
+      "http-port": { type: "string" },
+      "broker-log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return "help";
+  const durationMs = parseDuration(values.duration ?? "30m");
+  if (durationMs < 10_000) throw new Error("--duration must be at least 10s");
+  const warmupMs =
+    values.warmup === undefined
+      ? Math.min(Math.max(0.2 * durationMs, 60_000), 0.5 * durationMs)
+      : parseDuration(values.warmup);
+  if (warmupMs >= durationMs) throw new Error("--warmup must be shorter than --duration");
+  const churnSpec = values.churn ?? DEFAULT_CHURN;
+  let edge: SoakOptions["edge"] = null;
+  if (values.edge !== undefined) {
+    const railsToken = values["rails-token"];
+    const eventsSecret = values["edge-events-secret"];
+    if (!railsToken || !eventsSecret) throw new Error("--edge needs --rails-token and --edge-events-secret");
+    edge = {
+      url: values.edge.replace(/\/+$/, ""),
+      railsToken,
+      eventsSecret,
+      ...(values["client-jwt-secret"] ? { clientJwtSecret: values["client-jwt-secret"] } : {}),
+      wsClients: number("ws-clients", values["ws-clients"], 20),
+    };
+  }
+  return {
+    durationMs,
+    routers: number("routers", values.routers, 200, 1),
+    churn: parseChurn(churnSpec),
+    churnSpec,
+    keepalive: number("keepalive", values.keepalive, 10, 1),
+    sessionExpirySeconds: number("session-expiry", values["session-expiry"], 60, 1),
+    commandRate: number("command-rate", values["command-rate"], 20),
+    queuedShare: Math.min(1, number("queued-share", values["queued-share"], 0.1)),
+    eventIntervalMs: number("event-interval-ms", values["event-interval-ms"], 5_000),
+    stateIntervalMs: number("state-interval-ms", values["state-interval-ms"], 10_000),
+    sampleIntervalMs: parseDuration(values["sample-interval"] ?? "5s"),
+    gcEveryMs: parseDuration(values["gc-every"] ?? "30s"),
+    warmupMs,
+    maxSlopeKbps: number("max-slope-kbps", values["max-slope-kbps"], 0.1),
+    out: values.out ?? "soak-out",
+    edge,
+    mqttPort: number("mqtt-port", values["mqtt-port"], 0),
+    httpPort: number("http-port", values["http-port"], 0),
+    brokerLogLevel: values["broker-log-level"] ?? "warn",
+  };
+}
