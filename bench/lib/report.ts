@@ -169,7 +169,13 @@ function expirySection(report: Report): string[] {
   ];
 }
 
-/** Replaces (or appends) this section of docs/BENCHMARKS.md, keeping every other section. */
+/** A hand-kept subsection of earlier figures ("before" a change); a new run keeps it. */
+const HISTORY = "### Earlier runs";
+
+/**
+ * Replaces (or appends) this section of docs/BENCHMARKS.md, keeping every other
+ * section and the section's own "### Earlier runs" subsection.
+ */
 export function writeReport(report: Report, write: boolean): string {
   const section = renderSection(report);
   if (!write) return section;
@@ -180,7 +186,10 @@ export function writeReport(report: Report, write: boolean): string {
     next = `${current.trimEnd()}\n\n${section}`;
   } else {
     const after = current.indexOf("\n## ", start + SECTION.length);
-    next = `${current.slice(0, start)}${section}${after === -1 ? "" : `\n${current.slice(after + 1)}`}`;
+    const old = current.slice(start, after === -1 ? undefined : after + 1);
+    const historyAt = old.indexOf(`\n${HISTORY}`);
+    const history = historyAt === -1 ? "" : `\n${old.slice(historyAt + 1).trimEnd()}\n`;
+    next = `${current.slice(0, start)}${section.trimEnd()}\n${history}${after === -1 ? "" : `\n${current.slice(after + 1)}`}`;
   }
   writeFileSync(FILE, `${next.trimEnd()}\n`);
   return section;

@@ -19,6 +19,10 @@ export interface BrokerLimits {
   reaperIntervalMs: number;
   /** Devices reaped per reaper batch. */
   reaperBatchSize: number;
+  /** Redis mode: how often a node refreshes its heartbeat and sweeps dead nodes' devices. */
+  nodeHeartbeatMs: number;
+  /** Redis mode: the heartbeat's TTL; a node silent this long is dead and its devices offline. */
+  nodeTtlMs: number;
   /** Redis key prefix (all broker keys, Aedes persistence included); tests use one per run. */
   redisKeyPrefix: string;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
-import { Aedes } from "aedes";
+import { Aedes, type Client } from "aedes";
 import pino, { type Logger } from "pino";
 import { parseCommandResult, parseJson, parseTopic } from "../../protocol/src/index.js";
 import { type Clock, systemClock, TrackedClock } from "./clock.js";
@@ -9,6 +9,7 @@ import { PendingCommands } from "./commands/pending.js";
 import { CommandRouter } from "./commands/router.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
+import { NodeLiveness, type OwnedConnection } from "./devices/node-liveness.js";
 import { RedisDeviceStore } from "./devices/redis-store.js";
 import { MemoryDeviceStore } from "./devices/store.js";
 import { EventForwarder } from "./forwarder.js";
@@ -16,6 +17,7 @@ import { createHttpApp } from "./http/app.js";
 import { type BrokerMetrics, createBrokerMetrics } from "./metrics.js";
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from "./mqtt/acl.js";
 import { createAuthenticate, createPreConnect } from "./mqtt/auth.js";
+import { closeAedes, publishAsync, subscribeAsync } from "./mqtt/bus.js";
 import { DeviceConnections } from "./mqtt/connections.js";
 import { watchClientErrors } from "./mqtt/errors.js";
 import { createPublished } from "./mqtt/ingest.js";
@@ -58,6 +60,11 @@ export interface RunningBroker {
   }>;
   /** Runs the session reaper now. */
   reapExpiredSessions(): Promise<number>;
+  /**
+   * Redis mode: marks offline now the devices of nodes whose heartbeat is gone
+   * (also done every `nodeHeartbeatMs`); resolves with how many this node reported. 0 in memory mode.
+   */
+  sweepDeadNodes(): Promise<number>;
   /** Graceful: stop accepting, close clients, flush the forwarder, close servers and Redis. */
   close(): Promise<void>;
 }
@@ -66,23 +73,6 @@ export interface RunningBroker {
 const OFFLINE_TOPIC = "$SYS/tether/offline";
 /** How long close() waits for the forwarder to deliver what it holds. */
 const CLOSE_FLUSH_MS = 5_000;
-
-function publishAsync(aedes: Aedes, topic: string, payload: string): Promise<void> {
-  return new Promise((resolve) => {
-    aedes.publish(
-      { cmd: "publish", topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false },
-      () => resolve(),
-    );
-  });
-}
-
-function subscribeAsync(
-  aedes: Aedes,
-  topic: string,
-  handler: (packet: { topic: string; payload: Buffer | string }, done: () => void) => void,
-): Promise<void> {
-  return new Promise((resolve) => aedes.subscribe(topic, handler, () => resolve()));
-}
 
 /**
  * Starts one broker node: Aedes on TCP (or TLS), the HTTP API, the session
@@ -168,20 +158,43 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const broker = aedes;
   watchClientErrors(ctx, broker, connections);
 
+  function* ownedConnections(): Iterable<OwnedConnection> {
+    // Aedes's id → Client map; not in its type definitions.
+    const clients: unknown = Reflect.get(broker, "clients");
+    if (typeof clients !== "object" || clients === null) return;
+    for (const client of Object.values(clients)) {
+      const owned = connections.owned(client as Client);
+      if (owned) yield owned;
+    }
+  }
+  const liveness = redisParts
+    ? new NodeLiveness(ctx, {
+        redis: redisParts.redis,
+        prefix: settings.redisKeyPrefix,
+        heartbeatMs: settings.nodeHeartbeatMs,
+        ttlMs: settings.nodeTtlMs,
+        onSwept: (deviceId) => void publishAsync(broker, OFFLINE_TOPIC, deviceId),
+        ownConnections: ownedConnections,
+      })
+    : undefined;
+
+  const router = new CommandRouter(ctx, broker, persistence, pending);
   // Results travel on Aedes's bus, so the node waiting for one hears it wherever the device is connected.
   await subscribeAsync(broker, "devices/+/results", (packet, done) => {
     done();
     const parsed = parseTopic(packet.topic);
+    if (parsed?.kind !== "results") return;
     const json = parseJson(packet.payload.toString());
     const result = json.ok ? parseCommandResult(json.value) : json;
-    if (parsed?.kind === "results" && result.ok) pending.resolve(parsed.deviceId, result.value);
+    if (!result.ok) return;
+    if (!pending.resolve(parsed.deviceId, result.value))
+      router.unclaimedResult(parsed.deviceId, result.value);
   });
   await subscribeAsync(broker, OFFLINE_TOPIC, (packet, done) => {
     done();
     pending.deviceOffline(packet.payload.toString());
   });
 
-  const router = new CommandRouter(ctx, broker, persistence, pending);
   const app = createHttpApp({
     brokerApiToken: settings.brokerApiToken,
     router,
@@ -197,6 +210,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   let mqttPort: number;
   let httpPort: number;
   try {
+    await liveness?.start();
     mqttPort = await listen(mqttServer, settings.mqttPort, settings.host);
     httpPort = await listen(
       httpServer as unknown as import("node:net").Server,
@@ -204,6 +218,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       settings.host,
     );
   } catch (error) {
+    liveness?.stop();
     mqttServer.close();
     await closeAedes(broker);
     await persistence.destroy().catch(() => {});
@@ -231,7 +246,11 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     connections.beginShutdown();
     await closeAedes(broker);
     await connections.settle();
+    await liveness
+      ?.leave()
+      .catch((error: unknown) => logger.warn({ err: error }, "could not remove the node heartbeat"));
     pending.closeAll();
+    router.close();
     // Let the answers to those commands go out, then cut what is left.
     await drainHttp(httpServer, httpClosed, 2_000);
     await forwarder?.close(CLOSE_FLUSH_MS);
@@ -263,6 +282,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       };
     },
     reapExpiredSessions: () => reaper.run(),
+    sweepDeadNodes: () => liveness?.sweep() ?? Promise.resolve(0),
     close() {
       closing ??= close();
       return closing;
@@ -282,10 +302,6 @@ async function drainHttp(server: HttpServer, closed: Promise<void>, ms: number):
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   server.closeAllConnections();
-}
-
-function closeAedes(aedes: Aedes): Promise<void> {
-  return new Promise((resolve) => aedes.close(() => resolve()));
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {

@@ -20,6 +20,8 @@ const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLi
   maxQueuedPerSession: 1000,
   reaperIntervalMs: 60_000,
   reaperBatchSize: 500,
+  nodeHeartbeatMs: 5_000,
+  nodeTtlMs: 15_000,
   redisKeyPrefix: "tether:",
 };
 

@@ -4,6 +4,7 @@ import {
   COMMAND_LIMITS,
   type Command,
   type CommandRequest,
+  type CommandResult,
   ErrorCode,
   errorBody,
   topics,
@@ -11,6 +12,11 @@ import {
 import type { BrokerContext } from "../context.js";
 import type { SessionPersistence } from "../sessions/persistence.js";
 import type { PendingCommands } from "./pending.js";
+import { commandResultEvent } from "./result-event.js";
+import { ResultHandoff } from "./result-handoff.js";
+
+/** How long after a 202 a late result of a formerly synchronous wait is still caught (see ResultHandoff). */
+const HANDOFF_GRACE_MS = 2_000;
 
 export interface CommandReply {
   status: 200 | 202 | 409 | 429 | 504;
@@ -30,12 +36,26 @@ export class CommandRouter {
   readonly #aedes: Aedes;
   readonly #persistence: SessionPersistence;
   readonly #pending: PendingCommands;
+  readonly #handoff: ResultHandoff;
 
   constructor(ctx: BrokerContext, aedes: Aedes, persistence: SessionPersistence, pending: PendingCommands) {
     this.#ctx = ctx;
     this.#aedes = aedes;
     this.#persistence = persistence;
     this.#pending = pending;
+    this.#handoff = new ResultHandoff(ctx.clock, ctx.settings.maxPendingCommands, HANDOFF_GRACE_MS, (d, r) =>
+      this.#lateResult(d, r),
+    );
+  }
+
+  /** A result heard on the bus that no local wait took (see ResultHandoff). */
+  unclaimedResult(deviceId: string, result: CommandResult): void {
+    this.#handoff.offer(deviceId, result);
+  }
+
+  /** Stops catching late results (broker close). */
+  close(): void {
+    this.#handoff.closeAll();
   }
 
   async send(deviceId: string, request: CommandRequest): Promise<CommandReply> {
@@ -63,15 +83,10 @@ export class CommandRouter {
     const outcome = this.#pending.wait(deviceId, id, timeoutMs);
     await this.#publish(deviceId, command);
     const settled = await outcome;
-    if (settled.kind === "result") {
-      metrics.commands.inc({ outcome: settled.result.ok ? "ok" : "failed" });
-      return { status: 200, body: settled.result };
-    }
+    if (settled.kind === "result") return this.#answered(settled.result);
     if (queue) {
-      // Still in the device's session (if it has one): its result arrives as a command_result event.
-      if (await this.#hasSession(deviceId)) {
-        return this.#recordQueued(command, deviceId, clock.now(), settings.maxQueuedPerDevice);
-      }
+      const reply = await this.#queueAfterWait(command, deviceId);
+      if (reply) return reply;
     }
     if (settled.kind === "offline") return this.#offline(id, "device went offline before answering");
     metrics.commands.inc({ outcome: "timeout" });
@@ -79,6 +94,54 @@ export class CommandRouter {
       status: 504,
       body: errorBody(ErrorCode.Timeout, `no result within ${timeoutMs} ms`, id),
     };
+  }
+
+  #answered(result: CommandResult): CommandReply {
+    this.#ctx.metrics.commands.inc({ outcome: result.ok ? "ok" : "failed" });
+    return { status: 200, body: result };
+  }
+
+  /**
+   * The wait of a `queue: true` command ended without a result: it is still in the
+   * device's session (if it has one), so record it as queued and its result becomes
+   * a command_result event. A result that lands meanwhile is caught by the handoff:
+   * answered here with 200, unless the device's node already sent it as an event.
+   * Null when there is no session to hold it.
+   */
+  async #queueAfterWait(command: Command, deviceId: string): Promise<CommandReply | null> {
+    const { clock, settings, store } = this.#ctx;
+    const catching = this.#handoff.open(command.id, deviceId);
+    let reply: CommandReply | null = null;
+    try {
+      if (await this.#hasSession(deviceId)) {
+        reply = await this.#recordQueued(command, deviceId, clock.now(), settings.maxQueuedPerDevice);
+      }
+    } catch (error) {
+      this.#handoff.close(command.id);
+      throw error;
+    }
+    const early = this.#handoff.result(command.id);
+    if (early) {
+      this.#handoff.close(command.id);
+      // Exactly one of this node and the device's node removes the queued record and reports the result.
+      if (reply?.status !== 202 || (await store.takeQueued(deviceId, command.id)))
+        return this.#answered(early);
+      return reply;
+    }
+    if (catching && reply?.status === 202) this.#handoff.linger(command.id);
+    else this.#handoff.close(command.id);
+    return reply;
+  }
+
+  /** A result that landed just after a 202: it becomes the event, unless the device's node sent it. */
+  #lateResult(deviceId: string, result: CommandResult): void {
+    const { store, events, clock, logger } = this.#ctx;
+    store.takeQueued(deviceId, result.id).then(
+      (taken) => {
+        if (taken) events.push(commandResultEvent(deviceId, clock.now(), result));
+      },
+      (error: unknown) => logger.error({ err: error, deviceId }, "could not record a late command result"),
+    );
   }
 
   #offline(id: string, message: string): CommandReply {

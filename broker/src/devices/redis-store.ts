@@ -1,31 +1,55 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import type { ConnectInfo, DeviceRecord, DeviceStore, DeviceStoreCounts } from "./store.js";
+import type { ConnectInfo, ConnectionOwner, DeviceRecord, DeviceStore, DeviceStoreCounts } from "./store.js";
 
 /**
  * The device store in Redis, shared by every broker node, so presence, last
  * state, offline-since and queued commands are cluster-wide and survive a
  * restart. Keys (all under `prefix`, default `tether:`):
- *   device:{id}  HASH  online, connId, nodeId, since, lastSeen, persistent, state (JSON)
- *   offline      ZSET  id → offline-since ms (the session reaper's index)
- *   sessions     SET   ids holding a persistent session
- *   queued:{id}  ZSET  command id → expiresAt; the key expires with its last command
- *   revoked      SET   revoked device ids (CONTRACT.md: "in Redis mode a Redis set")
+ *   device:{id}        HASH  online, connId, nodeId, since, lastSeen, persistent, state (JSON)
+ *   offline            ZSET  id → offline-since ms (the session reaper's index)
+ *   sessions           SET   ids holding a persistent session
+ *   queued:{id}        ZSET  command id → expiresAt; the key expires with its last command
+ *   revoked            SET   revoked device ids (CONTRACT.md: "in Redis mode a Redis set")
+ *   node:{nodeId}      STRING  the node's heartbeat, with a TTL (devices/node-liveness.ts)
+ *   nodes              SET   node ids that may own devices (the liveness sweep's index)
+ *   node-devices:{nodeId} SET ids whose record that node owns (online there)
  * Compare-and-set steps run as Lua scripts so two nodes never interleave them.
+ * A record owned by a node whose heartbeat is gone reads as offline.
  */
 
+/** KEYS: device, offline, sessions, node-devices of this node, nodes. ARGV: connId, nodeId, now, persistent, id, prefix. */
 const CONNECT = `
 local prev = redis.call('HGETALL', KEYS[1])
+local prevNode = redis.call('HGET', KEYS[1], 'nodeId')
+local prevAlive = 0
+if prevNode and prevNode ~= '' then
+  prevAlive = redis.call('EXISTS', ARGV[6] .. 'node:' .. prevNode)
+  if prevNode ~= ARGV[2] then redis.call('SREM', ARGV[6] .. 'node-devices:' .. prevNode, ARGV[5]) end
+end
 redis.call('HSET', KEYS[1], 'online', '1', 'connId', ARGV[1], 'nodeId', ARGV[2], 'since', ARGV[3], 'lastSeen', ARGV[3], 'persistent', ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[5])
 if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[5]) else redis.call('SREM', KEYS[3], ARGV[5]) end
-return prev`;
+redis.call('SADD', KEYS[4], ARGV[5])
+redis.call('SADD', KEYS[5], ARGV[2])
+return {prev, prevAlive}`;
 
+/** KEYS: device, offline, node-devices of the owner. ARGV: connId, now, id, nodeId. */
 const DISCONNECT = `
-if redis.call('HGET', KEYS[1], 'connId') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'online') ~= '1' then return 0 end
+local owner = redis.call('HMGET', KEYS[1], 'online', 'connId', 'nodeId')
+if owner[1] ~= '1' or owner[2] ~= ARGV[1] or owner[3] ~= ARGV[4] then return 0 end
 redis.call('HSET', KEYS[1], 'online', '0', 'connId', '', 'since', ARGV[2], 'lastSeen', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SREM', KEYS[3], ARGV[3])
 return 1`;
+
+/** KEYS: device. ARGV: prefix. The record and whether its owner node's heartbeat is alive. */
+const GET = `
+local record = redis.call('HGETALL', KEYS[1])
+local node = redis.call('HGET', KEYS[1], 'nodeId')
+local alive = 0
+if node and node ~= '' then alive = redis.call('EXISTS', ARGV[1] .. 'node:' .. node) end
+return {record, alive}`;
 
 const CLAIM_EXPIRED = `
 local since = redis.call('ZSCORE', KEYS[2], ARGV[1])
@@ -61,7 +85,7 @@ function toRecord(fields: Record<string, string>): DeviceRecord | null {
   if (fields.since === undefined) return null;
   return {
     online: fields.online === "1",
-    connId: fields.connId || null,
+    connId: fields.connId ? Number(fields.connId) : null,
     nodeId: fields.nodeId || null,
     since: Number(fields.since),
     lastSeen: Number(fields.lastSeen ?? fields.since),
@@ -103,31 +127,40 @@ export class RedisDeviceStore implements DeviceStore {
     return `${this.#prefix}queued:${id}`;
   }
 
+  #nodeDevices(nodeId: string): string {
+    return `${this.#prefix}node-devices:${nodeId}`;
+  }
+
   async connect(deviceId: string, info: ConnectInfo): Promise<DeviceRecord | null> {
-    const previous = await this.#redis.eval(
+    const reply = await this.#redis.eval(
       CONNECT,
-      3,
+      5,
       this.#device(deviceId),
       this.#offline,
       this.#sessions,
-      info.connId,
+      this.#nodeDevices(info.nodeId),
+      `${this.#prefix}nodes`,
+      String(info.connId),
       info.nodeId,
       String(info.now),
       info.persistent ? "1" : "0",
       deviceId,
+      this.#prefix,
     );
-    return toRecord(pairs(previous));
+    return withLiveness(reply);
   }
 
-  async disconnect(deviceId: string, connId: string, now: number): Promise<boolean> {
+  async disconnect(deviceId: string, owner: ConnectionOwner, now: number): Promise<boolean> {
     const result = await this.#redis.eval(
       DISCONNECT,
-      2,
+      3,
       this.#device(deviceId),
       this.#offline,
-      connId,
+      this.#nodeDevices(owner.nodeId),
+      String(owner.connId),
       String(now),
       deviceId,
+      owner.nodeId,
     );
     return result === 1;
   }
@@ -140,8 +173,9 @@ export class RedisDeviceStore implements DeviceStore {
     await this.#redis.hset(this.#device(deviceId), "state", JSON.stringify(state), "lastSeen", String(now));
   }
 
+  /** A record owned by a node whose heartbeat is gone reads as offline (it crashed). */
   async get(deviceId: string): Promise<DeviceRecord | null> {
-    return toRecord(await this.#redis.hgetall(this.#device(deviceId)));
+    return withLiveness(await this.#redis.eval(GET, 1, this.#device(deviceId), this.#prefix));
   }
 
   async expired(cutoff: number, limit: number): Promise<string[]> {
@@ -206,6 +240,14 @@ export class RedisDeviceStore implements DeviceStore {
   async close(): Promise<void> {
     this.#closed = true;
   }
+}
+
+/** `{record, ownerAlive}` from CONNECT / GET → the record, offline if its owner node is dead. */
+function withLiveness(reply: unknown): DeviceRecord | null {
+  if (!Array.isArray(reply)) return null;
+  const record = toRecord(pairs(reply[0]));
+  if (record?.online && reply[1] !== 1) record.online = false;
+  return record;
 }
 
 function emptyRecord(now: number): DeviceRecord {

@@ -7,8 +7,8 @@
 
 export interface DeviceRecord {
   online: boolean;
-  /** Identifies the connection that owns the record; a takeover replaces it. */
-  connId: string | null;
+  /** With `nodeId`, identifies the connection that owns the record; a takeover replaces it. */
+  connId: number | null;
   nodeId: string | null;
   /** Epoch ms: online since, or offline since. */
   since: number;
@@ -17,9 +17,13 @@ export interface DeviceRecord {
   state: Record<string, unknown> | null;
 }
 
-export interface ConnectInfo {
-  connId: string;
+/** The connection that owns a device's record: a per-node counter on a node. */
+export interface ConnectionOwner {
   nodeId: string;
+  connId: number;
+}
+
+export interface ConnectInfo extends ConnectionOwner {
   persistent: boolean;
   now: number;
 }
@@ -34,10 +38,10 @@ export interface DeviceStore {
   /** Marks the device online on this connection; returns the record it replaced. */
   connect(deviceId: string, info: ConnectInfo): Promise<DeviceRecord | null>;
   /**
-   * Marks the device offline if `connId` still owns it (false after a takeover),
+   * Marks the device offline if `owner` still owns it (false after a takeover),
    * and starts its expiry countdown.
    */
-  disconnect(deviceId: string, connId: string, now: number): Promise<boolean>;
+  disconnect(deviceId: string, owner: ConnectionOwner, now: number): Promise<boolean>;
   touch(deviceId: string, now: number): Promise<void>;
   setState(deviceId: string, state: Record<string, unknown>, now: number): Promise<void>;
   get(deviceId: string): Promise<DeviceRecord | null>;
@@ -108,9 +112,9 @@ export class MemoryDeviceStore implements DeviceStore {
     return previous;
   }
 
-  async disconnect(deviceId: string, connId: string, now: number): Promise<boolean> {
+  async disconnect(deviceId: string, owner: ConnectionOwner, now: number): Promise<boolean> {
     const entry = this.#devices.get(deviceId);
-    if (!entry?.online || entry.connId !== connId) return false;
+    if (!entry?.online || entry.connId !== owner.connId || entry.nodeId !== owner.nodeId) return false;
     entry.online = false;
     entry.connId = null;
     entry.since = now;

@@ -1,16 +1,36 @@
-import { randomUUID } from "node:crypto";
+import type { Socket } from "node:net";
 import type { Client } from "aedes";
 import type { PresenceReason } from "../../../protocol/src/index.js";
 import type { BrokerContext } from "../context.js";
+import type { OwnedConnection } from "../devices/node-liveness.js";
 
-interface DeviceConnection {
-  deviceId: string;
-  connId: string;
-  persistent: boolean;
-  /** Set by the keepalive and error hooks before the socket closes. */
-  reason: PresenceReason | null;
-  /** The presence claim; the close handler waits for it so an early close never leaves a stale "online". */
-  claimed: Promise<boolean>;
+/** Where a connection's presence claim stands. */
+const CLAIMING = 0;
+const CLAIMED = 1;
+/** The socket closed while the claim was still being stored; claim() releases when it lands. */
+const CLOSED_WHILE_CLAIMING = 2;
+
+/**
+ * What this node remembers about one authenticated device connection. Kept to
+ * three small fields (the device id is `client.id`, the node id is shared):
+ * one of these per idle router is the broker's own per-connection cost.
+ */
+class DeviceConnection {
+  /** Owner of the device's record on this node (with ctx.nodeId); a takeover replaces it. */
+  readonly connId: number;
+  /** Set by the keepalive and error hooks before the socket closes (first reason wins). */
+  reason: PresenceReason | null = null;
+  phase = CLAIMING;
+
+  constructor(connId: number) {
+    this.connId = connId;
+  }
+}
+
+/** Aedes sets `conn.client` on every socket it handles (lib/client.js). */
+function clientOf(socket: Socket): Client | undefined {
+  const client: unknown = Reflect.get(socket, "client");
+  return typeof client === "object" && client !== null ? (client as Client) : undefined;
 }
 
 /**
@@ -19,6 +39,11 @@ interface DeviceConnection {
  * record only if it still owns it. A newer connection with the same id (on this
  * node or another) has replaced the owner by then, so a takeover produces one
  * `presence online reason=takeover` event and no false offline.
+ *
+ * Why a socket 'close' listener and not Aedes's `clientDisconnect`: Aedes emits
+ * that only for registered clients, and a socket that closes between
+ * `authenticate` and registration (while it loads the session) never is. The
+ * listener is one function shared by every socket, so it costs no closure.
  */
 export class DeviceConnections {
   readonly #ctx: BrokerContext;
@@ -27,46 +52,44 @@ export class DeviceConnections {
   readonly #onOffline: (deviceId: string) => void;
   /** Offline bookkeeping still running; close() waits for it. Bound: closing sockets. */
   readonly #closing = new Set<Promise<void>>();
+  /** Connection ids are unique per node; the record pairs them with the node id. */
+  #nextConnId = 1;
   #shuttingDown = false;
+  readonly #onSocketClose: (this: Socket) => void;
 
   constructor(ctx: BrokerContext, onOffline: (deviceId: string) => void) {
     this.#ctx = ctx;
     this.#onOffline = onOffline;
+    const release = (client: Client) => this.#release(client);
+    this.#onSocketClose = function onDeviceSocketClose(this: Socket) {
+      const client = clientOf(this);
+      if (client) release(client);
+    };
   }
 
   /** Called from `authenticate` once credentials are good; resolves when the claim is stored. */
   async claim(client: Client): Promise<void> {
-    const { store, clock, nodeId, events } = this.#ctx;
-    const connection: DeviceConnection = {
-      deviceId: client.id,
-      connId: randomUUID(),
-      persistent: !client.clean,
-      reason: null,
-      claimed: Promise.resolve(false),
-    };
-    const now = clock.now();
-    const claimed = store
-      .connect(connection.deviceId, {
-        connId: connection.connId,
-        nodeId,
-        persistent: connection.persistent,
-        now,
-      })
-      .then((previous) => {
-        const reason: PresenceReason = previous?.online ? "takeover" : "connect";
-        events.push({ type: "presence", deviceId: connection.deviceId, ts: now, online: true, reason });
-        this.#ctx.logger.info(
-          { deviceId: connection.deviceId, reason, persistent: connection.persistent },
-          "online",
-        );
-        return true;
-      });
-    connection.claimed = claimed.catch(() => false);
+    const { store, clock, nodeId, events, logger } = this.#ctx;
+    const deviceId = client.id;
+    const persistent = !client.clean;
+    const connection = new DeviceConnection(this.#nextConnId++);
     this.#byClient.set(client, connection);
-    client.conn.once("close", () => this.#release(client));
-    await claimed;
-    // The socket may have closed while the claim was in flight, before 'close' had a listener.
-    if (client.conn.destroyed) this.#release(client);
+    client.conn.on("close", this.#onSocketClose);
+    const now = clock.now();
+    let previous: Awaited<ReturnType<typeof store.connect>>;
+    try {
+      previous = await store.connect(deviceId, { connId: connection.connId, nodeId, persistent, now });
+    } catch (error) {
+      this.#byClient.delete(client);
+      throw error;
+    }
+    const closedMeanwhile = connection.phase === CLOSED_WHILE_CLAIMING;
+    connection.phase = CLAIMED;
+    const reason: PresenceReason = previous?.online ? "takeover" : "connect";
+    events.push({ type: "presence", deviceId, ts: now, online: true, reason });
+    logger.info({ deviceId, reason, persistent }, "online");
+    // The socket may have closed while the claim was in flight.
+    if (closedMeanwhile || client.conn.destroyed) this.#release(client);
   }
 
   /** Records why a connection is about to close (first reason wins). */
@@ -79,32 +102,42 @@ export class DeviceConnections {
     return this.#byClient.has(client);
   }
 
+  /** The record this connection owns, once its claim is stored (for node liveness). */
+  owned(client: Client): OwnedConnection | null {
+    const connection = this.#byClient.get(client);
+    return connection?.phase === CLAIMED ? { deviceId: client.id, connId: connection.connId } : null;
+  }
+
   #release(client: Client): void {
     const connection = this.#byClient.get(client);
     if (!connection) return;
+    if (connection.phase !== CLAIMED) {
+      connection.phase = CLOSED_WHILE_CLAIMING;
+      return;
+    }
     this.#byClient.delete(client);
     const task = this.#doRelease(client, connection).finally(() => this.#closing.delete(task));
     this.#closing.add(task);
   }
 
   async #doRelease(client: Client, connection: DeviceConnection): Promise<void> {
-    const { store, clock, events, logger } = this.#ctx;
-    if (!(await connection.claimed)) return;
+    const { store, clock, events, logger, nodeId } = this.#ctx;
+    const deviceId = client.id;
     // Aedes sets _disconnected when the client sent DISCONNECT [MQTT-3.14.4-3]; it has no public accessor.
     const graceful = Reflect.get(client, "_disconnected") === true || this.#shuttingDown;
     const reason: PresenceReason = connection.reason ?? (graceful ? "disconnect" : "error");
     const now = clock.now();
     try {
-      const wentOffline = await store.disconnect(connection.deviceId, connection.connId, now);
+      const wentOffline = await store.disconnect(deviceId, { nodeId, connId: connection.connId }, now);
       if (!wentOffline) {
-        logger.debug({ deviceId: connection.deviceId }, "connection replaced (takeover)");
+        logger.debug({ deviceId }, "connection replaced (takeover)");
         return;
       }
-      events.push({ type: "presence", deviceId: connection.deviceId, ts: now, online: false, reason });
-      logger.info({ deviceId: connection.deviceId, reason }, "offline");
-      this.#onOffline(connection.deviceId);
+      events.push({ type: "presence", deviceId, ts: now, online: false, reason });
+      logger.info({ deviceId, reason }, "offline");
+      this.#onOffline(deviceId);
     } catch (error) {
-      logger.error({ err: error, deviceId: connection.deviceId }, "could not record offline");
+      logger.error({ err: error, deviceId }, "could not record offline");
     }
   }
 

@@ -1,5 +1,6 @@
 import type { AedesPublishPacket, Client } from "aedes";
 import { parseCommandResult, parseJson, parseState, parseTopic } from "../../../protocol/src/index.js";
+import { commandResultEvent } from "../commands/result-event.js";
 import { type BrokerContext, dropInvalid } from "../context.js";
 
 /**
@@ -53,14 +54,9 @@ export function createPublished(ctx: BrokerContext) {
         ctx.store.touch(deviceId, now).catch(fail);
         // A result of a queued command becomes a command_result event; a result of a
         // synchronous one is answered over HTTP by the node that waits for it (commands/router.ts).
+        // A result that lands as a queued wait ends is handled by the waiting node (commands/result-handoff.ts).
         ctx.store.takeQueued(deviceId, result.value.id).then((wasQueued) => {
-          if (!wasQueued) return;
-          const r = result.value;
-          ctx.events.push(
-            r.ok
-              ? { type: "command_result", deviceId, ts: now, id: r.id, ok: true, result: r.result }
-              : { type: "command_result", deviceId, ts: now, id: r.id, ok: false, error: r.error },
-          );
+          if (wasQueued) ctx.events.push(commandResultEvent(deviceId, now, result.value));
         }, fail);
         return;
       }

@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import type { Aedes } from "aedes";
 import { type BrokerContext, refuse } from "../context.js";
-import { guardFrames } from "./frame-guard.js";
+import { createFrameGuard } from "./frame-guard.js";
 
 /** Room for the topic and packet id of a PUBLISH beside its payload (our longest topic is ~150 bytes). */
 const PUBLISH_HEADER_ALLOWANCE = 512;
@@ -16,13 +16,14 @@ const PUBLISH_HEADER_ALLOWANCE = 512;
 export async function createMqttServer(ctx: BrokerContext, aedes: Aedes): Promise<Server> {
   const { settings } = ctx;
   const maxRemaining = settings.maxPayloadBytes + PUBLISH_HEADER_ALLOWANCE;
+  const guard = createFrameGuard(maxRemaining, (socket, reason, announced) => {
+    refuse(ctx, reason, { remote: socket.remoteAddress, announced, max: maxRemaining });
+    socket.destroy();
+  });
   const onSocket = (socket: Socket): void => {
     socket.setNoDelay(true);
     aedes.handle(socket);
-    guardFrames(socket, maxRemaining, (reason, announced) => {
-      refuse(ctx, reason, { remote: socket.remoteAddress, announced, max: maxRemaining });
-      socket.destroy();
-    });
+    guard(socket);
   };
   if (settings.tlsCertFile && settings.tlsKeyFile) {
     const [cert, key] = await Promise.all([readFile(settings.tlsCertFile), readFile(settings.tlsKeyFile)]);

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { SmallMap } from "./small-map.js";
 
 /**
  * An Aedes persistence held in memory, written for this broker instead of
@@ -63,9 +64,9 @@ export interface MemoryPersistenceOptions {
 
 export class BoundedMemoryPersistence {
   /** Bound: one entry per persistent session; removed on unsubscribe-all, clean connect and reaping. */
-  readonly #subsByClient = new Map<string, Map<string, SubRecord>>();
+  readonly #subsByClient = new Map<string, SmallMap<string, SubRecord>>();
   /** Bound: one entry per subscribed topic (= per persistent session, one topic each). */
-  readonly #subsByTopic = new Map<string, Map<string, SubRecord>>();
+  readonly #subsByTopic = new Map<string, SmallMap<string, SubRecord>>();
   /** Bound: sessions × maxQueuedPerSession; a queue is deleted when empty. */
   readonly #outgoing = new Map<string, PersistedPacket[]>();
   /** Bound: sessions × Aedes maxInflightInbound (QoS 2 awaiting PUBREL); deleted when empty. */
@@ -119,7 +120,7 @@ export class BoundedMemoryPersistence {
   async addSubscriptions(client: ClientRef, subs: StoredSubscription[]): Promise<void> {
     let stored = this.#subsByClient.get(client.id);
     if (!stored) {
-      stored = new Map();
+      stored = new SmallMap();
       this.#subsByClient.set(client.id, stored);
     }
     for (const { topic, ...record } of subs) {
@@ -127,7 +128,7 @@ export class BoundedMemoryPersistence {
       let byTopic = this.#subsByTopic.get(topic);
       if (record.qos > 0) {
         if (!byTopic) {
-          byTopic = new Map();
+          byTopic = new SmallMap();
           this.#subsByTopic.set(topic, byTopic);
         }
         byTopic.set(client.id, record);

@@ -1,0 +1,89 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../broker/src/config.js";
+import {
+  API_TOKEN,
+  answerCommands,
+  api,
+  cleanupAll,
+  connectDevice,
+  DEVICE_SECRET,
+  deviceId,
+  onCleanup,
+  startTestBroker,
+} from "./helpers.js";
+
+afterEach(cleanupAll);
+
+/**
+ * Node can read certificates but not issue them, so the self-signed one comes
+ * from the openssl binary; without it these tests are skipped (and say why).
+ */
+const hasOpenssl = spawnSync("openssl", ["version"]).status === 0;
+
+/** A self-signed certificate for 127.0.0.1 in a fresh directory, removed after the test. */
+function selfSignedCertificate(): { certFile: string; keyFile: string } {
+  const dir = mkdtempSync(join(tmpdir(), "tether-tls-"));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const certFile = join(dir, "cert.pem");
+  const keyFile = join(dir, "key.pem");
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=tether-test",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+    ],
+    { stdio: "ignore" },
+  );
+  return { certFile, keyFile };
+}
+
+describe.skipIf(!hasOpenssl)("MQTT over TLS (skipped: no openssl binary to issue a test certificate)", () => {
+  it("serves mqtts with TLS_CERT_FILE and TLS_KEY_FILE, and a router that trusts the CA round-trips a command", async () => {
+    const { certFile, keyFile } = selfSignedCertificate();
+    const cli = loadConfig([], {
+      DEVICE_SECRET,
+      BROKER_API_TOKEN: API_TOKEN,
+      MQTT_PORT: "0",
+      HTTP_PORT: "0",
+      HOST: "127.0.0.1",
+      TLS_CERT_FILE: certFile,
+      TLS_KEY_FILE: keyFile,
+    });
+    if (cli.command !== "serve") throw new Error(`expected serve, got ${cli.command}`);
+    const broker = await startTestBroker(cli.config);
+    expect(broker.mqttUrl).toMatch(/^mqtts:\/\//);
+
+    const id = deviceId();
+    const device = await connectDevice(broker, id, { ca: readFileSync(certFile), rejectUnauthorized: true });
+    answerCommands(device, id, (command) => ({ id: command.id, ok: true, result: { secure: true } }));
+    const reply = await api(broker, `/v1/devices/${id}/commands`, { body: { name: "ping" } });
+    expect(reply).toMatchObject({ status: 200, body: { ok: true, result: { secure: true } } });
+  });
+
+  it("refuses a router that does not trust the broker's certificate", async () => {
+    const { certFile, keyFile } = selfSignedCertificate();
+    const broker = await startTestBroker({ tlsCertFile: certFile, tlsKeyFile: keyFile });
+    await expect(connectDevice(broker, deviceId(), { rejectUnauthorized: true })).rejects.toThrow(
+      /self.signed|certificate/i,
+    );
+  });
+});
