@@ -12,6 +12,7 @@ import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
 import { NodeLiveness, type OwnedConnection } from "./devices/node-liveness.js";
 import { RedisDeviceStore } from "./devices/redis-store.js";
 import { MemoryDeviceStore } from "./devices/store.js";
+import { installHeapSnapshotOnSignal, memoryGauges, startMemoryLog } from "./diagnostics/index.js";
 import { EventForwarder } from "./forwarder.js";
 import { createHttpApp } from "./http/app.js";
 import { type BrokerMetrics, createBrokerMetrics } from "./metrics.js";
@@ -73,6 +74,8 @@ export interface RunningBroker {
 const OFFLINE_TOPIC = "$SYS/tether/offline";
 /** How long close() waits for the forwarder to deliver what it holds. */
 const CLOSE_FLUSH_MS = 5_000;
+/** Heap snapshots kept in HEAP_SNAPSHOT_DIR (each is tens of MB); older ones are deleted. */
+const HEAP_SNAPSHOTS_KEPT = 3;
 
 /**
  * Starts one broker node: Aedes on TCP (or TLS), the HTTP API, the session
@@ -195,7 +198,22 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     pending.deviceOffline(packet.payload.toString());
   });
 
+  /** Live-object counts: leak tests, the memory log, /metrics gauges and /debug/memory. */
+  async function stats() {
+    const counts = await store.counts();
+    metrics.sessions.set(counts.persistentSessions);
+    return {
+      clients: broker.connectedClients,
+      persistentSessions: counts.persistentSessions,
+      pendingCommands: pending.size,
+      forwarderQueue: forwarder?.depth ?? 0,
+      timers: clock.liveTimers,
+    };
+  }
+  memoryGauges(metrics.registry, stats);
+
   const app = createHttpApp({
+    counts: stats,
     brokerApiToken: settings.brokerApiToken,
     router,
     store,
@@ -226,20 +244,23 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     throw error;
   }
   reaper.start();
-  const memoryTimer =
+  // Node timers (unref'd), not the injected clock: the memory line is operational
+  // output, and must not count as a live broker timer in leak tests.
+  const stopMemoryLog =
     settings.memoryLogIntervalSeconds > 0
-      ? clock.setInterval(() => {
-          const { rss, heapUsed } = process.memoryUsage();
-          logger.info({ rss, heapUsed, clients: broker.connectedClients, pending: pending.size }, "memory");
-        }, settings.memoryLogIntervalSeconds * 1000)
-      : null;
+      ? startMemoryLog({ intervalMs: settings.memoryLogIntervalSeconds * 1000, logger, counts: stats })
+      : () => {};
+  const uninstallHeapSnapshots = settings.heapSnapshotDir
+    ? installHeapSnapshotOnSignal({ dir: settings.heapSnapshotDir, keep: HEAP_SNAPSHOTS_KEPT, logger })
+    : () => {};
   const mqttScheme = settings.tlsCertFile ? "mqtts" : "mqtt";
   logger.info({ mqttPort, httpPort, redis: Boolean(redisParts) }, "broker started");
 
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     reaper.stop();
-    if (memoryTimer !== null) clock.clearInterval(memoryTimer);
+    stopMemoryLog();
+    uninstallHeapSnapshots();
     const mqttClosed = new Promise<void>((resolve) => mqttServer.close(() => resolve()));
     const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
     shuttingDown = true;
@@ -270,17 +291,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     httpUrl: `http://${settings.host}:${httpPort}`,
     nodeId,
     metrics,
-    async stats() {
-      const counts = await store.counts();
-      metrics.sessions.set(counts.persistentSessions);
-      return {
-        clients: broker.connectedClients,
-        persistentSessions: counts.persistentSessions,
-        pendingCommands: pending.size,
-        forwarderQueue: forwarder?.depth ?? 0,
-        timers: clock.liveTimers,
-      };
-    },
+    stats,
     reapExpiredSessions: () => reaper.run(),
     sweepDeadNodes: () => liveness?.sweep() ?? Promise.resolve(0),
     close() {

@@ -59,7 +59,7 @@ export class CommandRouter {
   }
 
   async send(deviceId: string, request: CommandRequest): Promise<CommandReply> {
-    const { clock, store, metrics, settings } = this.#ctx;
+    const { clock, store, metrics } = this.#ctx;
     const timeoutMs = request.timeoutMs ?? COMMAND_LIMITS.timeoutMs.default;
     const queue = request.queue ?? false;
     const ttlMs = request.ttlMs ?? COMMAND_LIMITS.ttlMs.default;

@@ -13,10 +13,13 @@ import {
 } from "../../../protocol/src/index.js";
 import type { CommandRouter } from "../commands/router.js";
 import type { DeviceStore } from "../devices/store.js";
+import { type CountsSource, debugMemoryRoute } from "../diagnostics/index.js";
 import type { BrokerMetrics } from "../metrics.js";
 
 export interface HttpAppDeps {
   brokerApiToken: string;
+  /** Live-object counts served at `GET /debug/memory`. */
+  counts: CountsSource;
   router: CommandRouter;
   store: DeviceStore;
   metrics: BrokerMetrics;
@@ -56,6 +59,8 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
 
   app.use("/v1/*", bearerAuth(deps.brokerApiToken));
   app.use("/metrics", bearerAuth(deps.brokerApiToken));
+  app.use("/debug/*", bearerAuth(deps.brokerApiToken));
+  app.route("/", debugMemoryRoute(deps.counts));
 
   app.get("/metrics", async (c) => {
     const text = await deps.metrics.registry.metrics();
