@@ -41,7 +41,7 @@ describe("memory diagnosis built into the broker", () => {
         const names = await readdir(dir);
         return names.some((name) => name.endsWith(".heapsnapshot")) ? names : null;
       }, 30_000);
-      expect(files.length).toBe(1);
+      expect(files?.length).toBe(1);
       await broker.close();
       expect(process.listenerCount("SIGUSR2")).toBe(before);
     } finally {
