@@ -1,8 +1,12 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
+// CI asks for a JSON summary too, so .ci/run can print one plain "N passed, N failed" line.
+const summaryFile = process.env.TETHER_TEST_SUMMARY;
+
 export default defineConfig({
   test: {
+    reporters: summaryFile ? ["default", ["json", { outputFile: summaryFile }]] : ["default"],
     projects: [
       {
         test: {
