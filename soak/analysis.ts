@@ -162,3 +162,19 @@ export function percentile(values: number[], p: number): number | null {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? null;
 }
+
+/** What a fitted slope says against the limit, given its standard error. */
+export type SlopeVerdict = "pass" | "leak" | "inconclusive";
+
+/**
+ * `pass` when the fitted slope is within the limit; `leak` when it exceeds the
+ * limit by more than two standard errors (the data show growth above the limit);
+ * `inconclusive` when the limit lies inside the slope's ~95 % interval — the run
+ * was too short or too noisy to tell, so it is neither called flat nor a leak.
+ */
+export function slopeVerdict(fit: LinearFit | null, limitKbps: number): SlopeVerdict {
+  if (fit === null) return "inconclusive";
+  const slopeKbps = fit.slope / 1024;
+  if (slopeKbps <= limitKbps) return "pass";
+  return slopeKbps - (2 * fit.slopeStdError) / 1024 > limitKbps ? "leak" : "inconclusive";
+}

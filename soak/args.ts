@@ -25,11 +25,14 @@ Options:
   --sample-interval <d>    memory sample period (default 5s)
   --gc-every <d>           force a full GC in the broker through the V8 inspector (the broker is
                            started with --inspect=127.0.0.1:0) this often and read its live RSS
-                           and heap; 0 = never (default 30s). The slope is fitted to the live RSS
+                           and heap; 0 = never (default 10s). The slope is fitted to the live RSS
                            when there are such samples, else to the raw RSS
   --warmup <d>             excluded from the slope fit (default: the larger of 20% of the run
                            and 60 s, at most half the run)
-  --max-slope-kbps <x>     fail when the fitted slope exceeds x KB/s (default 0.1)
+  --max-slope-kbps <x>     the flatness limit in KB/s (default 0.1). Exit 0 when the fitted slope
+                           is within it; 1 when it exceeds it by more than two standard errors
+                           (memory grows); 3 when the limit lies inside the slope's ~95 % interval
+                           (too short or noisy a run to tell: run longer)
   --out <dir>              where soak.json, soak.svg and broker.log go (default soak-out)
   --edge <url>             also go through a running edge: commands via <url>/v1/devices/…,
                            broker events to <url>/internal/events (needs --rails-token and
@@ -164,7 +167,7 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
     eventIntervalMs: number("event-interval-ms", values["event-interval-ms"], 5_000),
     stateIntervalMs: number("state-interval-ms", values["state-interval-ms"], 10_000),
     sampleIntervalMs: parseDuration(values["sample-interval"] ?? "5s"),
-    gcEveryMs: parseDuration(values["gc-every"] ?? "30s"),
+    gcEveryMs: parseDuration(values["gc-every"] ?? "10s"),
     warmupMs,
     maxSlopeKbps: number("max-slope-kbps", values["max-slope-kbps"], 0.1),
     out: values.out ?? "soak-out",

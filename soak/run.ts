@@ -20,6 +20,8 @@ import {
   liveRssPoints,
   percentile,
   rssPoints,
+  type SlopeVerdict,
+  slopeVerdict,
 } from "./analysis.js";
 import { HELP, parseSoakArgs, type SoakOptions } from "./args.js";
 import { BrokerProcess } from "./broker-process.js";
@@ -200,6 +202,30 @@ async function soak(options: SoakOptions): Promise<Run> {
   };
 }
 
+/** Exit codes: 0 flat, 1 a leak the data show (or the broker died), 3 too noisy or short to tell. */
+const VERDICT_EXIT: Record<SlopeVerdict, number> = { pass: 0, leak: 1, inconclusive: 3 };
+
+function verdictLine(
+  verdict: SlopeVerdict,
+  gateName: string,
+  fit: LinearFit | null,
+  limit: number,
+  brokerExit: number | null,
+): string {
+  if (brokerExit !== 0) return `FAIL: broker exited with ${brokerExit}`;
+  if (fit === null) return `INCONCLUSIVE: too few ${gateName} samples after the warm-up to fit a slope`;
+  const slope = fit.slope / 1024;
+  const margin = (2 * fit.slopeStdError) / 1024;
+  const range = `${slope.toFixed(3)} ± ${margin.toFixed(3)} KB/s (≈95 %)`;
+  if (verdict === "pass") return `PASS: ${gateName} slope ${range}, ≤ limit ${limit} KB/s`;
+  if (verdict === "leak")
+    return `FAIL: ${gateName} slope ${range} is above the limit ${limit} KB/s: memory grows`;
+  return (
+    `INCONCLUSIVE: ${gateName} slope ${range} — the limit ${limit} KB/s lies inside that interval; ` +
+    "run longer (--duration) or force GC more often (--gc-every) to tell flat from growing"
+  );
+}
+
 function report(run: Run, command: string): number {
   const { options, samples, tally } = run;
   const warmupSeconds = options.warmupMs / 1000;
@@ -212,7 +238,8 @@ function report(run: Run, command: string): number {
   const gateName = liveRssFit ? "RSS after full GC" : "RSS";
   const columns = footprintTable(samples, gateFit, options.sampleIntervalMs / 1000);
   const slopeKbps = kbps(gateFit);
-  const pass = gateFit !== null && slopeKbps <= options.maxSlopeKbps && run.brokerExit === 0;
+  const verdict: SlopeVerdict = run.brokerExit === 0 ? slopeVerdict(gateFit, options.maxSlopeKbps) : "leak";
+  const pass = verdict === "pass";
   const p50 = percentile(tally.rtts, 50);
   const p99 = percentile(tally.rtts, 99);
 
@@ -237,6 +264,7 @@ function report(run: Run, command: string): number {
         machine: { cpus: cpus().length, node: process.version },
         options: { ...options, edge: options.edge ? { url: options.edge.url } : null },
         pass,
+        verdict,
         interrupted: run.interrupted,
         brokerExitCode: run.brokerExit,
         memorySource: run.source,
@@ -284,9 +312,7 @@ function report(run: Run, command: string): number {
     ...(run.ws ? [`websocket clients: ${JSON.stringify(run.ws)}`] : []),
     `memory source: VmRSS from /proc, heap and counts from ${run.source}; broker exit code ${run.brokerExit}`,
     `wrote ${svgPath} and ${jsonPath}`,
-    pass
-      ? `PASS: ${gateName} slope ${slopeKbps.toFixed(3)} KB/s ≤ ${options.maxSlopeKbps} KB/s`
-      : `FAIL: ${run.brokerExit !== 0 ? `broker exited with ${run.brokerExit}; ` : ""}${gateName} slope ${slopeKbps.toFixed(3)} KB/s, limit ${options.maxSlopeKbps} KB/s`,
+    verdictLine(verdict, gateName, gateFit, options.maxSlopeKbps, run.brokerExit),
   ];
   console.log(lines.join("\n"));
 
@@ -295,10 +321,10 @@ function report(run: Run, command: string): number {
     copyFileSync(svgPath, join(docs, "soak.svg"));
     copyFileSync(jsonPath, join(docs, "soak.json"));
     const fits = { gateName, rssFit, heapFit, liveRssFit, liveHeapFit };
-    writeBenchmarksSection("Soak", soakSection(run, command, columns, fits, p50, p99, pass));
+    writeBenchmarksSection("Soak", soakSection(run, command, columns, fits, p50, p99, verdict));
     log("wrote docs/soak.svg, docs/soak.json and the Soak section of docs/BENCHMARKS.md");
   }
-  return pass ? 0 : 1;
+  return VERDICT_EXIT[verdict];
 }
 
 function soakSection(
@@ -308,7 +334,7 @@ function soakSection(
   fits: Record<"rssFit" | "heapFit" | "liveRssFit" | "liveHeapFit", LinearFit | null> & { gateName: string },
   p50: number | null,
   p99: number | null,
-  pass: boolean,
+  verdict: SlopeVerdict,
 ): string {
   const { options, tally } = run;
   return [
@@ -322,7 +348,7 @@ function soakSection(
     "",
     footprintMarkdown(columns),
     "",
-    `- Gate: ${describeFit(fits.gateName, fits.gateName === "RSS" ? fits.rssFit : fits.liveRssFit)}; limit ${options.maxSlopeKbps} KB/s → **${pass ? "pass" : "fail"}**.`,
+    `- Gate: ${describeFit(fits.gateName, fits.gateName === "RSS" ? fits.rssFit : fits.liveRssFit)}; limit ${options.maxSlopeKbps} KB/s → **${verdict}**.`,
     `- ${describeFit("Heap after full GC", fits.liveHeapFit)}.`,
     `- Raw (no forced GC): ${describeFit("RSS", fits.rssFit)}; ${describeFit("heap", fits.heapFit)}.`,
     ...(run.afterFleet
