@@ -1,3 +1,4 @@
+import { Agent, request } from "node:http";
 import mqtt, { type MqttClient } from "mqtt";
 import { devicePassword, topics } from "../../../protocol/src/index.js";
 import { BENCH_API_TOKEN, BENCH_DEVICE_SECRET } from "../ipc.js";
@@ -61,6 +62,29 @@ function summarize(
   };
 }
 
+/**
+ * POSTs `body` and resolves with the status and text. node:http over a keep-alive
+ * agent rather than fetch(): undici's fetch allocates ~45 KB of web streams and
+ * Headers per request, and at 500/s the bench's own scavenges (5–25 ms each, 4 a
+ * second) then showed up as broker latency. Same wire traffic: HTTP/1.1, reused
+ * connections.
+ */
+function post(agent: Agent, url: URL, headers: Record<string, string>, body: string) {
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = request(url, { method: "POST", agent, headers }, (response) => {
+      let text = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
+      response.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 /** Open loop: requests leave on schedule whatever the answers do, so a slow answer cannot hide later ones. */
 async function openLoop(rate: number, seconds: number, fire: (n: number) => Promise<void>): Promise<number> {
   const started = performance.now();
@@ -87,6 +111,15 @@ export async function tetherRoundTrips(
 ): Promise<RoundTripResult> {
   const ids = Array.from({ length: devices }, (_, i) => `rtt-${i}`);
   const clients = await Promise.all(ids.map((id) => answeringDevice(mqttUrl, id)));
+  const urls = ids.map((id) => new URL(`${httpUrl}/v1/devices/${id}/commands`));
+  const body = JSON.stringify({ name: "ping", timeoutMs: 5_000 });
+  const headers = {
+    authorization: `Bearer ${BENCH_API_TOKEN}`,
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+  };
+  // Bound: sockets are reused; at most as many as requests in flight at once.
+  const agent = new Agent({ keepAlive: true });
   const rtts: number[] = [];
   let failed = 0;
   let firstFailure: string | null = null;
@@ -94,16 +127,11 @@ export async function tetherRoundTrips(
     const sent = await openLoop(rate, seconds, async (n) => {
       const started = performance.now();
       try {
-        const response = await fetch(`${httpUrl}/v1/devices/${ids[n % ids.length]}/commands`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${BENCH_API_TOKEN}`, "content-type": "application/json" },
-          body: JSON.stringify({ name: "ping", timeoutMs: 5_000 }),
-        });
-        const text = await response.text();
+        const response = await post(agent, urls[n % urls.length] as URL, headers, body);
         if (response.status === 200) rtts.push(performance.now() - started);
         else {
           failed++;
-          firstFailure ??= `${response.status} ${text.slice(0, 120)}`;
+          firstFailure ??= `${response.status} ${response.text.slice(0, 120)}`;
         }
       } catch (error) {
         failed++;
@@ -112,6 +140,7 @@ export async function tetherRoundTrips(
     });
     return summarize(rate, seconds, sent, rtts, failed, firstFailure);
   } finally {
+    agent.destroy();
     await Promise.all(clients.map((c) => c.endAsync(true)));
   }
 }
