@@ -21,9 +21,11 @@
  */
 import { TetherClientError } from "./tether-client-error.js";
 import { resolveClientOptions } from "./tether-client-options.js";
+import { encodeCommandFrame } from "./tether-command-frame.js";
 import { backoffDelay, isAuthFailure, isSubprotocolToken } from "./tether-connection-policy.js";
-import { isCommandName, isRecord, parseServerFrame } from "./tether-frames.js";
+import { decodeServerText } from "./tether-frame-decoder.js";
 import { Heartbeat } from "./tether-heartbeat.js";
+import { ClientListeners } from "./tether-listeners.js";
 import { PendingCommands } from "./tether-pending-commands.js";
 
 export { TetherClientError } from "./tether-client-error.js";
@@ -66,13 +68,7 @@ export class TetherClient {
   /** One handle each: they cannot pile up. */
   /** @type {unknown} */ #reconnectTimer;
   /** @type {unknown} */ #stableTimer;
-  /** Listeners are added by the app, not by traffic: no bound needed. */
-  #listeners = {
-    /** @type {Set<(frame: SnapshotFrame) => void>} */ snapshot: new Set(),
-    /** @type {Set<(event: TetherEvent) => void>} */ event: new Set(),
-    /** @type {Set<(status: StatusChange) => void>} */ status: new Set(),
-    /** @type {Set<(error: TetherClientError) => void>} */ error: new Set(),
-  };
+  #listeners = new ClientListeners();
 
   /**
    * Validates the options (throws `invalid_request`); does not connect until `connect()`.
@@ -130,11 +126,7 @@ export class TetherClient {
    * @returns {() => void}
    */
   on(type, listener) {
-    const set = /** @type {Set<(payload: TetherClientEventMap[K]) => void>} */ (this.#listeners[type]);
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-    };
+    return this.#listeners.on(type, listener);
   }
 
   /**
@@ -175,30 +167,21 @@ export class TetherClient {
    */
   sendCommand(name, params, options = {}) {
     const { timeoutMs } = options;
-    /** @param {string} code @param {string} message @param {unknown} [cause] */
-    const fail = (code, message, cause) => Promise.reject(new TetherClientError(code, message, { cause }));
-    if (!isCommandName(name)) return fail("invalid_request", "command name must match [A-Za-z0-9_.-]{1,64}");
-    if (
-      timeoutMs !== undefined &&
-      !(Number.isInteger(timeoutMs) && timeoutMs >= 100 && timeoutMs <= 60_000)
-    ) {
-      return fail("invalid_request", "timeoutMs must be an integer in 100..60000 (the contract's range)");
-    }
-    const ws = this.#ws;
-    if (ws === null || this.#state !== "open") return fail("not_connected", `not connected (${this.#state})`);
-    if (this.#pending.full)
-      return fail("rate_limited", `${this.#pending.size} commands already await a result`);
     const id = this.#randomUUID();
-    let text;
-    try {
-      text = JSON.stringify({ type: "command", id, name, params, timeoutMs });
-    } catch (cause) {
-      return fail("invalid_request", "params are not JSON", cause);
+    const encoded = encodeCommandFrame(id, name, params, timeoutMs);
+    if (!encoded.ok) return Promise.reject(encoded.error);
+    const ws = this.#ws;
+    if (ws === null || this.#state !== "open") {
+      return Promise.reject(new TetherClientError("not_connected", `not connected (${this.#state})`));
+    }
+    if (this.#pending.full) {
+      const message = `${this.#pending.size} commands already await a result`;
+      return Promise.reject(new TetherClientError("rate_limited", message));
     }
     const waitMs = (timeoutMs ?? this.#config.commandTimeoutMs) + this.#config.commandGraceMs;
     const result = this.#pending.add(id, waitMs, name);
     try {
-      ws.send(text);
+      ws.send(encoded.text);
     } catch (cause) {
       this.#pending.reject(
         id,
@@ -295,29 +278,13 @@ export class TetherClient {
   /** @param {unknown} data */
   #onMessage(data) {
     this.#heartbeat.alive();
-    if (typeof data !== "string") {
-      this.#emitError(new TetherClientError("invalid_frame", "binary frames are not part of the protocol"));
+    const decoded = decodeServerText(data, this.#deviceId, this.#config.maxFrameChars);
+    if (decoded.kind === "pong") return;
+    if (decoded.kind === "refused") {
+      this.#emitError(decoded.error);
       return;
     }
-    if (data === "pong") return;
-    if (data.length > this.#config.maxFrameChars) {
-      this.#emitError(new TetherClientError("frame_too_large", `frame of ${data.length} chars refused`));
-      return;
-    }
-    let value;
-    try {
-      value = JSON.parse(data);
-    } catch (cause) {
-      this.#emitError(new TetherClientError("invalid_frame", "frame is not JSON", { cause }));
-      return;
-    }
-    const parsed = parseServerFrame(value, this.#deviceId);
-    if (!parsed.ok) {
-      const type = JSON.stringify(isRecord(value) ? value.type : undefined);
-      this.#emitError(new TetherClientError("invalid_frame", `${parsed.message} (type ${type})`));
-      return;
-    }
-    const frame = parsed.value;
+    const { frame } = decoded;
     if (frame.type === "snapshot") {
       this.#emit("snapshot", frame);
     } else if (frame.type === "error") {
@@ -421,14 +388,9 @@ export class TetherClient {
    * @param {TetherClientEventMap[K]} payload
    */
   #emit(type, payload) {
-    const set = /** @type {Set<(payload: TetherClientEventMap[K]) => void>} */ (this.#listeners[type]);
-    for (const listener of [...set]) {
-      try {
-        listener(payload);
-      } catch (cause) {
-        if (type === "error") console.error("TetherClient: an error listener threw", cause);
-        else this.#emitError(new TetherClientError("listener_error", `a ${type} listener threw`, { cause }));
-      }
-    }
+    this.#listeners.emit(type, payload, (cause) => {
+      if (type === "error") console.error("TetherClient: an error listener threw", cause);
+      else this.#emitError(new TetherClientError("listener_error", `a ${type} listener threw`, { cause }));
+    });
   }
 }
