@@ -49,6 +49,7 @@ export class Connection {
       ...options.tls,
     };
     this.#client = connect(url, mqttOptions);
+    disableNagle(this.#client.stream);
     this.#client.on("connect", (connack) => this.hooks.onConnect(connack.sessionPresent));
     this.#client.on("message", (topic, payload) => this.hooks.onMessage(topic, payload));
     this.#client.on("error", (error) => this.hooks.onError(error));
@@ -129,4 +130,16 @@ export class Connection {
     this.#pending.clear();
     this.hooks.onClose(reason);
   }
+}
+
+/**
+ * Turns Nagle's algorithm off on a TCP or TLS socket (a WebSocket stream has no such
+ * switch). mqtt.js writes one packet in several chunks; with Nagle on, the chunk after
+ * the first waits for the broker's delayed ACK, about 40 ms on Linux, so every command
+ * result took 40+ ms to arrive. Brokers (ours too) set it on their side for the same reason.
+ */
+function disableNagle(stream: unknown): void {
+  if (typeof stream !== "object" || stream === null) return;
+  const setNoDelay: unknown = Reflect.get(stream, "setNoDelay");
+  if (typeof setNoDelay === "function") setNoDelay.call(stream, true);
 }

@@ -45,6 +45,23 @@ describe("device SDK against the Tether broker", () => {
     expect(reply.body).toMatchObject({ ok: true, result: { pong: true } });
   });
 
+  it("answers commands without Nagle's delay: 50 round trips, median well under 40 ms", async () => {
+    // mqtt.js writes a packet in several chunks; with Nagle on, the result waited for the
+    // broker's delayed ACK (~40 ms on Linux) every time: median 44 ms before the fix, ~1.5 after.
+    const router = await device();
+    router.command("ping", () => ({ pong: true }));
+    await router.whenOnline();
+    const rtts: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const started = performance.now();
+      const reply = await broker.sendCommand(router.id, { name: "ping", timeoutMs: 5_000 });
+      rtts.push(performance.now() - started);
+      expect(reply.status).toBe(200);
+    }
+    rtts.sort((a, b) => a - b);
+    expect(rtts[25]).toBeLessThan(20);
+  });
+
   it("answers a redelivered command from its cache: the handler runs once", async () => {
     proxy = await startTcpProxy(broker.mqttPort);
     const router = await device({ url: proxy.url });
