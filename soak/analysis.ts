@@ -44,6 +44,16 @@ export const liveRssPoints = (samples: Sample[]) =>
   samples.flatMap((s) => (s.liveRss === null ? [] : [{ t: s.t, y: s.liveRss }]));
 export const liveHeapPoints = (samples: Sample[]) =>
   samples.flatMap((s) => (s.liveHeap === null ? [] : [{ t: s.t, y: s.liveHeap }]));
+export const liveCodePoints = (samples: Sample[]) =>
+  samples.flatMap((s) => (s.liveCode === null ? [] : [{ t: s.t, y: s.liveCode }]));
+/**
+ * RSS after a full GC less V8's code and bytecode: the memory that data holds. What
+ * the soak gates on when the broker reports its code (docs/MEMORY.md, "JIT warm-up").
+ */
+export const liveDataPoints = (samples: Sample[]) =>
+  samples.flatMap((s) =>
+    s.liveRss === null || s.liveCode === null ? [] : [{ t: s.t, y: s.liveRss - s.liveCode }],
+  );
 
 /** Uptimes the old system's table used, in seconds. */
 export const CHECKPOINTS: Array<{ label: string; seconds: number }> = [

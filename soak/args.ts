@@ -45,6 +45,9 @@ Options:
   --mqtt-port <p>          broker MQTT port (default 0: any free port)
   --http-port <p>          broker HTTP port (default 0: any free port)
   --broker-log-level <l>   broker LOG_LEVEL (default warn); its output goes to <out>/broker.log
+  --malloc-arena-max <n>   the broker's MALLOC_ARENA_MAX, as the README's systemd unit sets it
+                           (default 2); 0 sets nothing (glibc's default, 8 arenas per core,
+                           unless your environment sets it), to see what fragmentation costs
   --help                   this text
 
 Example: npm run soak -- --duration 5m --routers 200`;
@@ -75,6 +78,8 @@ export interface SoakOptions {
   mqttPort: number;
   httpPort: number;
   brokerLogLevel: string;
+  /** The broker's MALLOC_ARENA_MAX; 0 = unset (glibc's default). */
+  mallocArenaMax: number;
 }
 
 const DEFAULT_CHURN = "disconnect=20,half-open=10,takeover=6,vanish=6";
@@ -130,6 +135,7 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
       "mqtt-port": { type: "string" },
       "http-port": { type: "string" },
       "broker-log-level": { type: "string" },
+      "malloc-arena-max": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -175,5 +181,6 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
     mqttPort: number("mqtt-port", values["mqtt-port"], 0),
     httpPort: number("http-port", values["http-port"], 0),
     brokerLogLevel: values["broker-log-level"] ?? "warn",
+    mallocArenaMax: Math.floor(number("malloc-arena-max", values["malloc-arena-max"], 2)),
   };
 }

@@ -60,6 +60,7 @@ async function soak(options: SoakOptions): Promise<Run> {
       LOG_LEVEL: options.brokerLogLevel,
       MEMORY_LOG_INTERVAL_SECONDS: "60",
       HEAP_SNAPSHOT_DIR: join(out, "heap"),
+      ...(options.mallocArenaMax > 0 ? { MALLOC_ARENA_MAX: String(options.mallocArenaMax) } : {}),
     },
     join(out, "broker.log"),
     { inspect: options.gcEveryMs > 0 },
@@ -187,6 +188,7 @@ async function main(): Promise<number> {
   const command = `npm run soak -- ${process.argv.slice(2).join(" ")}`.trim();
   log(
     `soak: ${options.routers} routers for ${Math.round(options.durationMs / 1000)} s, churn ${options.churnSpec}/min, ` +
+      `MALLOC_ARENA_MAX ${options.mallocArenaMax || "unset"}, ` +
       `${options.commandRate} commands/s, ${cpus().length} cores, Node ${process.version}`,
   );
   const run = await soak(options);

@@ -17,9 +17,15 @@ export interface Sample {
   /** After a full GC forced through the inspector (every --gc-every): VmRSS and V8 heap used; else null. */
   liveRss: number | null;
   liveHeap: number | null;
+  /**
+   * V8's compiled code and bytecode (with metadata) right after that GC, from
+   * /debug/memory's `code`; null without a forced GC or on an older broker. It is the
+   * JIT's warm-up, bounded by the program: the gate subtracts it (docs/MEMORY.md).
+   */
+  liveCode: number | null;
 }
 
-type Extra = Omit<Sample, "t" | "rss" | "liveRss" | "liveHeap">;
+type Extra = Omit<Sample, "t" | "rss" | "liveRss" | "liveHeap" | "liveCode">;
 
 const EMPTY: Extra = {
   heapUsed: null,
@@ -99,17 +105,32 @@ export class MemorySampler {
     const extra = await this.extra();
     let liveRss: number | null = null;
     let liveHeap: number | null = null;
+    let liveCode: number | null = null;
     const now = performance.now();
     if (this.gc && (forceGc || now - this.lastGcAt >= this.gc.everyMs)) {
       this.lastGcAt = now;
       try {
         liveHeap = await this.gc.inspector.collect();
         liveRss = this.broker.vmRss();
+        liveCode = await this.code();
       } catch {
         this.gcFailures++;
       }
     }
-    return { t, rss, ...extra, liveRss, liveHeap };
+    return { t, rss, ...extra, liveRss, liveHeap, liveCode };
+  }
+
+  /** `code` from /debug/memory (V8's code and bytecode, bytes), or null. */
+  private async code(): Promise<number | null> {
+    if (this.source !== "debug") return null;
+    const response = await fetch(`${this.broker.httpUrl}/debug/memory`, {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
+    if (!response.ok) {
+      await response.arrayBuffer();
+      return null;
+    }
+    return num(field(field(await response.json(), "memory"), "code"));
   }
 
   private async extra(): Promise<Extra> {

@@ -27,7 +27,8 @@ export interface ChartText {
 
 /**
  * Memory over time as a hand-written SVG (no dependency): RSS and heap used in MB
- * against minutes, the warm-up shaded, the fitted RSS slope dashed. The y axis
+ * against minutes (and, after each forced GC, RSS, RSS less V8's code, heap and the
+ * code itself), the warm-up shaded, the gated fit dashed. The y axis
  * starts at 0 so that "flat" looks flat honestly.
  */
 export function memoryChart(
@@ -89,10 +90,16 @@ export function memoryChart(
     });
   const liveRss = live((s) => s.liveRss);
   const liveHeap = live((s) => s.liveHeap);
+  const liveCode = live((s) => s.liveCode);
+  const liveData = live((s) => (s.liveRss === null || s.liveCode === null ? null : s.liveRss - s.liveCode));
   if (liveRss.length > 0)
     parts.push(`<path d="${path(liveRss)}" fill="none" stroke="#0a7d32" stroke-width="2.5"/>`);
+  if (liveData.length > 0)
+    parts.push(`<path d="${path(liveData)}" fill="none" stroke="#17a2b8" stroke-width="2"/>`);
   if (liveHeap.length > 0)
     parts.push(`<path d="${path(liveHeap)}" fill="none" stroke="#8a2be2" stroke-width="2.5"/>`);
+  if (liveCode.length > 0)
+    parts.push(`<path d="${path(liveCode)}" fill="none" stroke="#777" stroke-width="2"/>`);
   if (fit) {
     const from = fit.fromSeconds;
     parts.push(
@@ -102,7 +109,7 @@ export function memoryChart(
       ])}" fill="none" stroke="#0b3d91" stroke-width="1.5" stroke-dasharray="6 4"/>`,
     );
   }
-  const legendX = W - M.right - 250;
+  const legendX = W - M.right - 280;
   const legend: Array<[string, string, string]> = [
     ["#1f6feb", "", "RSS (VmRSS)"],
     ["#d9822b", "", "V8 heap used"],
@@ -110,6 +117,12 @@ export function memoryChart(
       ? ([
           ["#0a7d32", "", "RSS after full GC"],
           ["#8a2be2", "", "heap after full GC"],
+        ] as Array<[string, string, string]>)
+      : []),
+    ...(liveCode.length > 0
+      ? ([
+          ["#17a2b8", "", "RSS after full GC less V8 code"],
+          ["#777", "", "V8 code (JIT), after full GC"],
         ] as Array<[string, string, string]>)
       : []),
     ["#0b3d91", "6 4", `${text.fitLabel} after warm-up`],

@@ -4,6 +4,7 @@
  */
 import { devicePassword } from "../../protocol/src/index.js";
 import { type BrokerConfig, ConfigError, loadConfig } from "./config.js";
+import { glibcVersion, mallocArenaAdvice } from "./diagnostics/malloc.js";
 
 const NAME = "tether-broker";
 
@@ -35,6 +36,8 @@ async function serve(config: BrokerConfig): Promise<number> {
     return 1;
   }
   console.log(`${NAME}: MQTT on ${broker.mqttUrl}, HTTP on ${broker.httpUrl}`);
+  const advice = mallocArenaAdvice(process.env, glibcVersion());
+  if (advice) console.error(`${NAME}: ${advice}`);
 
   return new Promise<number>((resolve) => {
     let closing = false;

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { v8CodeBytes } from "./diagnostics/counts.js";
 
 /**
  * Prometheus metrics of one broker instance. Each instance has its own
@@ -25,6 +26,8 @@ export interface BrokerMetrics {
   rssBytes: Gauge;
   /** process.memoryUsage().external, read on scrape. */
   externalBytes: Gauge;
+  /** V8's compiled code and bytecode with metadata, read on scrape. */
+  codeBytes: Gauge;
   /** process.memoryUsage().arrayBuffers, read on scrape. */
   arrayBuffersBytes: Gauge;
   messagesIn: Counter<"kind">;
@@ -98,6 +101,14 @@ export function createBrokerMetrics(): BrokerMetrics {
       "Memory of C++ objects bound to JS",
       (u) => u.external,
     ),
+    codeBytes: new Gauge({
+      name: "tether_v8_code_bytes",
+      help: "V8 compiled code and bytecode with metadata (part of the heap; grows while the JIT warms up, then stops)",
+      registers,
+      collect() {
+        this.set(v8CodeBytes());
+      },
+    }),
     arrayBuffersBytes: memoryGauge(
       own,
       "tether_array_buffers_bytes",

@@ -170,6 +170,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           MQTT_PORT: String(options.mqttPort),
           HTTP_PORT: String(options.httpPort),
           EDGE_EVENTS_URL: `${edge}/internal/events`,
+          // Fewer malloc arenas: RSS stays level under churn (broker/src/diagnostics/malloc.ts).
+          MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || "2",
           ...options.brokerEnv,
         },
         output,

@@ -19,8 +19,12 @@ describe("memory diagnosis built into the broker", () => {
     expect(status).toBe(200);
     expect(body).toMatchObject({
       counts: { clients: 1, pendingCommands: 0, forwarderQueue: 0 },
-      memory: { rss: expect.any(Number), heapUsed: expect.any(Number) },
+      memory: { rss: expect.any(Number), heapUsed: expect.any(Number), code: expect.any(Number) },
     });
+    // V8's code is part of the heap: more than nothing (the broker has run), less than all of it.
+    const memory = (body as { memory: { heapUsed: number; code: number } }).memory;
+    expect(memory.code).toBeGreaterThan(0);
+    expect(memory.code).toBeLessThan(memory.heapUsed);
   });
 
   it("exports the live counts as gauges in /metrics", async () => {
@@ -28,6 +32,7 @@ describe("memory diagnosis built into the broker", () => {
     await connectDevice(broker, deviceId());
     const { body } = await api(broker, "/metrics");
     expect(String(body)).toMatch(/tether_live_objects\{kind="clients"\} 1/);
+    expect(String(body)).toMatch(/^tether_v8_code_bytes [1-9]\d*$/m);
   });
 
   it("writes a heap snapshot into HEAP_SNAPSHOT_DIR on SIGUSR2 and stops listening when closed", async () => {

@@ -1,3 +1,5 @@
+import { getHeapCodeStatistics } from "node:v8";
+
 /**
  * The live-object counts the memory diagnostics report beside the process's
  * memory (issue 6). RunningBroker.stats() returns a superset, so the broker can
@@ -18,21 +20,34 @@ export interface LiveCounts {
 
 export type CountsSource = () => Promise<LiveCounts> | LiveCounts;
 
-/** The memory fields of process.memoryUsage() that the diagnostics report. */
+/** The memory fields of process.memoryUsage() that the diagnostics report, plus V8's code. */
 export interface MemoryFigures {
   rss: number;
   heapTotal: number;
   heapUsed: number;
   external: number;
   arrayBuffers: number;
+  /**
+   * Bytes of compiled code and bytecode with their metadata (v8.getHeapCodeStatistics),
+   * part of heapUsed. It grows for the first tens of minutes as V8 optimizes functions
+   * that get hot, then stops: bounded by the program, not by traffic. Telling it apart
+   * from data is how a slow climb is read as warm-up or as a leak (docs/MEMORY.md).
+   */
+  code: number;
 }
 
 export type MemoryUsageSource = () => MemoryFigures;
 
-/** process.memoryUsage(), trimmed to the figures we report. */
+/** process.memoryUsage(), trimmed to the figures we report, and V8's code size. */
 export function processMemory(): MemoryFigures {
   const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
-  return { rss, heapTotal, heapUsed, external, arrayBuffers };
+  return { rss, heapTotal, heapUsed, external, arrayBuffers, code: v8CodeBytes() };
+}
+
+/** Compiled code and bytecode, with their metadata, in V8's heap (bytes). */
+export function v8CodeBytes(): number {
+  const stats = getHeapCodeStatistics();
+  return stats.code_and_metadata_size + stats.bytecode_and_metadata_size;
 }
 
 /** Only the count fields, in a fixed order (a stats() object may carry more). */

@@ -4,7 +4,7 @@
  * `GET /debug/memory`. Each part takes a CountsSource, e.g. `() => broker.stats()`.
  */
 export type { CountsSource, LiveCounts, MemoryFigures, MemoryUsageSource } from "./counts.js";
-export { processMemory } from "./counts.js";
+export { processMemory, v8CodeBytes } from "./counts.js";
 export { type DebugMemoryBody, debugMemoryRoute } from "./debug-route.js";
 export { LIVE_OBJECTS_GAUGE, memoryGauges } from "./gauges.js";
 export {

@@ -27,7 +27,7 @@ const nodeTimers: IntervalTimers = {
 
 /**
  * Logs one `memory` line every `intervalMs`: rss, heapUsed, heapTotal, external,
- * arrayBuffers (bytes) and the live counts, so a slow leak shows in the logs long
+ * arrayBuffers, code (bytes) and the live counts, so a slow leak shows in the logs long
  * before it shows in an alert. Returns stop().
  *
  * @example
