@@ -9,6 +9,7 @@ import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { startEventsSink } from "../soak/events-sink.js";
 import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
+import { edgeLeg } from "./lib/peers/edge-leg.js";
 import { type FanInResult, fanIn, startCountingSubscriber } from "./lib/peers/fan-in.js";
 import { idleAndChurn } from "./lib/peers/idle.js";
 import {
@@ -42,6 +43,8 @@ Options:
   --seconds N       how long the command rate is held (default 10)
   --devices N       answering devices for the commands (default 10)
   --only LIST       comma-separated subset of tether,aedes,mosquitto
+  --no-edge         skip the edge leg: command round trips through the local edge (wrangler
+                    dev on workerd, as \`npm start\` runs it) beside the same system's broker API
   --no-write        print the section, do not touch docs/BENCHMARKS.md
   --help            this text`;
 
@@ -133,6 +136,7 @@ async function main(): Promise<number> {
       devices: { type: "string" },
       only: { type: "string" },
       "no-write": { type: "boolean", default: false },
+      "no-edge": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -194,14 +198,20 @@ async function main(): Promise<number> {
       : `\ncleanup FAILED: ${leftovers.join("; ")}`,
   );
 
+  let edge: Awaited<ReturnType<typeof edgeLeg>> | null = null;
+  if (!values["no-edge"]) {
+    log("\n[edge]");
+    edge = await edgeLeg(o, log);
+  }
+
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
-  const section = renderPeers({ results, command, machine, options: o });
+  const section = renderPeers({ results, edge, command, machine, options: o });
   if (!values["no-write"]) {
     writeBenchmarksSection("Peers", section);
     log("wrote the Peers section of docs/BENCHMARKS.md");
   }
   console.log(`\n## Peers\n\n${section}`);
-  return leftovers.length === 0 && results.every((r) => r.error === null) ? 0 : 1;
+  return leftovers.length === 0 && results.every((r) => r.error === null) && !edge?.error ? 0 : 1;
 }
 
 main().then(

@@ -44,7 +44,11 @@ export class BrokerChild {
     }
     if (options.reaperIntervalMs !== undefined)
       args.push("--reaper-interval-ms", String(options.reaperIntervalMs));
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = spawn(process.execPath, args, {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      // As deployed (README's systemd unit): fewer glibc malloc arenas; both Node brokers alike.
+      env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || "2" },
+    });
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`${kind} broker exited early (code ${code})`));
       child.once("exit", onExit);

@@ -65,7 +65,11 @@ export async function startNodePeer(
 ): Promise<Peer> {
   const args = ["--expose-gc", "--import", "tsx", ENTRY, "--kind", kind];
   if (events) args.push("--events-url", events.url, "--events-secret", events.secret);
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = spawn(process.execPath, args, {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    // As deployed (README's systemd unit): fewer glibc malloc arenas; both Node brokers alike.
+    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || "2" },
+  });
   // Bound: the bench awaits each request, so at most one or two wait.
   const waiting = new Map<number, (reply: PeerReply) => void>();
   let nextId = 1;

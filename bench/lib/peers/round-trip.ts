@@ -101,20 +101,24 @@ async function openLoop(rate: number, seconds: number, fire: (n: number) => Prom
   return sent;
 }
 
-/** Command round trips through Tether's HTTP API: POST → MQTT → device → result → HTTP answer. */
+/**
+ * Command round trips through Tether's HTTP API: POST → MQTT → device → result → HTTP
+ * answer. `httpUrl` is the broker's, or the edge's (the same route, Rails' token).
+ */
 export async function tetherRoundTrips(
   httpUrl: string,
   mqttUrl: string,
   devices: number,
   rate: number,
   seconds: number,
+  token: string = BENCH_API_TOKEN,
 ): Promise<RoundTripResult> {
   const ids = Array.from({ length: devices }, (_, i) => `rtt-${i}`);
   const clients = await Promise.all(ids.map((id) => answeringDevice(mqttUrl, id)));
   const urls = ids.map((id) => new URL(`${httpUrl}/v1/devices/${id}/commands`));
   const body = JSON.stringify({ name: "ping", timeoutMs: 5_000 });
   const headers = {
-    authorization: `Bearer ${BENCH_API_TOKEN}`,
+    authorization: `Bearer ${token}`,
     "content-type": "application/json",
     "content-length": String(Buffer.byteLength(body)),
   };

@@ -1,3 +1,4 @@
+import type { EdgeLegResult } from "./edge-leg.js";
 import type { FanInResult } from "./fan-in.js";
 import type { IdleResult } from "./idle.js";
 import { PEER_LABEL, type PeerKind } from "./peers.js";
@@ -13,6 +14,8 @@ export interface PeerResult {
 
 export interface PeersReport {
   results: PeerResult[];
+  /** Round trips through the local edge; null with --no-edge. */
+  edge: EdgeLegResult | null;
   command: string;
   machine: { cpus: number; cpuModel: string; node: string; mosquitto: string; ulimit: string };
   options: {
@@ -66,7 +69,7 @@ export function renderPeers(report: PeersReport): string {
     `Command: \`${report.command}\``,
     "",
     `Machine: ${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${m.mosquitto}, \`ulimit -n\` ${m.ulimit}. Each broker runs`,
-    "alone in its own process on ephemeral ports (the Node ones with `--expose-gc`, measured after a forced",
+    "alone in its own process on ephemeral ports (the Node ones with `--expose-gc` and `MALLOC_ARENA_MAX=2` as deployed, measured after a forced",
     "GC; Mosquitto with a temporary config: anonymous, `persistence false`, `max_connections -1`,",
     "`max_queued_messages 10000` like Tether's forwarder buffer, `set_tcp_nodelay true` like Tether's server;",
     "bare Aedes with Nagle off too); the clients run in the bench's process.",
@@ -133,5 +136,33 @@ export function renderPeers(report: PeersReport): string {
     `Targets: ≤ ${TARGET_KB} KB RSS per idle router → ${perConn === undefined ? "not measured" : perConn <= TARGET_KB ? `met (${perConn.toFixed(2)} KB)` : `**missed** (${perConn.toFixed(2)} KB)`};`,
     `command RTT p99 ≤ ${TARGET_P99_MS} ms at 500 commands/s → ${p99 === null ? "not measured" : o.rate < 500 ? `not comparable (run at ${o.rate}/s)` : p99 <= TARGET_P99_MS ? `met (${p99.toFixed(2)} ms)` : `**missed** (${p99.toFixed(2)} ms)`}.`,
     ...results.filter((r) => r.error).map((r) => `- ${PEER_LABEL[r.kind]}: ${r.error}`),
+    ...(report.edge ? ["", ...edgeLines(report.edge, o)] : []),
   ].join("\n");
+}
+
+/** The edge leg: the same system's broker API beside its edge, same rate, one run. */
+function edgeLines(edge: EdgeLegResult, o: PeersReport["options"]): string[] {
+  const { viaBroker: b, viaEdge: e } = edge;
+  const ratio = (x: number | null | undefined, y: number | null | undefined) =>
+    x === null || x === undefined || y === null || y === undefined || y === 0
+      ? "–"
+      : `${(x / y).toFixed(2)}×`;
+  return [
+    `Through the local edge (\`npm start\`'s system: broker in memory + edge on workerd via wrangler dev), open loop at`,
+    `${o.rate}/s for ${o.seconds} s over ${o.devices} answering devices; first the broker API, then Rails' route on the edge`,
+    "(`POST /v1/devices/{id}/commands` → the Worker → the broker API → the device and back):",
+    "",
+    "| | broker API | edge | edge / broker |",
+    "|---|---:|---:|---:|",
+    `| command RTT p50 (ms) | ${ms(b?.p50 ?? null)} | ${ms(e?.p50 ?? null)} | ${ratio(e?.p50, b?.p50)} |`,
+    `| command RTT p99 (ms) | ${ms(b?.p99 ?? null)} | ${ms(e?.p99 ?? null)} | ${ratio(e?.p99, b?.p99)} |`,
+    `| command RTT max (ms) | ${ms(b?.max ?? null)} | ${ms(e?.max ?? null)} | ${ratio(e?.max, b?.max)} |`,
+    `| commands ok / sent | ${b ? `${whole(b.ok)} / ${whole(b.sent)}` : "–"} | ${e ? `${whole(e.ok)} / ${whole(e.sent)}` : "–"} | |`,
+    "",
+    "wrangler dev is a development server (one workerd process on this machine, beside the broker and the bench), not",
+    "Cloudflare's network: the edge column says what the Worker's own path costs here, not what a deployment will see.",
+    ...(edge.error ? [`- edge leg failed: ${edge.error}`] : []),
+    ...(b?.firstFailure ? [`- broker API, first failure: ${b.firstFailure}`] : []),
+    ...(e?.firstFailure ? [`- edge, first failure: ${e.firstFailure}`] : []),
+  ];
 }
