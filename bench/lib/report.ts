@@ -139,7 +139,7 @@ export function renderSection(report: Report): string {
       `the client and opens ${whole(o.connections)} raw TCP sockets with a pre-encoded MQTT 3.1.1 CONNECT ` +
       `(clean=false, keepalive 300, unique ids, Tether's derived passwords${o.subscribe ? ", plus a QoS 1 SUBSCRIBE to the device's commands topic" : ""}), ` +
       `${o.concurrency} at a time. RSS is VmRSS from /proc/<pid>/status right after three forced full GCs in the ` +
-      "broker (`--expose-gc`); per-connection figures are (RSS with connections − RSS before) / connections, " +
+      "broker (`--expose-gc`; both with `MALLOC_ARENA_MAX=2`, as deployed); per-connection figures are (RSS with connections − RSS before) / connections, " +
       "after a 500-session warm-up. Churn: connect, CONNACK, DISCONNECT, broker closes; unique ids.",
     "",
     verdict,
