@@ -34,14 +34,11 @@ Options:
                            (memory grows); 3 when the limit lies inside the slope's ~95 % interval
                            (too short or noisy a run to tell: run longer)
   --out <dir>              where soak.json, soak.svg and broker.log go (default soak-out)
-  --edge <url>             also go through a running edge: commands via <url>/v1/devices/…,
-                           broker events to <url>/internal/events (needs --rails-token and
-                           --edge-events-secret; the edge's BROKER_URL must point at this broker,
-                           so give --http-port)
-  --rails-token <t>        the edge's RAILS_API_TOKEN
-  --edge-events-secret <s> EDGE_EVENTS_SECRET shared by broker and edge
-  --client-jwt-secret <s>  with --edge: also connect --ws-clients WebSocket clients
-  --ws-clients <n>         WebSocket clients watching routers through the edge (default 20)
+  --edge                   also run the edge (wrangler dev on workerd, as \`npm start\` does, on
+                           free ports, secrets shared with the broker): Rails' commands go through
+                           the edge, broker events go to it, and --ws-clients WebSocket clients
+                           watch routers through it
+  --ws-clients <n>         with --edge: WebSocket clients watching routers (default 20)
   --mqtt-port <p>          broker MQTT port (default 0: any free port)
   --http-port <p>          broker HTTP port (default 0: any free port)
   --broker-log-level <l>   broker LOG_LEVEL (default warn); its output goes to <out>/broker.log
@@ -68,13 +65,8 @@ export interface SoakOptions {
   warmupMs: number;
   maxSlopeKbps: number;
   out: string;
-  edge: {
-    url: string;
-    railsToken: string;
-    eventsSecret: string;
-    clientJwtSecret?: string;
-    wsClients: number;
-  } | null;
+  /** Run a local edge (wrangler dev) in front of the broker; null = broker only. */
+  edge: { wsClients: number } | null;
   mqttPort: number;
   httpPort: number;
   brokerLogLevel: string;
@@ -127,10 +119,7 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
       warmup: { type: "string" },
       "max-slope-kbps": { type: "string" },
       out: { type: "string" },
-      edge: { type: "string" },
-      "rails-token": { type: "string" },
-      "edge-events-secret": { type: "string" },
-      "client-jwt-secret": { type: "string" },
+      edge: { type: "boolean" },
       "ws-clients": { type: "string" },
       "mqtt-port": { type: "string" },
       "http-port": { type: "string" },
@@ -148,19 +137,10 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
       : parseDuration(values.warmup);
   if (warmupMs >= durationMs) throw new Error("--warmup must be shorter than --duration");
   const churnSpec = values.churn ?? DEFAULT_CHURN;
-  let edge: SoakOptions["edge"] = null;
-  if (values.edge !== undefined) {
-    const railsToken = values["rails-token"];
-    const eventsSecret = values["edge-events-secret"];
-    if (!railsToken || !eventsSecret) throw new Error("--edge needs --rails-token and --edge-events-secret");
-    edge = {
-      url: values.edge.replace(/\/+$/, ""),
-      railsToken,
-      eventsSecret,
-      ...(values["client-jwt-secret"] ? { clientJwtSecret: values["client-jwt-secret"] } : {}),
-      wsClients: number("ws-clients", values["ws-clients"], 20),
-    };
-  }
+  const edge: SoakOptions["edge"] = values.edge
+    ? { wsClients: number("ws-clients", values["ws-clients"], 20) }
+    : null;
+  if (!values.edge && values["ws-clients"] !== undefined) throw new Error("--ws-clients needs --edge");
   return {
     durationMs,
     routers: number("routers", values.routers, 200, 1),

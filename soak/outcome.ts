@@ -114,7 +114,7 @@ export function report(run: Run, command: string): number {
       {
         command,
         machine: { cpus: cpus().length, node: process.version },
-        options: { ...options, edge: options.edge ? { url: options.edge.url } : null },
+        options,
         pass,
         verdict,
         interrupted: run.interrupted,
@@ -203,7 +203,7 @@ function soakSection(
     `Workload: ${options.routers} routers (keepalive ${options.keepalive} s, heartbeat event every`,
     `${options.eventIntervalMs / 1000} s, state every ${options.stateIntervalMs / 1000} s), churn per minute \`${options.churnSpec}\``,
     `(applied: ${JSON.stringify(run.sim.churn)}), SESSION_EXPIRY_SECONDS=${options.sessionExpirySeconds},`,
-    `${options.commandRate} commands/s (${Math.round(options.queuedShare * 100)}% queued), events forwarded to a local signed sink,`,
+    `${options.commandRate} commands/s (${Math.round(options.queuedShare * 100)}% queued), ${options.edge ? `through the edge (wrangler dev) with ${options.edge.wsClients} WebSocket clients watching` : "events forwarded to a local signed sink"},`,
     `the broker with MALLOC_ARENA_MAX=${options.mallocArenaMax || "unset"} (as the README's systemd unit runs it).`,
     "",
     footprintMarkdown(columns),

@@ -8,12 +8,14 @@ import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startSimulation } from "../device-sdk/src/simulator/simulation.js";
+import { freePort } from "../scripts/lib/ports.js";
 import { formatBytes } from "./analysis.js";
 import { HELP, parseSoakArgs, type SoakOptions } from "./args.js";
 import { BrokerProcess } from "./broker-process.js";
 import { startEdgeClients, type WsTally } from "./edge-clients.js";
 import { startEventsSink } from "./events-sink.js";
 import { InspectorGc } from "./inspector-gc.js";
+import { type LocalEdge, startLocalEdge } from "./local-edge.js";
 import { type Run, report } from "./outcome.js";
 import { type CommandTally, emptyTally, failed, startRails, succeeded } from "./rails.js";
 import { MemorySampler, type Sample } from "./sampler.js";
@@ -45,17 +47,32 @@ async function soak(options: SoakOptions): Promise<Run> {
   mkdirSync(out, { recursive: true });
   const deviceSecret = randomBytes(24).toString("base64url");
   const apiToken = randomBytes(24).toString("base64url");
-  const eventsSecret = options.edge?.eventsSecret ?? randomBytes(24).toString("base64url");
-  const sink = options.edge ? null : await startEventsSink(eventsSecret);
+  const eventsSecret = randomBytes(24).toString("base64url");
+  // With --edge the edge comes first (the broker's forwarder would otherwise back off)
+  // and must know the broker's HTTP port before the broker has it: pick one.
+  const httpPort = options.edge && options.httpPort === 0 ? await freePort() : options.httpPort;
+  let edge: LocalEdge | null = null;
+  if (options.edge) {
+    const port = await freePort();
+    log(`starting the edge (wrangler dev) on port ${port} (log: ${join(out, "edge.log")})`);
+    edge = await startLocalEdge({
+      port,
+      brokerHttp: `http://127.0.0.1:${httpPort}`,
+      brokerApiToken: apiToken,
+      eventsSecret,
+      logFile: join(out, "edge.log"),
+    });
+  }
+  const sink = edge ? null : await startEventsSink(eventsSecret);
   const broker = await BrokerProcess.start(
     {
       DEVICE_SECRET: deviceSecret,
       BROKER_API_TOKEN: apiToken,
       HOST: "127.0.0.1",
       MQTT_PORT: String(options.mqttPort),
-      HTTP_PORT: String(options.httpPort),
+      HTTP_PORT: String(httpPort),
       SESSION_EXPIRY_SECONDS: String(options.sessionExpirySeconds),
-      EDGE_EVENTS_URL: options.edge ? `${options.edge.url}/internal/events` : (sink?.url ?? ""),
+      EDGE_EVENTS_URL: edge ? `${edge.url}/internal/events` : (sink?.url ?? ""),
       EDGE_EVENTS_SECRET: eventsSecret,
       LOG_LEVEL: options.brokerLogLevel,
       MEMORY_LOG_INTERVAL_SECONDS: "60",
@@ -64,7 +81,10 @@ async function soak(options: SoakOptions): Promise<Run> {
     },
     join(out, "broker.log"),
     { inspect: options.gcEveryMs > 0 },
-  );
+  ).catch(async (error: unknown) => {
+    await edge?.stop();
+    throw error;
+  });
   const startedAt = performance.now();
   log(`broker pid ${broker.pid}: ${broker.mqttUrl}, ${broker.httpUrl} (log: ${join(out, "broker.log")})`);
   let inspector: InspectorGc | null = null;
@@ -96,22 +116,12 @@ async function soak(options: SoakOptions): Promise<Run> {
     rampMs: Math.min(10_000, options.durationMs / 10),
   });
   const tally = emptyTally();
-  const rails = options.edge
-    ? { url: options.edge.url, token: options.edge.railsToken }
-    : { url: broker.httpUrl, token: apiToken };
+  const rails = edge ? { url: edge.url, token: edge.railsToken } : { url: broker.httpUrl, token: apiToken };
   const stopRails = startRails(rails, () => sim.routerIds(), options.commandRate, options.queuedShare, tally);
-  const ws: WsTally | null = options.edge?.clientJwtSecret
-    ? { open: 0, frames: 0, closes: 0, errors: 0 }
-    : null;
+  const ws: WsTally | null = edge ? { open: 0, frames: 0, closes: 0, errors: 0 } : null;
   const stopWs =
-    ws && options.edge?.clientJwtSecret
-      ? startEdgeClients(
-          options.edge.url,
-          options.edge.clientJwtSecret,
-          sim.routerIds(),
-          options.edge.wsClients,
-          ws,
-        )
+    ws && edge && options.edge
+      ? startEdgeClients(edge.url, edge.clientJwtSecret, sim.routerIds(), options.edge.wsClients, ws)
       : () => {};
 
   let interrupted = false;
@@ -158,6 +168,7 @@ async function soak(options: SoakOptions): Promise<Run> {
   const wasRunning = !broker.exited;
   const brokerExit = await broker.stop();
   await sink?.close();
+  await edge?.stop();
   return {
     options,
     samples,

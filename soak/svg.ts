@@ -109,7 +109,7 @@ export function memoryChart(
       ])}" fill="none" stroke="#0b3d91" stroke-width="1.5" stroke-dasharray="6 4"/>`,
     );
   }
-  const legendX = W - M.right - 280;
+  const legendX = W - M.right - 330;
   const legend: Array<[string, string, string]> = [
     ["#1f6feb", "", "RSS (VmRSS)"],
     ["#d9822b", "", "V8 heap used"],

@@ -57,6 +57,73 @@ const WRANGLER_ENV = {
   WRANGLER_SEND_METRICS: "false",
 };
 
+export interface EdgeSpawnOptions {
+  host: string;
+  port: number;
+  /** The broker API the Worker calls (BROKER_URL). */
+  brokerHttp: string;
+  secrets: Pick<
+    DevSecrets,
+    "RAILS_API_TOKEN" | "CLIENT_JWT_SECRET" | "BROKER_API_TOKEN" | "EDGE_EVENTS_SECRET"
+  >;
+  /** A private directory for the env file and wrangler's local state; the caller removes it. */
+  stateDir: string;
+  output: ((line: string) => void) | null;
+  /** Default: the repo's wrangler.toml. */
+  wranglerConfig?: string;
+}
+
+/**
+ * Starts the edge under `wrangler dev` (workerd) without waiting for it. Its secrets go in
+ * an env file (mode 600) in `stateDir`, so they never appear in a process list or in
+ * wrangler's binding table. Used by `npm start` and by the soak's `--edge`.
+ */
+export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProcess> {
+  const envFile = join(options.stateDir, "edge.env");
+  const edgeVars = {
+    RAILS_API_TOKEN: options.secrets.RAILS_API_TOKEN,
+    CLIENT_JWT_SECRET: options.secrets.CLIENT_JWT_SECRET,
+    BROKER_API_TOKEN: options.secrets.BROKER_API_TOKEN,
+    EDGE_EVENTS_SECRET: options.secrets.EDGE_EVENTS_SECRET,
+    BROKER_URL: options.brokerHttp,
+  };
+  await writeFile(
+    envFile,
+    Object.entries(edgeVars)
+      .map(([k, v]) => `${k}=${v}`)
+      .join("\n"),
+    { mode: 0o600 },
+  );
+  return spawnManaged({
+    name: "edge",
+    command: process.execPath,
+    args: [
+      join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+      "dev",
+      "--config",
+      options.wranglerConfig ?? join(ROOT, "wrangler.toml"),
+      "--ip",
+      options.host,
+      "--port",
+      String(options.port),
+      "--inspector-port",
+      String(await freePort(options.host)),
+      "--env-file",
+      envFile,
+      "--var",
+      `BROKER_URL:${options.brokerHttp}`,
+      "--persist-to",
+      join(options.stateDir, "wrangler"),
+      "--show-interactive-dev-session=false",
+      "--log-level",
+      "warn",
+    ],
+    cwd: ROOT,
+    env: { ...process.env, FORCE_COLOR: "0", ...WRANGLER_ENV },
+    output: options.output,
+  });
+}
+
 /**
  * Starts broker (in memory), edge (wrangler dev on workerd) and, optionally,
  * simulated routers — wired both ways — and waits until each answers: the
@@ -96,52 +163,16 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 
   try {
     const baseEnv = { ...process.env, FORCE_COLOR: "0" };
-    // The edge reads its secrets from an env file in a private temp dir, so they
-    // never appear in a process list or in wrangler's binding table.
-    const envFile = join(state, "edge.env");
-    const edgeVars = {
-      RAILS_API_TOKEN: secrets.RAILS_API_TOKEN,
-      CLIENT_JWT_SECRET: secrets.CLIENT_JWT_SECRET,
-      BROKER_API_TOKEN: secrets.BROKER_API_TOKEN,
-      EDGE_EVENTS_SECRET: secrets.EDGE_EVENTS_SECRET,
-      BROKER_URL: brokerHttp,
-    };
-    await writeFile(
-      envFile,
-      Object.entries(edgeVars)
-        .map(([k, v]) => `${k}=${v}`)
-        .join("\n"),
-      { mode: 0o600 },
-    );
     const edgeProcess = track(
       "edge",
-      spawnManaged({
-        name: "edge",
-        command: process.execPath,
-        args: [
-          join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
-          "dev",
-          "--config",
-          options.wranglerConfig ?? join(ROOT, "wrangler.toml"),
-          "--ip",
-          host,
-          "--port",
-          String(options.edgePort),
-          "--inspector-port",
-          String(await freePort(host)),
-          "--env-file",
-          envFile,
-          "--var",
-          `BROKER_URL:${brokerHttp}`,
-          "--persist-to",
-          join(state, "wrangler"),
-          "--show-interactive-dev-session=false",
-          "--log-level",
-          "warn",
-        ],
-        cwd: ROOT,
-        env: { ...baseEnv, ...WRANGLER_ENV },
+      await spawnEdge({
+        host,
+        port: options.edgePort,
+        brokerHttp,
+        secrets,
+        stateDir: state,
         output,
+        ...(options.wranglerConfig ? { wranglerConfig: options.wranglerConfig } : {}),
       }),
     );
 
