@@ -20,21 +20,39 @@ export interface WsTally {
 }
 
 /**
- * Keeps `count` WebSocket clients watching routers through the edge; a client
- * that closes reconnects after a second (to the same router). Returns stop().
+ * Keeps `count` WebSocket clients watching routers through the edge. Each picks a
+ * router from `deviceIds()` when it connects (slot i takes the i-th, wrapping), so
+ * clients follow the fleet as it ramps up and as vanished routers are replaced; a
+ * client that closes reconnects after a second, and waits while there is no router.
+ * Returns stop().
  */
 export function startEdgeClients(
   edgeUrl: string,
   jwtSecret: string,
-  deviceIds: string[],
+  deviceIds: () => string[],
   count: number,
   tally: WsTally,
 ): () => void {
   let stopped = false;
-  // Bound: `count` sockets.
+  // Bound: `count` sockets, and at most `count` pending retry timers.
   const sockets = new Set<WebSocket>();
-  const open = (deviceId: string) => {
+  const timers = new Set<NodeJS.Timeout>();
+  const later = (slot: number) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      open(slot);
+    }, 1_000);
+    timer.unref();
+    timers.add(timer);
+  };
+  const open = (slot: number) => {
     if (stopped) return;
+    const ids = deviceIds();
+    const deviceId = ids[slot % Math.max(ids.length, 1)];
+    if (deviceId === undefined) {
+      later(slot);
+      return;
+    }
     const url = `${edgeUrl.replace(/^http/, "ws")}/v1/devices/${encodeURIComponent(deviceId)}/ws?token=${clientJwt(jwtSecret, [deviceId])}`;
     const socket = new WebSocket(url);
     sockets.add(socket);
@@ -44,12 +62,14 @@ export function startEdgeClients(
     socket.on("close", () => {
       sockets.delete(socket);
       tally.closes++;
-      if (!stopped) setTimeout(() => open(deviceId), 1_000).unref();
+      later(slot);
     });
   };
-  deviceIds.slice(0, count).forEach(open);
+  for (let slot = 0; slot < count; slot++) open(slot);
   return () => {
     stopped = true;
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
     for (const socket of sockets) socket.terminate();
     sockets.clear();
   };

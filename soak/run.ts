@@ -121,7 +121,7 @@ async function soak(options: SoakOptions): Promise<Run> {
   const ws: WsTally | null = edge ? { open: 0, frames: 0, closes: 0, errors: 0 } : null;
   const stopWs =
     ws && edge && options.edge
-      ? startEdgeClients(edge.url, edge.clientJwtSecret, sim.routerIds(), options.edge.wsClients, ws)
+      ? startEdgeClients(edge.url, edge.clientJwtSecret, () => sim.routerIds(), options.edge.wsClients, ws)
       : () => {};
 
   let interrupted = false;
