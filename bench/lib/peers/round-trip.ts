@@ -15,16 +15,31 @@ export interface RoundTripResult {
   firstFailure: string | null;
 }
 
+/**
+ * Nagle off on an mqtt.js client's socket, as the device SDK does: otherwise a reply
+ * written right after a PUBACK waits for the peer's delayed ACK (~40 ms), and the
+ * bench would measure the client's TCP settings rather than the broker.
+ */
+function noDelay(client: MqttClient): MqttClient {
+  const stream: unknown = client.stream;
+  const setNoDelay =
+    typeof stream === "object" && stream !== null ? Reflect.get(stream, "setNoDelay") : undefined;
+  if (typeof setNoDelay === "function") setNoDelay.call(stream, true);
+  return client;
+}
+
 /** A device that answers every command `{id}` with `{id, ok: true, result: {pong: true}}`. */
 async function answeringDevice(mqttUrl: string, id: string): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(mqttUrl, {
-    clientId: id,
-    username: id,
-    password: await devicePassword(BENCH_DEVICE_SECRET, id),
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-  });
+  const client = noDelay(
+    await mqtt.connectAsync(mqttUrl, {
+      clientId: id,
+      username: id,
+      password: await devicePassword(BENCH_DEVICE_SECRET, id),
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 0,
+    }),
+  );
   client.on("message", (_topic, payload) => {
     const command: unknown = JSON.parse(payload.toString());
     const commandId =
@@ -162,11 +177,13 @@ export async function mqttRoundTrips(
 ): Promise<RoundTripResult> {
   const ids = Array.from({ length: devices }, (_, i) => `rtt-${i}`);
   const clients = await Promise.all(ids.map((id) => answeringDevice(mqttUrl, id)));
-  const requester = await mqtt.connectAsync(mqttUrl, {
-    clientId: "bench-requester",
-    clean: true,
-    reconnectPeriod: 0,
-  });
+  const requester = noDelay(
+    await mqtt.connectAsync(mqttUrl, {
+      clientId: "bench-requester",
+      clean: true,
+      reconnectPeriod: 0,
+    }),
+  );
   // Bound: the commands in flight (each removed on its answer; the run ends by awaiting them all).
   const waiting = new Map<string, () => void>();
   requester.on("message", (_topic, payload) => {

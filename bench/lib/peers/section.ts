@@ -140,29 +140,44 @@ export function renderPeers(report: PeersReport): string {
   ].join("\n");
 }
 
-/** The edge leg: the same system's broker API beside its edge, same rate, one run. */
+/** The edge leg: the same system's broker API beside its edge, per rate, one run. */
 function edgeLines(edge: EdgeLegResult, o: PeersReport["options"]): string[] {
-  const { viaBroker: b, viaEdge: e } = edge;
   const ratio = (x: number | null | undefined, y: number | null | undefined) =>
     x === null || x === undefined || y === null || y === undefined || y === 0
       ? "–"
       : `${(x / y).toFixed(2)}×`;
+  const header = edge.runs.flatMap((r) => [`broker API ${r.rate}/s`, `edge ${r.rate}/s`, "edge / broker"]);
+  const line = (label: string, pick: (rt: RoundTripResult | null) => string) =>
+    `| ${label} | ${edge.runs.flatMap((r) => [pick(r.viaBroker), pick(r.viaEdge), ""]).join(" | ")} |`;
+  const stat = (label: string, key: "p50" | "p99" | "max") =>
+    `| ${label} | ${edge.runs
+      .flatMap((r) => [
+        ms(r.viaBroker?.[key] ?? null),
+        ms(r.viaEdge?.[key] ?? null),
+        ratio(r.viaEdge?.[key], r.viaBroker?.[key]),
+      ])
+      .join(" | ")} |`;
   return [
-    `Through the local edge (\`npm start\`'s system: broker in memory + edge on workerd via wrangler dev), open loop at`,
-    `${o.rate}/s for ${o.seconds} s over ${o.devices} answering devices; first the broker API, then Rails' route on the edge`,
+    `Through the local edge (\`npm start\`'s system: broker in memory + edge on workerd via wrangler dev), open loop for`,
+    `${o.seconds} s per rate over ${o.devices} answering devices; at each rate first the broker API, then Rails' route on the edge`,
     "(`POST /v1/devices/{id}/commands` → the Worker → the broker API → the device and back):",
     "",
-    "| | broker API | edge | edge / broker |",
-    "|---|---:|---:|---:|",
-    `| command RTT p50 (ms) | ${ms(b?.p50 ?? null)} | ${ms(e?.p50 ?? null)} | ${ratio(e?.p50, b?.p50)} |`,
-    `| command RTT p99 (ms) | ${ms(b?.p99 ?? null)} | ${ms(e?.p99 ?? null)} | ${ratio(e?.p99, b?.p99)} |`,
-    `| command RTT max (ms) | ${ms(b?.max ?? null)} | ${ms(e?.max ?? null)} | ${ratio(e?.max, b?.max)} |`,
-    `| commands ok / sent | ${b ? `${whole(b.ok)} / ${whole(b.sent)}` : "–"} | ${e ? `${whole(e.ok)} / ${whole(e.sent)}` : "–"} | |`,
+    `| | ${header.join(" | ")} |`,
+    `|---|${header.map(() => "---:").join("|")}|`,
+    stat("command RTT p50 (ms)", "p50"),
+    stat("command RTT p99 (ms)", "p99"),
+    stat("command RTT max (ms)", "max"),
+    line("commands ok / sent", (rt) => (rt ? `${whole(rt.ok)} / ${whole(rt.sent)}` : "–")),
     "",
-    "wrangler dev is a development server (one workerd process on this machine, beside the broker and the bench), not",
-    "Cloudflare's network: the edge column says what the Worker's own path costs here, not what a deployment will see.",
+    "wrangler dev is a development server: one workerd process on this 2-core machine, beside the broker and the",
+    "bench's clients, not Cloudflare's network. The edge columns say what the Worker's own path costs here; where",
+    "the p50 climbs into hundreds of ms, requests queue because local workerd cannot keep up with that rate.",
     ...(edge.error ? [`- edge leg failed: ${edge.error}`] : []),
-    ...(b?.firstFailure ? [`- broker API, first failure: ${b.firstFailure}`] : []),
-    ...(e?.firstFailure ? [`- edge, first failure: ${e.firstFailure}`] : []),
+    ...edge.runs.flatMap((r) => [
+      ...(r.viaBroker?.firstFailure
+        ? [`- broker API at ${r.rate}/s, first failure: ${r.viaBroker.firstFailure}`]
+        : []),
+      ...(r.viaEdge?.firstFailure ? [`- edge at ${r.rate}/s, first failure: ${r.viaEdge.firstFailure}`] : []),
+    ]),
   ];
 }
