@@ -56,8 +56,12 @@ export function createAuthenticate(ctx: BrokerContext, connections: DeviceConnec
     callback: AuthenticateCallback,
   ): void {
     check(client, username, password).then(
-      (refusal) => callback(refusal, refusal === null),
+      (refusal) => {
+        forgetConnectPacket(client);
+        callback(refusal, refusal === null);
+      },
       (error: unknown) => {
+        forgetConnectPacket(client);
         ctx.logger.error({ err: error, clientId: client.id }, "authentication failed");
         callback(authError(SERVER_UNAVAILABLE, "server unavailable"), false);
       },
@@ -85,4 +89,23 @@ export function createAuthenticate(ctx: BrokerContext, connections: DeviceConnec
     await connections.claim(client);
     return null;
   }
+}
+
+/**
+ * mqtt-packet's parser keeps the whole CONNECT packet as its `settings` for the life of
+ * the connection, though afterwards it reads only `protocolVersion` and `bridgeMode`
+ * from it: the device's password Buffer (with its own ArrayBuffer), username and packet
+ * stayed in memory per router — ~0.3 KB each, and a credential held for no reason. Once
+ * authentication is decided, the parser keeps only what it reads. Aedes 1.2 /
+ * mqtt-packet 9 internals, checked by test/broker/auth-forget.test.ts.
+ */
+export function forgetConnectPacket(client: Client): void {
+  const parser: unknown = Reflect.get(client, "_parser");
+  if (typeof parser !== "object" || parser === null) return;
+  const settings: unknown = Reflect.get(parser, "settings");
+  if (typeof settings !== "object" || settings === null) return;
+  Reflect.set(parser, "settings", {
+    protocolVersion: Reflect.get(settings, "protocolVersion"),
+    bridgeMode: Reflect.get(settings, "bridgeMode"),
+  });
 }
