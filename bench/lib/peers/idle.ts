@@ -8,13 +8,28 @@ export interface IdleResult {
   connectFailures: number;
   baseline: PeerMeasurement;
   loaded: PeerMeasurement;
+  /** Median over the steps of (RSS after the step − RSS before it) / connections in the step. */
   rssPerConnectionKb: number;
+  /** The same per step, in order: one bad reading moves one step, not the median. */
+  rssStepsKb: number[];
+  /** (loaded − baseline) / connections: the single difference, noisier. */
+  rssOverallKb: number;
   connectPerSecond: number;
   churnPerSecond: number;
   churnFailures: number;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Steps the idle connections are opened in, with a measurement after each. */
+const STEPS = 5;
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? null) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
 
 async function encodeAll(prefix: string, n: number, subscribe: boolean): Promise<SessionPackets[]> {
   const packets: SessionPackets[] = [];
@@ -45,8 +60,9 @@ async function timedPool(
 
 /**
  * N idle routers (clean=false, keepalive 300, subscribed to their commands topic
- * at QoS 1, as the SDK does): RSS per connection from the broker's VmRSS before
- * and after, then the connect rate, then C connect+disconnect cycles with unique ids.
+ * at QoS 1, as the SDK does), opened in five steps: RSS per connection is the median
+ * step's VmRSS growth per connection; then the connect rate, then C
+ * connect+disconnect cycles with unique ids.
  */
 export async function idleAndChurn(
   peer: Peer,
@@ -64,13 +80,40 @@ export async function idleAndChurn(
   await sleep(1_000);
   const baseline = await peer.measure();
   const sockets: Socket[] = [];
-  const connect = await timedPool("connecting", connections, concurrency, async (i) => {
-    sockets.push(await openSession(endpoint, idle[i] as SessionPackets));
-  });
-  await sleep(2_000);
+  // In STEPS steps, measured after each: the per-connection figure is the median step,
+  // because a single RSS difference moved by several KB per connection between runs.
+  const stepSize = Math.ceil(connections / STEPS);
+  const rssStepsKb: number[] = [];
+  let previous = baseline;
+  let connectSeconds = 0;
+  let connectFailures = 0;
+  for (let from = 0; from < connections; from += stepSize) {
+    const count = Math.min(stepSize, connections - from);
+    const before = sockets.length;
+    const step = await timedPool(
+      `connecting ${from + count}/${connections}`,
+      count,
+      concurrency,
+      async (i) => {
+        sockets.push(await openSession(endpoint, idle[from + i] as SessionPackets));
+      },
+    );
+    connectSeconds += count / step.perSecond;
+    connectFailures += step.failures;
+    await sleep(1_000);
+    const reading = await peer.measure();
+    const opened = sockets.length - before;
+    if (opened > 0) rssStepsKb.push((reading.rss - previous.rss) / 1024 / opened);
+    previous = reading;
+  }
+  const connect = { perSecond: connections / Math.max(connectSeconds, 1e-9), failures: connectFailures };
+  await sleep(1_000);
   const loaded = await peer.measure();
-  const rssPerConnectionKb = (loaded.rss - baseline.rss) / 1024 / Math.max(1, sockets.length);
-  log(`    ${sockets.length} idle: ${rssPerConnectionKb.toFixed(2)} KB RSS each`);
+  const rssOverallKb = (loaded.rss - baseline.rss) / 1024 / Math.max(1, sockets.length);
+  const rssPerConnectionKb = median(rssStepsKb) ?? rssOverallKb;
+  log(
+    `    ${sockets.length} idle: ${rssPerConnectionKb.toFixed(2)} KB RSS each (median step; steps ${rssStepsKb.map((k) => k.toFixed(2)).join(", ")}; overall ${rssOverallKb.toFixed(2)})`,
+  );
   await runPool(sockets.length, 500, (i) => closeSession(sockets[i] as Socket));
   const churned = await timedPool("churn", churn, concurrency, async (i) => {
     await closeSession(await openSession(endpoint, churnPackets[i] as SessionPackets));
@@ -81,6 +124,8 @@ export async function idleAndChurn(
     baseline,
     loaded,
     rssPerConnectionKb,
+    rssStepsKb,
+    rssOverallKb,
     connectPerSecond: connect.perSecond,
     churnPerSecond: churned.perSecond,
     churnFailures: churned.failures,

@@ -79,8 +79,17 @@ export function renderPeers(report: PeersReport): string {
     `|---|${results.map(() => "---:").join("|")}|${others.map(() => "---:").join("|")}|`,
     row(
       results,
-      `**RSS per idle router (KB)**, ${whole(o.connections)} connections`,
+      `**RSS per idle router (KB)**, ${whole(o.connections)} connections, median step`,
       (r) => r.idle?.rssPerConnectionKb,
+      (n) => n.toFixed(2),
+    ),
+    `| RSS per idle router by step of ${whole(Math.ceil(o.connections / 5))} (KB) | ${results
+      .map((r) => r.idle?.rssStepsKb.map((k) => k.toFixed(1)).join(" · ") ?? "–")
+      .join(" | ")} | ${others.map(() => "").join(" | ")} |`,
+    row(
+      results,
+      "RSS per idle router, one difference (KB)",
+      (r) => r.idle?.rssOverallKb,
       (n) => n.toFixed(2),
     ),
     row(results, "RSS with no connections (MB)", (r) => r.idle?.baseline.rss, mb),
@@ -122,8 +131,9 @@ export function renderPeers(report: PeersReport): string {
     row(results, "commands failed", (r) => r.roundTrip?.failed, whole),
     "",
     "How to read it:",
-    "- Idle routers: clean=false, keepalive 300 s, each subscribed to its commands topic at QoS 1, as the SDK does;",
-    "  RSS per router = (VmRSS with them − VmRSS before) / routers.",
+    "- Idle routers: clean=false, keepalive 300 s, each subscribed to its commands topic at QoS 1, as the SDK does,",
+    "  opened in five steps with a measurement after each; RSS per router = the median step's VmRSS growth / routers",
+    "  in it (one difference, (VmRSS with them − VmRSS before) / routers, is shown too: it moved by KBs between runs).",
     "- Fan-in: every publisher sends QoS 1 messages to its own `devices/{id}/events/bench` (10 in flight each).",
     "  For Aedes and Mosquitto the consumer is one subscriber to `devices/+/events/#` at QoS 1; Tether lets no",
     "  device subscribe to another's topics, so its consumer is the event forwarder, POSTing signed batches to a",
