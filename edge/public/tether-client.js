@@ -22,11 +22,12 @@
 import { TetherClientError } from "./tether-client-error.js";
 import { resolveClientOptions } from "./tether-client-options.js";
 import { encodeCommandFrame } from "./tether-command-frame.js";
-import { backoffDelay, isAuthFailure, isSubprotocolToken } from "./tether-connection-policy.js";
+import { backoffDelay, isAuthFailure, obtainToken } from "./tether-connection-policy.js";
 import { decodeServerText } from "./tether-frame-decoder.js";
 import { Heartbeat } from "./tether-heartbeat.js";
 import { ClientListeners } from "./tether-listeners.js";
 import { PendingCommands } from "./tether-pending-commands.js";
+import { watchSocket } from "./tether-socket-events.js";
 
 export { TetherClientError } from "./tether-client-error.js";
 export { CLIENT_DEFAULTS } from "./tether-client-options.js";
@@ -47,15 +48,9 @@ export { isCommandName, isDeviceId, parseServerFrame } from "./tether-frames.js"
 const WS_CLOSING = 2;
 
 export class TetherClient {
-  #url;
+  /** The validated options with platform defaults (tether-client-options.js). */
+  #o;
   #deviceId;
-  #token;
-  #WebSocket;
-  #random;
-  #setTimeout;
-  #clearTimeout;
-  #randomUUID;
-  #config;
   #pending;
   #heartbeat;
   /** @type {WebSocketLike | null} */ #ws = null;
@@ -79,28 +74,21 @@ export class TetherClient {
    * @param {TetherClientOptions} options
    */
   constructor(options) {
-    const resolved = resolveClientOptions(options);
-    this.#url = resolved.url;
+    const o = resolveClientOptions(options);
+    this.#o = o;
     this.#deviceId = options.deviceId;
-    this.#token = resolved.token;
-    this.#WebSocket = resolved.WebSocket;
-    this.#random = resolved.random;
-    this.#randomUUID = resolved.randomUUID;
-    this.#setTimeout = resolved.setTimeout;
-    this.#clearTimeout = resolved.clearTimeout;
-    this.#config = resolved.config;
-    this.#pending = new PendingCommands(this.#config.maxPending, this.#setTimeout, this.#clearTimeout);
+    this.#pending = new PendingCommands(o.config.maxPending, o.setTimeout, o.clearTimeout);
     this.#heartbeat = new Heartbeat({
-      intervalMs: this.#config.pingIntervalMs,
-      timeoutMs: this.#config.pongTimeoutMs,
-      setTimeout: this.#setTimeout,
-      clearTimeout: this.#clearTimeout,
+      intervalMs: o.config.pingIntervalMs,
+      timeoutMs: o.config.pongTimeoutMs,
+      setTimeout: o.setTimeout,
+      clearTimeout: o.clearTimeout,
     });
   }
 
   /** The socket URL (never contains the token). */
   get url() {
-    return this.#url;
+    return this.#o.url;
   }
 
   get deviceId() {
@@ -167,7 +155,7 @@ export class TetherClient {
    */
   sendCommand(name, params, options = {}) {
     const { timeoutMs } = options;
-    const id = this.#randomUUID();
+    const id = this.#o.randomUUID();
     const encoded = encodeCommandFrame(id, name, params, timeoutMs);
     if (!encoded.ok) return Promise.reject(encoded.error);
     const ws = this.#ws;
@@ -178,7 +166,7 @@ export class TetherClient {
       const message = `${this.#pending.size} commands already await a result`;
       return Promise.reject(new TetherClientError("rate_limited", message));
     }
-    const waitMs = (timeoutMs ?? this.#config.commandTimeoutMs) + this.#config.commandGraceMs;
+    const waitMs = (timeoutMs ?? this.#o.config.commandTimeoutMs) + this.#o.config.commandGraceMs;
     const result = this.#pending.add(id, waitMs, name);
     try {
       ws.send(encoded.text);
@@ -194,26 +182,18 @@ export class TetherClient {
   async #open() {
     const generation = ++this.#generation;
     this.#setStatus({ state: "connecting", attempt: this.#attempt });
-    let token;
-    try {
-      token = typeof this.#token === "function" ? await this.#token() : this.#token;
-    } catch (cause) {
-      if (generation !== this.#generation) return;
-      this.#emitError(new TetherClientError("token_error", "the token function failed", { cause }));
-      this.#onDrop(false, 1006, "token function failed");
-      return;
-    }
+    const token = await obtainToken(this.#o.token);
     if (generation !== this.#generation) return;
-    if (!isSubprotocolToken(token)) {
-      this.#emitError(
-        new TetherClientError("token_error", "token is empty or not a subprotocol-safe string"),
-      );
-      this.#stop("unauthorized", { reason: "unusable token" });
+    if (!token.ok) {
+      this.#emitError(token.error);
+      // A throwing token function may work next time; a token that can never travel will not.
+      if (token.retry) this.#onDrop(false, 1006, "token function failed");
+      else this.#stop("unauthorized", { reason: "unusable token" });
       return;
     }
     let ws;
     try {
-      ws = new this.#WebSocket(this.#url, ["tether", token]);
+      ws = new this.#o.WebSocket(this.#o.url, ["tether", token.token]);
     } catch (cause) {
       this.#emitError(
         new TetherClientError("invalid_request", "the WebSocket constructor refused", { cause }),
@@ -225,46 +205,29 @@ export class TetherClient {
   }
 
   /**
-   * Handlers stay attached for the socket's life (Node `ws` throws on an unhandled
-   * error event); a stale socket's callbacks are ignored by generation instead.
    * @param {WebSocketLike} ws
    * @param {number} generation
    */
   #attach(ws, generation) {
     this.#ws = ws;
     this.#lastErrorMessage = "";
-    let opened = false;
-    /** @param {unknown} event @param {string} key */
-    const field = (event, key) =>
-      typeof event === "object" && event !== null ? Reflect.get(event, key) : undefined;
-    ws.onopen = () => {
-      if (generation !== this.#generation) return;
-      opened = true;
-      this.#onOpen(ws, generation);
-    };
-    ws.onmessage = (/** @type {unknown} */ event) => {
-      if (generation === this.#generation) this.#onMessage(field(event, "data"));
-    };
-    ws.onerror = (/** @type {unknown} */ event) => {
-      const message = field(event, "message");
-      if (generation === this.#generation)
-        this.#lastErrorMessage = typeof message === "string" ? message : "";
-    };
-    ws.onclose = (/** @type {unknown} */ event) => {
-      if (generation !== this.#generation) return;
-      const code = field(event, "code");
-      const reason = field(event, "reason");
-      this.#onDrop(opened, typeof code === "number" ? code : 1006, typeof reason === "string" ? reason : "");
-    };
+    watchSocket(ws, () => generation === this.#generation, {
+      open: () => this.#onOpen(ws, generation),
+      message: (data) => this.#onMessage(data),
+      error: (message) => {
+        this.#lastErrorMessage = message;
+      },
+      close: (opened, code, reason) => this.#onDrop(opened, code, reason),
+    });
   }
 
   /** @param {WebSocketLike} ws @param {number} generation */
   #onOpen(ws, generation) {
     this.#failedOpens = 0;
     this.#setStatus({ state: "open", attempt: this.#attempt });
-    this.#stableTimer = this.#setTimeout(() => {
+    this.#stableTimer = this.#o.setTimeout(() => {
       if (generation === this.#generation) this.#attempt = 0;
-    }, this.#config.stableMs);
+    }, this.#o.config.stableMs);
     this.#heartbeat.start(
       () => this.#trySend(ws, "ping"),
       (waited) => {
@@ -278,7 +241,7 @@ export class TetherClient {
   /** @param {unknown} data */
   #onMessage(data) {
     this.#heartbeat.alive();
-    const decoded = decodeServerText(data, this.#deviceId, this.#config.maxFrameChars);
+    const decoded = decodeServerText(data, this.#deviceId, this.#o.config.maxFrameChars);
     if (decoded.kind === "pong") return;
     if (decoded.kind === "refused") {
       this.#emitError(decoded.error);
@@ -286,14 +249,14 @@ export class TetherClient {
     }
     const { frame } = decoded;
     if (frame.type === "snapshot") {
-      this.#emit("snapshot", frame);
+      this.#listeners.emit("snapshot", frame);
     } else if (frame.type === "error") {
       const { code, message } = frame.error;
       const error = new TetherClientError(code, message, { source: "server", commandId: frame.id });
       if (frame.id === undefined || !this.#pending.reject(frame.id, error)) this.#emitError(error);
     } else {
       if (frame.type === "command_result") this.#pending.resolve(frame);
-      this.#emit("event", frame);
+      this.#listeners.emit("event", frame);
     }
   }
 
@@ -308,14 +271,14 @@ export class TetherClient {
     this.#pending.rejectAll("connection_closed", `connection closed (${code})`);
     const why = reason || this.#lastErrorMessage;
     if (isAuthFailure(code, this.#lastErrorMessage)) return this.#stop("unauthorized", { code, reason: why });
-    if (!opened && ++this.#failedOpens >= this.#config.maxFailedOpens) {
+    if (!opened && ++this.#failedOpens >= this.#o.config.maxFailedOpens) {
       return this.#stop("auth_or_unreachable", { code, reason: why });
     }
-    const { baseDelayMs, maxDelayMs } = this.#config;
-    const delayMs = backoffDelay(this.#attempt, this.#random(), baseDelayMs, maxDelayMs);
+    const { baseDelayMs, maxDelayMs } = this.#o.config;
+    const delayMs = backoffDelay(this.#attempt, this.#o.random(), baseDelayMs, maxDelayMs);
     this.#attempt += 1;
     this.#setStatus({ state: "reconnecting", attempt: this.#attempt, delayMs, code, reason });
-    this.#reconnectTimer = this.#setTimeout(() => {
+    this.#reconnectTimer = this.#o.setTimeout(() => {
       this.#reconnectTimer = undefined;
       this.#startOpen();
     }, delayMs);
@@ -332,7 +295,7 @@ export class TetherClient {
    * @param {{ code?: number, reason?: string }} detail
    */
   #stop(state, detail) {
-    if (this.#reconnectTimer !== undefined) this.#clearTimeout(this.#reconnectTimer);
+    if (this.#reconnectTimer !== undefined) this.#o.clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
     this.#releaseSocket(detail.code ?? 1000, detail.reason ?? "");
     this.#pending.rejectAll("connection_closed", `connection ${state}`);
@@ -347,7 +310,7 @@ export class TetherClient {
   #releaseSocket(code, reason) {
     this.#generation += 1;
     this.#heartbeat.stop();
-    if (this.#stableTimer !== undefined) this.#clearTimeout(this.#stableTimer);
+    if (this.#stableTimer !== undefined) this.#o.clearTimeout(this.#stableTimer);
     this.#stableTimer = undefined;
     const ws = this.#ws;
     this.#ws = null;
@@ -373,24 +336,11 @@ export class TetherClient {
   /** @param {StatusChange} status */
   #setStatus(status) {
     this.#state = status.state;
-    this.#emit("status", status);
+    this.#listeners.emit("status", status);
   }
 
   /** @param {TetherClientError} error */
   #emitError(error) {
-    this.#emit("error", error);
-  }
-
-  /**
-   * A throwing listener must not break the connection: report it and carry on.
-   * @template {keyof TetherClientEventMap} K
-   * @param {K} type
-   * @param {TetherClientEventMap[K]} payload
-   */
-  #emit(type, payload) {
-    this.#listeners.emit(type, payload, (cause) => {
-      if (type === "error") console.error("TetherClient: an error listener threw", cause);
-      else this.#emitError(new TetherClientError("listener_error", `a ${type} listener threw`, { cause }));
-    });
+    this.#listeners.emit("error", error);
   }
 }

@@ -82,3 +82,30 @@ export function isAuthFailure(closeCode, errorMessage) {
 export function isSubprotocolToken(token) {
   return typeof token === "string" && SUBPROTOCOL_TOKEN.test(token);
 }
+
+/**
+ * The token for the next attempt: the string, or what the token function returns.
+ * A throwing function is worth retrying (`retry: true`, e.g. a refresh that hit the
+ * network); a token that cannot travel as a subprotocol value never will be.
+ * @example const got = await obtainToken(() => fetchJwt()); if (got.ok) use(got.token);
+ * @param {string | (() => string | Promise<string>)} source
+ * @returns {Promise<{ ok: true, token: string } | { ok: false, retry: boolean, error: TetherClientError }>}
+ */
+export async function obtainToken(source) {
+  let token;
+  try {
+    token = typeof source === "function" ? await source() : source;
+  } catch (cause) {
+    return {
+      ok: false,
+      retry: true,
+      error: new TetherClientError("token_error", "the token function failed", { cause }),
+    };
+  }
+  if (isSubprotocolToken(token)) return { ok: true, token };
+  return {
+    ok: false,
+    retry: false,
+    error: new TetherClientError("token_error", "token is empty or not a subprotocol-safe string"),
+  };
+}

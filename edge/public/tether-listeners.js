@@ -6,6 +6,8 @@
  *
  * @typedef {import("./tether-client.js").TetherClientEventMap} TetherClientEventMap
  */
+import { TetherClientError } from "./tether-client-error.js";
+
 export class ClientListeners {
   #sets = {
     /** @type {Set<(payload: TetherClientEventMap["snapshot"]) => void>} */ snapshot: new Set(),
@@ -30,20 +32,22 @@ export class ClientListeners {
   }
 
   /**
-   * Calls every listener of `type`. A throwing listener must not break the
-   * connection: `onThrow` hears about it and the others still run.
+   * Calls every listener of `type`. A throwing listener must not break the connection
+   * nor silence the others: it is reported as a `listener_error` error, and a throwing
+   * `error` listener on the console (reporting it as an error again could loop).
    * @template {keyof TetherClientEventMap} K
    * @param {K} type
    * @param {TetherClientEventMap[K]} payload
-   * @param {(cause: unknown) => void} onThrow
    */
-  emit(type, payload, onThrow) {
+  emit(type, payload) {
     const set = /** @type {Set<(payload: TetherClientEventMap[K]) => void>} */ (this.#sets[type]);
     for (const listener of [...set]) {
       try {
         listener(payload);
       } catch (cause) {
-        onThrow(cause);
+        if (type === "error") console.error("TetherClient: an error listener threw", cause);
+        else
+          this.emit("error", new TetherClientError("listener_error", `a ${type} listener threw`, { cause }));
       }
     }
   }
