@@ -86,7 +86,8 @@ export interface TableColumn {
   extrapolated: boolean;
 }
 
-function median(values: number[]): number {
+/** The median of `values` (0 for none). */
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;

@@ -138,7 +138,7 @@ export class Connection {
  * the first waits for the broker's delayed ACK, about 40 ms on Linux, so every command
  * result took 40+ ms to arrive. Brokers (ours too) set it on their side for the same reason.
  */
-function disableNagle(stream: unknown): void {
+export function disableNagle(stream: unknown): void {
   if (typeof stream !== "object" || stream === null) return;
   const setNoDelay: unknown = Reflect.get(stream, "setNoDelay");
   if (typeof setNoDelay === "function") setNoDelay.call(stream, true);

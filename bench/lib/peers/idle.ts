@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { median } from "../../../soak/analysis.js";
 import { closeSession, encodeSession, openSession, runPool, type SessionPackets } from "../raw-mqtt.js";
 import type { Peer, PeerMeasurement } from "./peers.js";
 
@@ -23,13 +24,6 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Steps the idle connections are opened in, with a measurement after each. */
 const STEPS = 5;
-
-function median(values: number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? null) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 async function encodeAll(prefix: string, n: number, subscribe: boolean): Promise<SessionPackets[]> {
   const packets: SessionPackets[] = [];
@@ -110,7 +104,7 @@ export async function idleAndChurn(
   await sleep(1_000);
   const loaded = await peer.measure();
   const rssOverallKb = (loaded.rss - baseline.rss) / 1024 / Math.max(1, sockets.length);
-  const rssPerConnectionKb = median(rssStepsKb) ?? rssOverallKb;
+  const rssPerConnectionKb = rssStepsKb.length > 0 ? median(rssStepsKb) : rssOverallKb;
   log(
     `    ${sockets.length} idle: ${rssPerConnectionKb.toFixed(2)} KB RSS each (median step; steps ${rssStepsKb.map((k) => k.toFixed(2)).join(", ")}; overall ${rssOverallKb.toFixed(2)})`,
   );

@@ -1,5 +1,6 @@
 import { Agent, request } from "node:http";
 import mqtt, { type MqttClient } from "mqtt";
+import { disableNagle } from "../../../device-sdk/src/connection.js";
 import { devicePassword, topics } from "../../../protocol/src/index.js";
 import { BENCH_API_TOKEN, BENCH_DEVICE_SECRET } from "../ipc.js";
 
@@ -15,16 +16,9 @@ export interface RoundTripResult {
   firstFailure: string | null;
 }
 
-/**
- * Nagle off on an mqtt.js client's socket, as the device SDK does: otherwise a reply
- * written right after a PUBACK waits for the peer's delayed ACK (~40 ms), and the
- * bench would measure the client's TCP settings rather than the broker.
- */
+/** Nagle off, as the device SDK does: else a reply after a PUBACK waits ~40 ms for a delayed ACK. */
 function noDelay(client: MqttClient): MqttClient {
-  const stream: unknown = client.stream;
-  const setNoDelay =
-    typeof stream === "object" && stream !== null ? Reflect.get(stream, "setNoDelay") : undefined;
-  if (typeof setNoDelay === "function") setNoDelay.call(stream, true);
+  disableNagle(client.stream);
   return client;
 }
 

@@ -55,13 +55,11 @@ export function createAuthenticate(ctx: BrokerContext, connections: DeviceConnec
     password: Readonly<Buffer | undefined>,
     callback: AuthenticateCallback,
   ): void {
+    // The credentials are in hand: the parser need not keep the CONNECT any longer.
+    forgetConnectPacket(client);
     check(client, username, password).then(
-      (refusal) => {
-        forgetConnectPacket(client);
-        callback(refusal, refusal === null);
-      },
+      (refusal) => callback(refusal, refusal === null),
       (error: unknown) => {
-        forgetConnectPacket(client);
         ctx.logger.error({ err: error, clientId: client.id }, "authentication failed");
         callback(authError(SERVER_UNAVAILABLE, "server unavailable"), false);
       },
@@ -95,8 +93,8 @@ export function createAuthenticate(ctx: BrokerContext, connections: DeviceConnec
  * mqtt-packet's parser keeps the whole CONNECT packet as its `settings` for the life of
  * the connection, though afterwards it reads only `protocolVersion` and `bridgeMode`
  * from it: the device's password Buffer (with its own ArrayBuffer), username and packet
- * stayed in memory per router — ~0.3 KB each, and a credential held for no reason. Once
- * authentication is decided, the parser keeps only what it reads. Aedes 1.2 /
+ * stayed in memory per router — ~0.3 KB each, and a credential held for no reason. When
+ * authentication starts, the parser is left with only what it reads. Aedes 1.2 /
  * mqtt-packet 9 internals, checked by test/broker/auth-forget.test.ts.
  */
 export function forgetConnectPacket(client: Client): void {
