@@ -13,16 +13,28 @@ export const ErrorCode = {
   BrokerUnavailable: "broker_unavailable",
   PayloadTooLarge: "payload_too_large",
   Internal: "internal_error",
+  /** The server sheds load it cannot serve now; `Retry-After` says when to try again. */
+  Overloaded: "overloaded",
+  /** A signed event batch whose `batchId` the edge has already accepted. */
+  Replayed: "replayed",
+  /** `If-Match` named a version that is no longer current. */
+  VersionConflict: "version_conflict",
+  /** The device's credential was revoked. */
+  Revoked: "revoked",
   // Device-side (results published by the SDK)
   UnknownCommand: "unknown_command",
   HandlerError: "handler_error",
   HandlerTimeout: "handler_timeout",
   InvalidCommand: "invalid_command",
   CommandExpired: "command_expired",
+  /** A queued command whose persistent session was reaped (or revoked) before delivery. */
+  SessionExpired: "session_expired",
   // Edge WebSocket
   InvalidFrame: "invalid_frame",
   FrameTooLarge: "frame_too_large",
   TooManySockets: "too_many_sockets",
+  /** The socket's token expired (close code 4401). */
+  TokenExpired: "token_expired",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

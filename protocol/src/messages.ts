@@ -28,7 +28,11 @@ export type PresenceReason =
   | "keepalive_timeout"
   | "takeover"
   | "error"
-  | "session_expired";
+  | "session_expired"
+  /** The device's credential was revoked while it was connected (issue 10). */
+  | "revoked"
+  /** A memory-mode broker restarted and the device did not come back in time (issue 12). */
+  | "broker_restart";
 
 export const PRESENCE_REASONS: readonly PresenceReason[] = [
   "connect",
@@ -37,6 +41,8 @@ export const PRESENCE_REASONS: readonly PresenceReason[] = [
   "takeover",
   "error",
   "session_expired",
+  "revoked",
+  "broker_restart",
 ];
 
 interface EventBase {
@@ -60,10 +66,18 @@ export type CommandResultEvent = EventBase & {
 };
 export type TetherEvent = StateEvent | DeviceEvent | PresenceEvent | CommandResultEvent;
 
-/** Body of `POST {EDGE_EVENTS_URL}`. */
+/**
+ * Body of `POST {EDGE_EVENTS_URL}`. `batchId` is unique per batch and lies inside the
+ * signed body, so the edge can refuse a captured batch replayed within the signature's
+ * window (`409 replayed`, CONTRACT.md "Additions").
+ */
 export interface EventBatch {
+  batchId: string;
   events: TetherEvent[];
 }
+
+/** A batch id: 8–128 characters of `[A-Za-z0-9_-]` (the broker sends a UUID-like id). */
+export const BATCH_ID_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
 
 /** `GET /v1/devices/{id}` on broker and edge. */
 export interface DeviceView {
@@ -198,7 +212,11 @@ export function parseEvent(value: unknown): Parsed<TetherEvent> {
 /** Validates a whole `{"events": [...]}` batch; at most `maxEvents`. */
 export function parseEventBatch(value: unknown, maxEvents = 1000): Parsed<EventBatch> {
   if (!isRecord(value) || !Array.isArray(value.events)) {
-    return { ok: false, message: 'body must be {"events": [...]}' };
+    return { ok: false, message: 'body must be {"batchId": string, "events": [...]}' };
+  }
+  const { batchId } = value;
+  if (typeof batchId !== "string" || !BATCH_ID_PATTERN.test(batchId)) {
+    return { ok: false, message: "batchId must be 8–128 characters of [A-Za-z0-9_-]" };
   }
   if (value.events.length > maxEvents) return { ok: false, message: `at most ${maxEvents} events per batch` };
   const events: TetherEvent[] = [];
@@ -207,5 +225,5 @@ export function parseEventBatch(value: unknown, maxEvents = 1000): Parsed<EventB
     if (!parsed.ok) return { ok: false, message: `events[${index}]: ${parsed.message}` };
     events.push(parsed.value);
   }
-  return { ok: true, value: { events } };
+  return { ok: true, value: { batchId, events } };
 }

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { EventForwarder, type Timers } from "../../broker/src/forwarder.js";
 import { createBrokerMetrics } from "../../broker/src/metrics.js";
 import {
+  BATCH_ID_PATTERN,
   parseEventBatch,
   SIGNATURE_HEADER,
   type TetherEvent,
@@ -182,7 +183,10 @@ describe("EventForwarder", () => {
       ok: false,
       reason: "mismatch",
     });
-    expect(JSON.parse(body)).toEqual({ events: [event(1)] });
+    expect(JSON.parse(body)).toEqual({
+      batchId: expect.stringMatching(BATCH_ID_PATTERN),
+      events: [event(1)],
+    });
   });
 
   it("retries with growing backoff after 503s and loses nothing when the edge recovers", async () => {

@@ -273,6 +273,7 @@ describe.sequential("tether end to end", () => {
 
     // Broker → edge events: forged signature, and a genuine one replayed too late.
     const raw = JSON.stringify({
+      batchId: crypto.randomUUID(),
       events: [{ type: "state", deviceId: id, ts: Date.now(), state: { hacked: true } }],
     });
     const post = async (signature: string) =>

@@ -38,7 +38,12 @@ export async function postEvents(
   body: unknown,
   options: { secret?: string; skewSeconds?: number } = {},
 ): Promise<Response> {
-  const raw = JSON.stringify(body);
+  // Every batch the broker sends carries a unique batchId; tests that don't care get one.
+  const withId =
+    typeof body === "object" && body !== null && !Array.isArray(body) && !("batchId" in body)
+      ? { batchId: crypto.randomUUID(), ...body }
+      : body;
+  const raw = JSON.stringify(withId);
   const now = Date.now() / 1000 + (options.skewSeconds ?? 0);
   const signature = await signBody(options.secret ?? env.EDGE_EVENTS_SECRET, raw, now);
   return SELF.fetch(`${EDGE}/internal/events`, {

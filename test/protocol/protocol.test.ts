@@ -98,8 +98,12 @@ describe("message guards", () => {
 
   it("validates each event of a batch and names the bad one", () => {
     const good = { deviceId: "r1", ts: 1, type: "presence", online: true, reason: "connect" };
-    expect(parseEventBatch({ events: [good] }).ok).toBe(true);
-    const bad = parseEventBatch({ events: [good, { ...good, reason: "nope" }] });
+    expect(parseEventBatch({ batchId: "batch-0001", events: [good] }).ok).toBe(true);
+    expect(parseEventBatch({ events: [good] })).toEqual({
+      ok: false,
+      message: "batchId must be 8–128 characters of [A-Za-z0-9_-]",
+    });
+    const bad = parseEventBatch({ batchId: "batch-0001", events: [good, { ...good, reason: "nope" }] });
     expect(bad).toEqual({ ok: false, message: "events[1]: presence.reason is invalid" });
   });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { SIGNATURE_HEADER, signBody, type TetherEvent } from "../../../protocol/src/index.js";
 
 export interface Timers {
@@ -53,7 +54,8 @@ export async function postBatch(
 ): Promise<Outcome> {
   let body: string;
   try {
-    body = JSON.stringify({ events });
+    // A fresh id per request, inside the signed body: the edge refuses a replayed one (409).
+    body = JSON.stringify({ batchId: randomUUID(), events });
   } catch (error) {
     // Retrying cannot help a batch that does not serialize (e.g. a BigInt).
     return { kind: "refused", reason: `unserializable batch: ${describe(error)}` };
