@@ -30,6 +30,19 @@ export const CommandFrameSchema = z.strictObject({
 });
 export type CommandFrame = z.infer<typeof CommandFrameSchema>;
 
+/** Client → edge `auth` frame: a fresh token for the same user, which moves the socket's deadline. */
+export const AuthFrameSchema = z.strictObject({
+  type: z.literal("auth"),
+  // Bytes are checked by verifyClientToken (8 KiB); this only stops a huge string early.
+  token: z
+    .string()
+    .min(1)
+    .max(8 * 1024),
+});
+
+/** Every frame a client may send (besides the text `ping`, answered by the runtime). */
+export const ClientFrameSchema = z.discriminatedUnion("type", [CommandFrameSchema, AuthFrameSchema]);
+
 /** `{"error": {"code", "message"}}` as the broker answers it (plus `id` where one exists). */
 export const ErrorBodySchema = z.object({
   id: z.string().optional(),
