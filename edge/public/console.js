@@ -1,10 +1,22 @@
 // @ts-check
 /**
  * The web console: one TetherClient for the chosen device, wired to the page.
- * Settings come from the form, localStorage, or `#device=…&token=…&edge=…`
- * (the hash is read once and then wiped from the address bar and history).
+ * Settings come from the form, storage (console-settings.js: the token per tab
+ * unless "remember" is ticked, and only for the edge it was entered for), or
+ * `#device=…&token=…&edge=…` (read once, then wiped from the address bar and
+ * history; an `edge` other than this page's origin is used only if the user confirms).
  */
-import { describeToken, EventList, prettyJson, showTime, summarize } from "./console-view.js";
+import { httpOrigin, judgeLinkedEdge, STORAGE_KEYS, TokenVault, tokenRefusal } from "./console-settings.js";
+import {
+  connectionLabel,
+  describeResult,
+  describeToken,
+  EventList,
+  prettyJson,
+  refusalDetail,
+  showTime,
+  summarize,
+} from "./console-view.js";
 import { isCommandName, isDeviceId, TetherClient } from "./tether-client.js";
 
 /** @typedef {import("./tether-client.js").StatusChange} StatusChange */
@@ -12,11 +24,6 @@ import { isCommandName, isDeviceId, TetherClient } from "./tether-client.js";
 /** @typedef {import("./tether-client.js").SnapshotFrame} SnapshotFrame */
 
 const MAX_EVENT_ROWS = 200;
-const STORAGE = {
-  edge: "tether.console.edgeUrl",
-  device: "tether.console.deviceId",
-  token: "tether.console.token",
-};
 
 /**
  * @template {HTMLElement} T
@@ -39,6 +46,7 @@ const ui = {
   edgeUrl: byId("edge-url", HTMLInputElement),
   deviceId: byId("device-id", HTMLInputElement),
   token: byId("token", HTMLInputElement),
+  rememberToken: byId("remember-token", HTMLInputElement),
   tokenInfo: byId("token-info", HTMLElement),
   connect: byId("connect", HTMLButtonElement),
   disconnect: byId("disconnect", HTMLButtonElement),
@@ -74,44 +82,77 @@ const device = {
   /** @type {number | null} */ since: null,
   /** @type {number | null} */ lastSeen: null,
 };
-/** @type {{ state: StatusChange["state"], retryAt: number | null, attempt: number }} */
+/** @type {{ state: StatusChange["state"], retryAt: number | null, attempt: number, code?: number }} */
 const connection = { state: "idle", retryAt: null, attempt: 0 };
 /** On a phone the settings fold away once connected, so the device is on screen. */
 const narrowScreen = matchMedia("(max-width: 899px)");
 let foldOnOpen = false;
 
-/** localStorage may throw (private mode, disabled storage): the console still works. */
-const storage = {
-  /** @param {string} key */
-  get: (key) => {
-    try {
-      return localStorage.getItem(key) ?? "";
-    } catch {
-      return "";
-    }
-  },
-  /** @param {string} key @param {string} value */
-  set: (key, value) => {
-    try {
-      if (value === "") localStorage.removeItem(key);
-      else localStorage.setItem(key, value);
-    } catch {
-      // Not remembered; nothing else depends on it.
-    }
-  },
-};
+const vault = new TokenVault(
+  () => sessionStorage,
+  () => localStorage,
+);
+/** The edge origin the token field belongs to: another origin forgets the token. */
+let tokenOrigin = location.origin;
 
+/** @returns {boolean} whether the link asked to connect at once */
 function loadSettings() {
-  ui.edgeUrl.value = storage.get(STORAGE.edge);
-  ui.deviceId.value = storage.get(STORAGE.device);
-  ui.token.value = storage.get(STORAGE.token);
+  ui.edgeUrl.value = vault.setting(STORAGE_KEYS.edge);
+  ui.deviceId.value = vault.setting(STORAGE_KEYS.device);
+  tokenOrigin = edgeOrigin();
+  ui.token.value = vault.load(tokenOrigin);
+  ui.rememberToken.checked = vault.remembered;
   const hash = new URLSearchParams(location.hash.slice(1));
-  const fromHash = { edge: hash.get("edge"), device: hash.get("device"), token: hash.get("token") };
-  if (fromHash.edge !== null) ui.edgeUrl.value = fromHash.edge;
-  if (fromHash.device !== null) ui.deviceId.value = fromHash.device;
-  if (fromHash.token !== null) ui.token.value = fromHash.token;
   if (location.hash !== "") history.replaceState(null, "", location.pathname + location.search);
-  return fromHash.device !== null && fromHash.token !== null;
+  const link = { edge: hash.get("edge"), device: hash.get("device"), token: hash.get("token") };
+  if (link.edge !== null && !acceptLinkedEdge(link.edge)) return false;
+  if (link.device !== null) ui.deviceId.value = link.device;
+  if (link.token !== null) ui.token.value = link.token;
+  return link.device !== null && link.token !== null;
+}
+
+/**
+ * A link's `edge` is used as is only when it is this page's origin; another origin is
+ * shown in full and used only when the user confirms, and then no stored token goes there.
+ * @param {string} linkEdge
+ * @returns {boolean} false when the link is ignored
+ */
+function acceptLinkedEdge(linkEdge) {
+  const verdict = judgeLinkedEdge(linkEdge, location.origin);
+  if (verdict.use === "never") {
+    ui.connectError.textContent = "Ignored a link whose edge address is not an http(s) URL.";
+    return false;
+  }
+  if (verdict.use === "ask") {
+    const question =
+      `This link asks the console to connect to another edge:\n\n${verdict.origin}\n\n` +
+      "Only continue if you trust that address. Your saved token will not be sent there.";
+    if (!confirm(question)) {
+      ui.connectError.textContent = `Ignored a link to another edge (${verdict.origin}).`;
+      return false;
+    }
+  }
+  ui.edgeUrl.value = linkEdge;
+  onEdgeChanged();
+  return true;
+}
+
+/** The edge field now names another origin: the token in the form was not meant for it. */
+function onEdgeChanged() {
+  const origin = edgeOrigin();
+  if (origin === tokenOrigin) return;
+  tokenOrigin = origin;
+  if (ui.token.value === "" && !vault.remembered) return;
+  vault.forget();
+  ui.token.value = "";
+  ui.rememberToken.checked = false;
+  renderTokenInfo();
+  ui.tokenInfo.textContent = `The edge changed to ${origin}: the token was forgotten; paste one for this edge.`;
+}
+
+/** The origin the console connects to (this page's when the field is empty or not a URL). */
+function edgeOrigin() {
+  return httpOrigin(edgeBase()) ?? location.origin;
 }
 
 function edgeBase() {
@@ -119,6 +160,8 @@ function edgeBase() {
 }
 
 function connect() {
+  // A `change` event may not have fired yet (Enter in the edge field submits at once).
+  onEdgeChanged();
   const deviceId = ui.deviceId.value.trim();
   const token = ui.token.value.trim();
   ui.connectError.textContent = "";
@@ -130,9 +173,17 @@ function connect() {
     ui.connectError.textContent = "Paste a client token (JWT issued by Rails).";
     return;
   }
-  storage.set(STORAGE.edge, ui.edgeUrl.value.trim());
-  storage.set(STORAGE.device, deviceId);
-  storage.set(STORAGE.token, token);
+  // Stop before the first attempt: a browser cannot see the edge's 403, so retrying
+  // a device the token does not list would only fail again and again.
+  const refusal = tokenRefusal(token, deviceId, Date.now());
+  if (refusal !== null) {
+    ui.connectError.textContent = refusal;
+    return;
+  }
+  vault.keepSetting(STORAGE_KEYS.edge, ui.edgeUrl.value.trim());
+  vault.keepSetting(STORAGE_KEYS.device, deviceId);
+  tokenOrigin = edgeOrigin();
+  vault.save(token, tokenOrigin, ui.rememberToken.checked);
   const sameDevice = client?.deviceId === deviceId;
   client?.close();
   if (!sameDevice) resetDeviceView(deviceId);
@@ -164,8 +215,11 @@ function resetDeviceView(deviceId) {
   device.lastSeen = null;
   ui.deviceLabel.textContent = deviceId;
   ui.state.textContent = "—";
+  // Nothing said about the previous device stays on screen.
   ui.commandResult.textContent = "";
   ui.commandResult.dataset.ok = "";
+  ui.commandError.textContent = "";
+  ui.statusDetail.textContent = "";
   events.clear();
   renderDevice();
 }
@@ -175,6 +229,7 @@ function onStatus(status) {
   connection.state = status.state;
   connection.attempt = status.attempt;
   connection.retryAt = status.state === "reconnecting" ? Date.now() + (status.delayMs ?? 0) : null;
+  connection.code = status.code;
   if (status.state === "auth_or_unreachable") void diagnose();
   if (status.state === "open" && foldOnOpen) {
     foldOnOpen = false;
@@ -225,12 +280,14 @@ function onEvent(event) {
 function addEventRow(event) {
   const ts = event.ts ?? Date.now();
   const detail = event.type === "event" ? event.name : event.type === "command_result" ? event.id : "";
+  const failed = event.type === "command_result" && !event.ok;
   events.add({
     ts,
     type: event.type,
     summary: summarize(event),
     payload: event,
     key: `${event.type}|${ts}|${detail}`,
+    ...(failed ? { tone: /** @type {const} */ ("bad") } : {}),
   });
 }
 
@@ -245,7 +302,7 @@ function renderDevice() {
 
 function renderConnection() {
   const { state, attempt, retryAt } = connection;
-  ui.status.textContent = state;
+  ui.status.textContent = connectionLabel(state);
   ui.status.dataset.state = state;
   const details = {
     idle: "",
@@ -253,7 +310,7 @@ function renderConnection() {
     open: "live",
     reconnecting: `retry ${attempt} in ${Math.max(0, Math.ceil(((retryAt ?? 0) - Date.now()) / 1000))} s`,
     auth_or_unreachable: "token refused or edge unreachable",
-    unauthorized: "token refused: get a fresh one",
+    unauthorized: refusalDetail(connection.code),
     closed: "",
   };
   if (state !== "auth_or_unreachable" || ui.statusDetail.textContent === "")
@@ -291,7 +348,7 @@ async function sendCommand() {
   try {
     const result = await client.sendCommand(command.name, command.params, { timeoutMs: command.timeoutMs });
     ui.commandResult.dataset.ok = String(result.ok);
-    ui.commandResult.textContent = prettyJson(result);
+    ui.commandResult.textContent = describeResult(result);
   } catch (error) {
     ui.commandResult.dataset.ok = "false";
     const code = error instanceof Error && "code" in error ? String(error.code) : "error";
@@ -313,16 +370,22 @@ ui.connectForm.addEventListener("submit", (event) => {
 });
 ui.disconnect.addEventListener("click", () => client?.close());
 ui.forget.addEventListener("click", () => {
-  storage.set(STORAGE.token, "");
+  vault.forget();
   ui.token.value = "";
+  ui.rememberToken.checked = false;
   renderTokenInfo();
 });
+ui.edgeUrl.addEventListener("change", onEdgeChanged);
 ui.commandForm.addEventListener("submit", (event) => {
   event.preventDefault();
   void sendCommand();
 });
 ui.clearEvents.addEventListener("click", () => events.clear());
-ui.token.addEventListener("input", renderTokenInfo);
+ui.token.addEventListener("input", () => {
+  // A token typed or pasted now is meant for the edge the form names now.
+  tokenOrigin = edgeOrigin();
+  renderTokenInfo();
+});
 ui.deviceId.addEventListener("input", renderTokenInfo);
 ui.edgeUrl.placeholder = location.origin;
 // One ticker (the page's only timer) keeps "5 min ago" and the retry countdown true.
