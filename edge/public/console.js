@@ -6,7 +6,8 @@
  * `#device=…&token=…&edge=…` (read once, then wiped from the address bar and
  * history; an `edge` other than this page's origin is used only if the user confirms).
  */
-import { httpOrigin, judgeLinkedEdge, STORAGE_KEYS, TokenVault, tokenRefusal } from "./console-settings.js";
+import { ConnectForm } from "./console-connect-form.js";
+import { TokenVault, tokenRefusal } from "./console-settings.js";
 import {
   connectionLabel,
   describeResult,
@@ -88,75 +89,33 @@ const connection = { state: "idle", retryAt: null, attempt: 0 };
 const narrowScreen = matchMedia("(max-width: 899px)");
 let foldOnOpen = false;
 
-const vault = new TokenVault(
-  () => sessionStorage,
-  () => localStorage,
+const form = new ConnectForm(
+  {
+    edgeUrl: ui.edgeUrl,
+    deviceId: ui.deviceId,
+    token: ui.token,
+    rememberToken: ui.rememberToken,
+    tokenInfo: ui.tokenInfo,
+    connectError: ui.connectError,
+  },
+  new TokenVault(
+    () => sessionStorage,
+    () => localStorage,
+  ),
+  { pageOrigin: location.origin, confirm: (question) => confirm(question) },
 );
-/** The edge origin the token field belongs to: another origin forgets the token. */
-let tokenOrigin = location.origin;
 
 /** @returns {boolean} whether the link asked to connect at once */
 function loadSettings() {
-  ui.edgeUrl.value = vault.setting(STORAGE_KEYS.edge);
-  ui.deviceId.value = vault.setting(STORAGE_KEYS.device);
-  tokenOrigin = edgeOrigin();
-  ui.token.value = vault.load(tokenOrigin);
-  ui.rememberToken.checked = vault.remembered;
   const hash = new URLSearchParams(location.hash.slice(1));
+  // The hash (it may hold a token) leaves the address bar and the history at once.
   if (location.hash !== "") history.replaceState(null, "", location.pathname + location.search);
-  const link = { edge: hash.get("edge"), device: hash.get("device"), token: hash.get("token") };
-  if (link.edge !== null && !acceptLinkedEdge(link.edge)) return false;
-  if (link.device !== null) ui.deviceId.value = link.device;
-  if (link.token !== null) ui.token.value = link.token;
-  return link.device !== null && link.token !== null;
+  return form.load(hash);
 }
 
-/**
- * A link's `edge` is used as is only when it is this page's origin; another origin is
- * shown in full and used only when the user confirms, and then no stored token goes there.
- * @param {string} linkEdge
- * @returns {boolean} false when the link is ignored
- */
-function acceptLinkedEdge(linkEdge) {
-  const verdict = judgeLinkedEdge(linkEdge, location.origin);
-  if (verdict.use === "never") {
-    ui.connectError.textContent = "Ignored a link whose edge address is not an http(s) URL.";
-    return false;
-  }
-  if (verdict.use === "ask") {
-    const question =
-      `This link asks the console to connect to another edge:\n\n${verdict.origin}\n\n` +
-      "Only continue if you trust that address. Your saved token will not be sent there.";
-    if (!confirm(question)) {
-      ui.connectError.textContent = `Ignored a link to another edge (${verdict.origin}).`;
-      return false;
-    }
-  }
-  ui.edgeUrl.value = linkEdge;
-  onEdgeChanged();
-  return true;
-}
-
-/** The edge field now names another origin: the token in the form was not meant for it. */
+/** The edge field may name another origin: its token is forgotten (ConnectForm). */
 function onEdgeChanged() {
-  const origin = edgeOrigin();
-  if (origin === tokenOrigin) return;
-  tokenOrigin = origin;
-  if (ui.token.value === "" && !vault.remembered) return;
-  vault.forget();
-  ui.token.value = "";
-  ui.rememberToken.checked = false;
-  renderTokenInfo();
-  ui.tokenInfo.textContent = `The edge changed to ${origin}: the token was forgotten; paste one for this edge.`;
-}
-
-/** The origin the console connects to (this page's when the field is empty or not a URL). */
-function edgeOrigin() {
-  return httpOrigin(edgeBase()) ?? location.origin;
-}
-
-function edgeBase() {
-  return ui.edgeUrl.value.trim() || location.origin;
+  if (form.edgeChanged()) ui.tokenInfo.classList.add("warn");
 }
 
 function connect() {
@@ -180,22 +139,19 @@ function connect() {
     ui.connectError.textContent = refusal;
     return;
   }
-  vault.keepSetting(STORAGE_KEYS.edge, ui.edgeUrl.value.trim());
-  vault.keepSetting(STORAGE_KEYS.device, deviceId);
-  tokenOrigin = edgeOrigin();
-  vault.save(token, tokenOrigin, ui.rememberToken.checked);
+  form.keep(deviceId, token);
   const sameDevice = client?.deviceId === deviceId;
   client?.close();
   if (!sameDevice) resetDeviceView(deviceId);
   try {
-    client = new TetherClient({ baseUrl: edgeBase(), deviceId, token });
+    client = new TetherClient({ baseUrl: form.edgeBase(), deviceId, token });
   } catch (error) {
     client = null;
     ui.connectError.textContent = error instanceof Error ? error.message : String(error);
     return;
   }
   foldOnOpen = narrowScreen.matches;
-  ui.connectSummary.textContent = `${deviceId} @ ${new URL(edgeBase()).host}`;
+  ui.connectSummary.textContent = `${deviceId} @ ${new URL(form.edgeBase()).host}`;
   client.on("status", onStatus);
   client.on("snapshot", onSnapshot);
   client.on("event", onEvent);
@@ -242,7 +198,7 @@ function onStatus(status) {
 async function diagnose() {
   let reachable = false;
   try {
-    reachable = (await fetch(new URL("/healthz", edgeBase()), { cache: "no-store" })).ok;
+    reachable = (await fetch(new URL("/healthz", form.edgeBase()), { cache: "no-store" })).ok;
   } catch {
     reachable = false;
   }
@@ -370,9 +326,7 @@ ui.connectForm.addEventListener("submit", (event) => {
 });
 ui.disconnect.addEventListener("click", () => client?.close());
 ui.forget.addEventListener("click", () => {
-  vault.forget();
-  ui.token.value = "";
-  ui.rememberToken.checked = false;
+  form.forgetToken();
   renderTokenInfo();
 });
 ui.edgeUrl.addEventListener("change", onEdgeChanged);
@@ -382,8 +336,7 @@ ui.commandForm.addEventListener("submit", (event) => {
 });
 ui.clearEvents.addEventListener("click", () => events.clear());
 ui.token.addEventListener("input", () => {
-  // A token typed or pasted now is meant for the edge the form names now.
-  tokenOrigin = edgeOrigin();
+  form.tokenEntered();
   renderTokenInfo();
 });
 ui.deviceId.addEventListener("input", renderTokenInfo);
