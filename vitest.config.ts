@@ -20,15 +20,17 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            // Test-only secrets and a small socket bound (docs/EDGE.md, "Tests").
+            // Test-only secrets (short, so TETHER_ENV=development) and a small socket bound
+            // (docs/EDGE.md, "Tests"). Tests of the production checks pass their own env.
             miniflare: {
               bindings: {
+                TETHER_ENV: "development",
                 RAILS_API_TOKEN: "test-rails-token",
                 CLIENT_JWT_SECRET: "test-client-jwt-secret",
                 BROKER_API_TOKEN: "test-broker-api-token",
                 EDGE_EVENTS_SECRET: "test-edge-events-secret",
                 BROKER_URL: "http://broker.test",
-                WS_MAX_SOCKETS_PER_DEVICE: "4",
+                WS_MAX_SOCKETS_PER_DEVICE: "6",
               },
             },
           }),

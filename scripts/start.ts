@@ -20,7 +20,7 @@ State lives only as long as the run. Ctrl-C stops everything (twice: kill at onc
 Options:
   --simulate N        start N simulated routers (ids router-0 … router-{N-1})
   --id-prefix P       id prefix of simulated routers (default "router-")
-  --devices a,b       device ids the printed client token may watch
+  --devices a,b       device ids the printed client token may watch and command
                       (default: the simulated routers, or router-0 … router-9)
   -h, --help          this text
 
@@ -145,6 +145,8 @@ async function main(): Promise<void> {
     sub: "dev-user",
     devices: deviceIds,
     kind: "web",
+    // The console's token may command the simulated routers (it is the developer's own).
+    cmd: true,
   });
   console.log(banner(system, deviceIds, token));
 

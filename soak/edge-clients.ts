@@ -3,11 +3,16 @@ import WebSocket from "ws";
 
 const b64url = (data: string | Buffer) => Buffer.from(data).toString("base64url");
 
-/** An HS256 client JWT as Rails issues it (CONTRACT.md, Edge WebSocket API). */
-export function clientJwt(secret: string, deviceIds: string[], ttlSeconds = 3_600): string {
+/**
+ * An HS256 client JWT as Rails issues it (PROTOCOL.md, "Client tokens"), watch only.
+ * Each client is its own user: the edge allows one user 5 sockets per device.
+ */
+export function clientJwt(secret: string, sub: string, deviceIds: string[], ttlSeconds = 3_600): string {
   const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-  const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
-  const payload = b64url(JSON.stringify({ sub: "soak-user", exp, devices: deviceIds, kind: "web" }));
+  const iat = Math.floor(Date.now() / 1000);
+  const payload = b64url(
+    JSON.stringify({ sub, iat, exp: iat + ttlSeconds, devices: deviceIds, kind: "web" }),
+  );
   const signature = createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url");
   return `${header}.${payload}.${signature}`;
 }
@@ -53,8 +58,9 @@ export function startEdgeClients(
       later(slot);
       return;
     }
-    const url = `${edgeUrl.replace(/^http/, "ws")}/v1/devices/${encodeURIComponent(deviceId)}/ws?token=${clientJwt(jwtSecret, [deviceId])}`;
-    const socket = new WebSocket(url);
+    const url = `${edgeUrl.replace(/^http/, "ws")}/v1/devices/${encodeURIComponent(deviceId)}/ws`;
+    // The token travels as the subprotocol after `tether`, never in the URL.
+    const socket = new WebSocket(url, ["tether", clientJwt(jwtSecret, `soak-user-${slot}`, [deviceId])]);
     sockets.add(socket);
     socket.on("open", () => tally.open++);
     socket.on("message", () => tally.frames++);

@@ -73,6 +73,48 @@ export function summarize(event) {
   }
 }
 
+/** @typedef {import("./tether-client.js").ConnectionState} ConnectionState */
+
+/** What each connection state is called on screen (the raw name stays in `data-state`). */
+const CONNECTION_LABELS = {
+  idle: "not connected",
+  connecting: "connecting",
+  open: "live",
+  reconnecting: "reconnecting",
+  auth_or_unreachable: "can't connect",
+  unauthorized: "token refused",
+  closed: "disconnected",
+};
+
+/**
+ * Words a user understands for a connection state.
+ * @param {ConnectionState} state
+ */
+export function connectionLabel(state) {
+  return CONNECTION_LABELS[state] ?? state;
+}
+
+/**
+ * Why the edge ended the socket, in words, from its close code (4401 and 4403 are the edge's own).
+ * @param {number | undefined} code
+ * @returns {string}
+ */
+export function refusalDetail(code) {
+  if (code === 4401) return "the token expired: get a fresh one";
+  if (code === 4403) return "access to this device was withdrawn";
+  return "token refused: get a fresh one";
+}
+
+/**
+ * A command's outcome as shown under the form: a failure leads with its code.
+ * @param {{ ok: boolean, error?: { code: string, message: string } }} result
+ */
+export function describeResult(result) {
+  if (result.ok) return prettyJson(result);
+  const error = result.error ?? { code: "error", message: "the command failed" };
+  return `${error.code}: ${error.message}\n\n${prettyJson(result)}`;
+}
+
 /**
  * Claims of a JWT, decoded for display only (the edge verifies it; we cannot).
  * @param {string} token

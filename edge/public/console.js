@@ -1,10 +1,23 @@
 // @ts-check
 /**
  * The web console: one TetherClient for the chosen device, wired to the page.
- * Settings come from the form, localStorage, or `#device=…&token=…&edge=…`
- * (the hash is read once and then wiped from the address bar and history).
+ * Settings come from the form, storage (console-settings.js: the token per tab
+ * unless "remember" is ticked, and only for the edge it was entered for), or
+ * `#device=…&token=…&edge=…` (read once, then wiped from the address bar and
+ * history; an `edge` other than this page's origin is used only if the user confirms).
  */
-import { describeToken, EventList, prettyJson, showTime, summarize } from "./console-view.js";
+import { ConnectForm } from "./console-connect-form.js";
+import { TokenVault, tokenRefusal } from "./console-settings.js";
+import {
+  connectionLabel,
+  describeResult,
+  describeToken,
+  EventList,
+  prettyJson,
+  refusalDetail,
+  showTime,
+  summarize,
+} from "./console-view.js";
 import { isCommandName, isDeviceId, TetherClient } from "./tether-client.js";
 
 /** @typedef {import("./tether-client.js").StatusChange} StatusChange */
@@ -12,11 +25,6 @@ import { isCommandName, isDeviceId, TetherClient } from "./tether-client.js";
 /** @typedef {import("./tether-client.js").SnapshotFrame} SnapshotFrame */
 
 const MAX_EVENT_ROWS = 200;
-const STORAGE = {
-  edge: "tether.console.edgeUrl",
-  device: "tether.console.deviceId",
-  token: "tether.console.token",
-};
 
 /**
  * @template {HTMLElement} T
@@ -39,6 +47,7 @@ const ui = {
   edgeUrl: byId("edge-url", HTMLInputElement),
   deviceId: byId("device-id", HTMLInputElement),
   token: byId("token", HTMLInputElement),
+  rememberToken: byId("remember-token", HTMLInputElement),
   tokenInfo: byId("token-info", HTMLElement),
   connect: byId("connect", HTMLButtonElement),
   disconnect: byId("disconnect", HTMLButtonElement),
@@ -74,51 +83,44 @@ const device = {
   /** @type {number | null} */ since: null,
   /** @type {number | null} */ lastSeen: null,
 };
-/** @type {{ state: StatusChange["state"], retryAt: number | null, attempt: number }} */
+/** @type {{ state: StatusChange["state"], retryAt: number | null, attempt: number, code?: number }} */
 const connection = { state: "idle", retryAt: null, attempt: 0 };
 /** On a phone the settings fold away once connected, so the device is on screen. */
 const narrowScreen = matchMedia("(max-width: 899px)");
 let foldOnOpen = false;
 
-/** localStorage may throw (private mode, disabled storage): the console still works. */
-const storage = {
-  /** @param {string} key */
-  get: (key) => {
-    try {
-      return localStorage.getItem(key) ?? "";
-    } catch {
-      return "";
-    }
+const form = new ConnectForm(
+  {
+    edgeUrl: ui.edgeUrl,
+    deviceId: ui.deviceId,
+    token: ui.token,
+    rememberToken: ui.rememberToken,
+    tokenInfo: ui.tokenInfo,
+    connectError: ui.connectError,
   },
-  /** @param {string} key @param {string} value */
-  set: (key, value) => {
-    try {
-      if (value === "") localStorage.removeItem(key);
-      else localStorage.setItem(key, value);
-    } catch {
-      // Not remembered; nothing else depends on it.
-    }
-  },
-};
+  new TokenVault(
+    () => sessionStorage,
+    () => localStorage,
+  ),
+  { pageOrigin: location.origin, confirm: (question) => confirm(question) },
+);
 
+/** @returns {boolean} whether the link asked to connect at once */
 function loadSettings() {
-  ui.edgeUrl.value = storage.get(STORAGE.edge);
-  ui.deviceId.value = storage.get(STORAGE.device);
-  ui.token.value = storage.get(STORAGE.token);
   const hash = new URLSearchParams(location.hash.slice(1));
-  const fromHash = { edge: hash.get("edge"), device: hash.get("device"), token: hash.get("token") };
-  if (fromHash.edge !== null) ui.edgeUrl.value = fromHash.edge;
-  if (fromHash.device !== null) ui.deviceId.value = fromHash.device;
-  if (fromHash.token !== null) ui.token.value = fromHash.token;
+  // The hash (it may hold a token) leaves the address bar and the history at once.
   if (location.hash !== "") history.replaceState(null, "", location.pathname + location.search);
-  return fromHash.device !== null && fromHash.token !== null;
+  return form.load(hash);
 }
 
-function edgeBase() {
-  return ui.edgeUrl.value.trim() || location.origin;
+/** The edge field may name another origin: its token is forgotten (ConnectForm). */
+function onEdgeChanged() {
+  if (form.edgeChanged()) ui.tokenInfo.classList.add("warn");
 }
 
 function connect() {
+  // A `change` event may not have fired yet (Enter in the edge field submits at once).
+  onEdgeChanged();
   const deviceId = ui.deviceId.value.trim();
   const token = ui.token.value.trim();
   ui.connectError.textContent = "";
@@ -130,21 +132,26 @@ function connect() {
     ui.connectError.textContent = "Paste a client token (JWT issued by Rails).";
     return;
   }
-  storage.set(STORAGE.edge, ui.edgeUrl.value.trim());
-  storage.set(STORAGE.device, deviceId);
-  storage.set(STORAGE.token, token);
+  // Stop before the first attempt: a browser cannot see the edge's 403, so retrying
+  // a device the token does not list would only fail again and again.
+  const refusal = tokenRefusal(token, deviceId, Date.now());
+  if (refusal !== null) {
+    ui.connectError.textContent = refusal;
+    return;
+  }
+  form.keep(deviceId, token);
   const sameDevice = client?.deviceId === deviceId;
   client?.close();
   if (!sameDevice) resetDeviceView(deviceId);
   try {
-    client = new TetherClient({ baseUrl: edgeBase(), deviceId, token });
+    client = new TetherClient({ baseUrl: form.edgeBase(), deviceId, token });
   } catch (error) {
     client = null;
     ui.connectError.textContent = error instanceof Error ? error.message : String(error);
     return;
   }
   foldOnOpen = narrowScreen.matches;
-  ui.connectSummary.textContent = `${deviceId} @ ${new URL(edgeBase()).host}`;
+  ui.connectSummary.textContent = `${deviceId} @ ${new URL(form.edgeBase()).host}`;
   client.on("status", onStatus);
   client.on("snapshot", onSnapshot);
   client.on("event", onEvent);
@@ -164,8 +171,11 @@ function resetDeviceView(deviceId) {
   device.lastSeen = null;
   ui.deviceLabel.textContent = deviceId;
   ui.state.textContent = "—";
+  // Nothing said about the previous device stays on screen.
   ui.commandResult.textContent = "";
   ui.commandResult.dataset.ok = "";
+  ui.commandError.textContent = "";
+  ui.statusDetail.textContent = "";
   events.clear();
   renderDevice();
 }
@@ -175,6 +185,7 @@ function onStatus(status) {
   connection.state = status.state;
   connection.attempt = status.attempt;
   connection.retryAt = status.state === "reconnecting" ? Date.now() + (status.delayMs ?? 0) : null;
+  connection.code = status.code;
   if (status.state === "auth_or_unreachable") void diagnose();
   if (status.state === "open" && foldOnOpen) {
     foldOnOpen = false;
@@ -187,7 +198,7 @@ function onStatus(status) {
 async function diagnose() {
   let reachable = false;
   try {
-    reachable = (await fetch(new URL("/healthz", edgeBase()), { cache: "no-store" })).ok;
+    reachable = (await fetch(new URL("/healthz", form.edgeBase()), { cache: "no-store" })).ok;
   } catch {
     reachable = false;
   }
@@ -225,12 +236,14 @@ function onEvent(event) {
 function addEventRow(event) {
   const ts = event.ts ?? Date.now();
   const detail = event.type === "event" ? event.name : event.type === "command_result" ? event.id : "";
+  const failed = event.type === "command_result" && !event.ok;
   events.add({
     ts,
     type: event.type,
     summary: summarize(event),
     payload: event,
     key: `${event.type}|${ts}|${detail}`,
+    ...(failed ? { tone: /** @type {const} */ ("bad") } : {}),
   });
 }
 
@@ -245,7 +258,7 @@ function renderDevice() {
 
 function renderConnection() {
   const { state, attempt, retryAt } = connection;
-  ui.status.textContent = state;
+  ui.status.textContent = connectionLabel(state);
   ui.status.dataset.state = state;
   const details = {
     idle: "",
@@ -253,7 +266,7 @@ function renderConnection() {
     open: "live",
     reconnecting: `retry ${attempt} in ${Math.max(0, Math.ceil(((retryAt ?? 0) - Date.now()) / 1000))} s`,
     auth_or_unreachable: "token refused or edge unreachable",
-    unauthorized: "token refused: get a fresh one",
+    unauthorized: refusalDetail(connection.code),
     closed: "",
   };
   if (state !== "auth_or_unreachable" || ui.statusDetail.textContent === "")
@@ -291,7 +304,7 @@ async function sendCommand() {
   try {
     const result = await client.sendCommand(command.name, command.params, { timeoutMs: command.timeoutMs });
     ui.commandResult.dataset.ok = String(result.ok);
-    ui.commandResult.textContent = prettyJson(result);
+    ui.commandResult.textContent = describeResult(result);
   } catch (error) {
     ui.commandResult.dataset.ok = "false";
     const code = error instanceof Error && "code" in error ? String(error.code) : "error";
@@ -313,16 +326,19 @@ ui.connectForm.addEventListener("submit", (event) => {
 });
 ui.disconnect.addEventListener("click", () => client?.close());
 ui.forget.addEventListener("click", () => {
-  storage.set(STORAGE.token, "");
-  ui.token.value = "";
+  form.forgetToken();
   renderTokenInfo();
 });
+ui.edgeUrl.addEventListener("change", onEdgeChanged);
 ui.commandForm.addEventListener("submit", (event) => {
   event.preventDefault();
   void sendCommand();
 });
 ui.clearEvents.addEventListener("click", () => events.clear());
-ui.token.addEventListener("input", renderTokenInfo);
+ui.token.addEventListener("input", () => {
+  form.tokenEntered();
+  renderTokenInfo();
+});
 ui.deviceId.addEventListener("input", renderTokenInfo);
 ui.edgeUrl.placeholder = location.origin;
 // One ticker (the page's only timer) keeps "5 min ago" and the retry countdown true.

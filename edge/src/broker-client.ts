@@ -18,8 +18,9 @@ function commandsUrl(brokerUrl: string, deviceId: string): string {
 
 /**
  * Sends one command to the broker's HTTP API. Throws `broker_unavailable` (502)
- * when the broker cannot be reached or does not answer within the command's own
- * timeout plus a grace period; any answer the broker gives is returned as is.
+ * when the broker cannot be reached, does not answer within the command's own
+ * timeout plus a grace period, or refuses the edge's token (401/403); any other
+ * answer the broker gives is returned as is.
  */
 export async function sendCommandToBroker(
   env: EdgeEnv,
@@ -31,18 +32,16 @@ export async function sendCommandToBroker(
     throw new TetherError(ErrorCode.Internal, "edge misconfigured: BROKER_URL is not set", { status: 500 });
   }
   const waitMs = (command.timeoutMs ?? COMMAND_LIMITS.timeoutMs.default) + BROKER_GRACE_MS;
+  let response: Response;
+  let body: string;
   try {
-    const response = await fetch(commandsUrl(env.BROKER_URL, deviceId), {
+    response = await fetch(commandsUrl(env.BROKER_URL, deviceId), {
       method: "POST",
       headers: { authorization: bearer(token), "content-type": "application/json" },
       body: JSON.stringify(command),
       signal: AbortSignal.timeout(waitMs),
     });
-    return {
-      status: response.status,
-      contentType: response.headers.get("content-type") ?? "application/json",
-      body: await response.text(),
-    };
+    body = await response.text();
   } catch (cause) {
     console.warn("edge: broker unreachable", { deviceId, cause: String(cause) });
     throw new TetherError(ErrorCode.BrokerUnavailable, "the broker could not be reached", {
@@ -50,4 +49,17 @@ export async function sendCommandToBroker(
       cause,
     });
   }
+  if (response.status === 401 || response.status === 403) {
+    // The broker refused the edge's own BROKER_API_TOKEN: an edge misconfiguration,
+    // not Rails' fault, so Rails must never see it as its own 401.
+    console.error("edge: the broker refused BROKER_API_TOKEN", { deviceId, status: response.status });
+    throw new TetherError(ErrorCode.BrokerUnavailable, "the broker refused the edge's credentials", {
+      status: 502,
+    });
+  }
+  return {
+    status: response.status,
+    contentType: response.headers.get("content-type") ?? "application/json",
+    body,
+  };
 }

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ErrorCode, errorBody, TetherError } from "../../protocol/src/index.js";
+import { EdgeMisconfigured } from "./config/config-guard.js";
 import type { EdgeEnv, EdgeSecret } from "./env.js";
 
 /** A JSON response in the one error shape `{"error":{"code","message"}}`. */
@@ -20,8 +21,9 @@ export function requireSecret(env: EdgeEnv, name: EdgeSecret): string {
 /** Maps every thrown error to the one wire shape; unknown errors are logged, never echoed. */
 export function handleError(error: Error, c: Context): Response {
   if (error instanceof TetherError) {
-    // 502s are logged where they happen (broker-client.ts); other 5xx here.
-    if (error.status >= 500 && error.status !== 502)
+    // 502s are logged where they happen (broker-client.ts), a misconfiguration once by
+    // edgeConfig(); other 5xx here.
+    if (error.status >= 500 && error.status !== 502 && !(error instanceof EdgeMisconfigured))
       console.error("edge error", { path: c.req.path, code: error.code, error });
     return errorResponse(error.status, error.code, error.message, error.commandId);
   }

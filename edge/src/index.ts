@@ -1,8 +1,10 @@
 /**
- * The Tether edge: a stateless Worker (routes in app.ts) and one Durable Object
- * per device (DeviceChannel). See docs/EDGE.md.
+ * The Tether edge: a stateless Worker (routes in app.ts), one Durable Object per
+ * device (DeviceChannel), and the replay ledger of signed event batches
+ * (BatchLedger). See docs/EDGE.md.
  */
 export { DeviceChannel } from "./channel/device-channel.js";
+export { BatchLedger } from "./ledger/batch-ledger.js";
 
 import { app } from "./app.js";
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { COMMAND_LIMITS } from "../../protocol/src/index.js";
+import { MAX_TOKEN_BYTES } from "./auth/client-token.js";
 
 /**
  * Schemas of what crosses the edge's trust boundaries: Rails command bodies, client
@@ -29,6 +30,16 @@ export const CommandFrameSchema = z.strictObject({
   timeoutMs: timeoutMs.optional(),
 });
 export type CommandFrame = z.infer<typeof CommandFrameSchema>;
+
+/** Client → edge `auth` frame: a fresh token for the same user, which moves the socket's deadline. */
+export const AuthFrameSchema = z.strictObject({
+  type: z.literal("auth"),
+  // Bytes are checked by verifyClientToken; this only stops a huge string early.
+  token: z.string().min(1).max(MAX_TOKEN_BYTES),
+});
+
+/** Every frame a client may send (besides the text `ping`, answered by the runtime). */
+export const ClientFrameSchema = z.discriminatedUnion("type", [CommandFrameSchema, AuthFrameSchema]);
 
 /** `{"error": {"code", "message"}}` as the broker answers it (plus `id` where one exists). */
 export const ErrorBodySchema = z.object({

@@ -34,11 +34,16 @@ export function devSecrets(env: NodeJS.ProcessEnv): { secrets: DevSecrets; gener
   return { secrets, generated };
 }
 
-/** A client token as Rails would issue it (HS256, claims per the contract). */
+/**
+ * A client token as Rails would issue it (HS256, claims per PROTOCOL.md): `cmd: true`
+ * lets its holder command the devices too, not only watch them.
+ */
 export async function mintClientToken(
   secret: string,
-  claims: { sub: string; devices: string[]; kind: "web" | "mobile"; ttlSeconds?: number },
+  claims: { sub: string; devices: string[]; kind: "web" | "mobile"; ttlSeconds?: number; cmd?: boolean },
 ): Promise<string> {
-  const exp = Math.floor(Date.now() / 1000) + (claims.ttlSeconds ?? 12 * 3600);
-  return sign({ sub: claims.sub, devices: claims.devices, kind: claims.kind, exp }, secret, "HS256");
+  const iat = Math.floor(Date.now() / 1000);
+  const exp = iat + (claims.ttlSeconds ?? 12 * 3600);
+  const { sub, devices, kind, cmd = false } = claims;
+  return sign({ sub, devices, kind, cmd, iat, exp }, secret, "HS256");
 }

@@ -81,6 +81,9 @@ export interface EdgeSpawnOptions {
 export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProcess> {
   const envFile = join(options.stateDir, "edge.env");
   const edgeVars = {
+    // Every edge this repo starts is a development one: its generated secrets start with
+    // `dev-`, and BROKER_URL is plain http on loopback; a production edge refuses both.
+    TETHER_ENV: "development",
     RAILS_API_TOKEN: options.secrets.RAILS_API_TOKEN,
     CLIENT_JWT_SECRET: options.secrets.CLIENT_JWT_SECRET,
     BROKER_API_TOKEN: options.secrets.BROKER_API_TOKEN,

@@ -202,15 +202,18 @@ export class E2ESystem {
     );
   }
 
-  /** A client JWT as Rails issues it; `secret`/`exp` let a test forge or expire one. */
+  /**
+   * A client JWT as Rails issues it; `secret`/`exp` let a test forge or expire one,
+   * `cmd` lets it command the devices (without it the socket may only watch).
+   */
   clientToken(
     devices: string[],
     kind: "mobile" | "web" = "web",
-    options: { secret?: string; exp?: number } = {},
+    options: { secret?: string; exp?: number; cmd?: boolean } = {},
   ): Promise<string> {
     const exp = options.exp ?? Math.floor(Date.now() / 1000) + 600;
     return sign(
-      { sub: `user-${randomUUID()}`, devices, kind, exp },
+      { sub: `user-${randomUUID()}`, devices, kind, exp, cmd: options.cmd ?? false },
       options.secret ?? this.secrets.CLIENT_JWT_SECRET,
       "HS256",
     );
@@ -220,11 +223,11 @@ export class E2ESystem {
     return `${this.urls.edge.replace(/^http/, "ws")}/v1/devices/${deviceId}/ws`;
   }
 
-  /** Opens a client socket and waits for its snapshot (closed by cleanup()). */
-  async socket(deviceId: string, kind: "mobile" | "web" = "web"): Promise<ClientSocket> {
+  /** Opens a client socket (one that may also command, with `cmd`) and waits for its snapshot (closed by cleanup()). */
+  async socket(deviceId: string, kind: "mobile" | "web" = "web", options: { cmd?: boolean } = {}) {
     const socket = await ClientSocket.open(
       this.socketUrl(deviceId),
-      await this.clientToken([deviceId], kind),
+      await this.clientToken([deviceId], kind, options),
     );
     this.#open.push(() => socket.close());
     await socket.waitFor(`snapshot of ${deviceId}`, (frame) => frame.type === "snapshot");

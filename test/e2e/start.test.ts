@@ -4,10 +4,12 @@
  * Chromium), Ctrl-C stops every child, and a taken port is refused clearly.
  */
 import { existsSync, rmSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mintClientToken } from "../../scripts/lib/dev-secrets.js";
 import { freePort } from "../../scripts/lib/ports.js";
 import { ROOT } from "../../scripts/lib/system.js";
 import { until } from "./helpers.js";
@@ -170,6 +172,134 @@ describe.sequential("npm start", () => {
       } finally {
         await browser.close();
       }
+    }, 60_000);
+
+    it("speaks plainly: state in words, a failed result in red with its code, no retrying a device the token lacks (Chromium)", async (ctx) => {
+      if (!existsSync(CHROMIUM)) {
+        if (process.env.CI)
+          throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
+        ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
+      }
+      const consoleUrl = match(launcher.output, /Web console\s+(\S+)/, "the console URL");
+      const { chromium } = await import("playwright-core");
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 1360 } });
+        await page.goto(consoleUrl);
+        await page.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+        expect(await page.locator("#status").textContent()).toBe("live");
+        expect(await page.locator("#command-name").getAttribute("placeholder")).toBe("ping");
+        const suggested = await page
+          .locator("#command-names option")
+          .evaluateAll((options) => options.map((option) => option.getAttribute("value")));
+        expect(suggested).toEqual(["ping", "get_state", "set_state"]);
+
+        await page.locator("#command-name").fill("reboot");
+        await page.locator("#send-command").click();
+        const failed = page.locator('#command-result[data-ok="false"]');
+        await failed.waitFor({ timeout: 15_000 });
+        expect(await failed.textContent()).toMatch(/^unknown_command: /);
+        await page.locator('#events li[data-type="command_result"][data-tone="bad"]').first().waitFor();
+
+        // The token lists only the simulated router: the console says so and does not try.
+        await page.locator("#device-id").fill(`${idPrefix}9`);
+        await page.locator("#connect").click();
+        expect(await page.locator("#connect-error").textContent()).toMatch(/does not cover router-9/);
+        expect(await page.locator("#status").getAttribute("data-state")).toBe("open");
+
+        // A stale error does not follow the user to another device (one a second token lists).
+        await page.locator("#command-params").fill("{not json");
+        await page.locator("#send-command").click();
+        expect(await page.locator("#command-error").textContent()).toMatch(/not valid JSON/);
+        const secret = match(launcher.output, /CLIENT_JWT_SECRET=(\S+)/, "the client JWT secret");
+        const wider = await mintClientToken(secret, {
+          sub: "e2e",
+          devices: [`${idPrefix}0`, `${idPrefix}1`],
+          kind: "web",
+        });
+        await page.locator("#token").fill(wider);
+        await page.locator("#device-id").fill(`${idPrefix}1`);
+        await page.locator("#connect").click();
+        await page.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+        expect(await page.locator("#connect-error").textContent()).toBe("");
+        expect(await page.locator("#command-error").textContent()).toBe("");
+        expect(await page.locator("#command-result").textContent()).toBe("");
+      } finally {
+        await browser.close();
+      }
+    }, 60_000);
+
+    it("sends the token nowhere when a crafted #edge= link names another host, confirmed or not (Chromium)", async (ctx) => {
+      if (!existsSync(CHROMIUM)) {
+        if (process.env.CI)
+          throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
+        ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
+      }
+      const consoleUrl = match(launcher.output, /Web console\s+(\S+)/, "the console URL");
+      const edgeOrigin = new URL(consoleUrl).origin;
+      const headers = (await fetch(consoleUrl)).headers;
+      expect(headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+      expect(headers.get("x-frame-options")).toBe("DENY");
+      expect(headers.get("referrer-policy")).toBe("no-referrer");
+
+      // The other host records whatever reaches it, HTTP or WebSocket.
+      const reached: string[] = [];
+      const trap = createHttpServer((request, response) => {
+        reached.push(`${request.method} ${request.url}`);
+        response.end();
+      });
+      trap.on("upgrade", (request, socket) => {
+        reached.push(`upgrade ${request.url} ${request.headers["sec-websocket-protocol"] ?? ""}`);
+        socket.destroy();
+      });
+      const trapPort = await freePort();
+      await new Promise<void>((resolve) => trap.listen(trapPort, "127.0.0.1", resolve));
+      const trapOrigin = `http://127.0.0.1:${trapPort}`;
+      const crafted = `${edgeOrigin}/#edge=${encodeURIComponent(trapOrigin)}&device=${idPrefix}0`;
+
+      const { chromium } = await import("playwright-core");
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      try {
+        const context = await browser.newContext();
+        // The user opened the console from its own link and asked it to remember the token.
+        const own = await context.newPage();
+        await own.goto(consoleUrl);
+        await own.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+        await own.locator("#remember-token").check();
+        await own.locator("#connect").click();
+        await own.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+        await own.close();
+
+        // A crafted link, declined: ignored, and Connect still goes to this edge.
+        const declined = await context.newPage();
+        const asked: string[] = [];
+        declined.on("dialog", (dialog) => {
+          asked.push(dialog.message());
+          void dialog.dismiss();
+        });
+        await declined.goto(crafted);
+        expect(await declined.locator("#connect-error").textContent()).toContain(trapOrigin);
+        expect(asked).toEqual([expect.stringContaining(trapOrigin)]);
+        await declined.locator("#connect").click();
+        await declined.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+        await declined.close();
+
+        // The same link, confirmed: the console points there, but the stored token is gone.
+        const confirmed = await context.newPage();
+        confirmed.on("dialog", (dialog) => void dialog.accept());
+        await confirmed.goto(crafted);
+        expect(await confirmed.locator("#edge-url").inputValue()).toBe(trapOrigin);
+        expect(await confirmed.locator("#token").inputValue()).toBe("");
+        // Connect has nothing to send: the empty (required) token field stops the form.
+        await confirmed.locator("#connect").click();
+        expect(await confirmed.locator("#token:invalid").count()).toBe(1);
+        expect(await confirmed.locator("#status").getAttribute("data-state")).toBe("idle");
+        expect(await confirmed.evaluate("localStorage.getItem('tether.console.token')")).toBeNull();
+      } finally {
+        await browser.close();
+        await new Promise((resolve) => trap.close(resolve));
+      }
+      expect(reached).toEqual([]);
     }, 60_000);
 
     it("stops every child on Ctrl-C — workerd included — exits 0 and frees its ports", async () => {

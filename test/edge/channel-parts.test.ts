@@ -37,6 +37,8 @@ describe("the per-socket token bucket", () => {
     kind: "web",
     user: "u",
     connectedAt: 0,
+    deadline: 60_000,
+    mayCommand: false,
     tokens: 3,
     refilledAt: 0,
   };

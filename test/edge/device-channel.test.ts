@@ -8,8 +8,10 @@ afterEach(() => {
   for (const socket of open.splice(0)) socket.close();
 });
 
-async function connect(deviceId: string, kind: "mobile" | "web" = "web") {
-  const socket = await ClientSocket.open(deviceId, await clientToken({ devices: [deviceId], kind }));
+/** A socket whose token may watch and command the device (`cmd: true`), as `sub`. */
+async function connect(deviceId: string, kind: "mobile" | "web" = "web", sub = "user-1") {
+  const token = await clientToken({ devices: [deviceId], kind, sub, cmd: true });
+  const socket = await ClientSocket.open(deviceId, token);
   open.push(socket);
   await socket.waitForFrames(1);
   return socket;
@@ -157,9 +159,10 @@ describe("a device's live channel", () => {
   });
 
   it("refuses one socket past the per-device bound with too_many_sockets and close 1013", async () => {
-    const id = freshDeviceId(); // the tests run with WS_MAX_SOCKETS_PER_DEVICE=4
-    for (let i = 0; i < 4; i++) await connect(id);
-    const extra = await ClientSocket.open(id, await clientToken({ devices: [id] }));
+    const id = freshDeviceId(); // the tests run with WS_MAX_SOCKETS_PER_DEVICE=6
+    // One user each, so the per-user bound (5) is not what refuses the seventh.
+    for (let i = 0; i < 6; i++) await connect(id, "web", `user-${i}`);
+    const extra = await ClientSocket.open(id, await clientToken({ devices: [id], sub: "user-6" }));
     open.push(extra);
     const [frame] = await extra.waitForFrames(1);
     expect(frame).toEqual({

@@ -38,6 +38,42 @@ describe("the Rails API", () => {
     expect(calls).toHaveLength(0);
   });
 
+  it("checks the Rails token before any input: a bad device id or body without the token is 401, not 400", async () => {
+    const { calls } = mockBroker(() => Response.json({}));
+    const requests = [
+      SELF.fetch(`${EDGE}/v1/devices/bad.id/commands`, { method: "POST", body: "not json" }),
+      railsRequest("/v1/devices/bad.id", {}, "wrong-token"),
+      railsRequest(`/v1/devices/${freshDeviceId()}/commands`, { method: "POST", body: "{" }, "wrong-token"),
+    ];
+    for (const res of await Promise.all(requests)) {
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { code: "unauthorized" } });
+    }
+    expect(calls).toHaveLength(0);
+  });
+
+  it("matches the bearer scheme case-insensitively", async () => {
+    const id = freshDeviceId();
+    for (const scheme of ["bearer", "BEARER", "Bearer"]) {
+      const res = await SELF.fetch(`${EDGE}/v1/devices/${id}`, {
+        headers: { authorization: `${scheme} ${env.RAILS_API_TOKEN}` },
+      });
+      expect(res.status, scheme).toBe(200);
+    }
+  });
+
+  it("answers 502 broker_unavailable, never Rails' own 401, when the broker refuses the edge's token", async () => {
+    for (const status of [401, 403]) {
+      mockBroker(() => Response.json({ error: { code: "unauthorized", message: "bad token" } }, { status }));
+      const res = await railsRequest(`/v1/devices/${freshDeviceId()}/commands`, command({ name: "reboot" }));
+      expect(res.status, String(status)).toBe(502);
+      expect(await res.json()).toEqual({
+        error: { code: "broker_unavailable", message: expect.any(String) },
+      });
+      vi.restoreAllMocks();
+    }
+  });
+
   it("forwards a command to the broker with the broker token and passes its answer through", async () => {
     const id = freshDeviceId();
     const { calls } = mockBroker(() => Response.json({ id: "c1", ok: true, result: { uptime: 42 } }));

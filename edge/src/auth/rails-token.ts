@@ -3,9 +3,14 @@ import { ErrorCode, TetherError, timingSafeEqual } from "../../../protocol/src/i
 import type { EdgeEnv } from "../env.js";
 import { requireSecret } from "../http-errors.js";
 
-const BEARER = /^Bearer ([^\s]+)$/;
+/** The auth scheme is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer`. */
+const BEARER = /^Bearer +([^\s]+) *$/i;
 
-/** Refuses (401) any request whose `Authorization: Bearer` is not RAILS_API_TOKEN, compared in constant time. */
+/**
+ * Refuses (401) any request whose `Authorization: Bearer` is not RAILS_API_TOKEN,
+ * compared in constant time. It comes first on every Rails route, before any input
+ * is validated, so nobody learns what the edge would accept without the token.
+ */
 export function railsToken(): MiddlewareHandler<{ Bindings: EdgeEnv }> {
   return async function railsBearer(c, next) {
     const expected = requireSecret(c.env, "RAILS_API_TOKEN");

@@ -2,7 +2,7 @@ import { ErrorCode, parseCommandResult, parseJson, TetherError } from "../../../
 import { sendCommandToBroker } from "../broker-client.js";
 import type { EdgeEnv } from "../env.js";
 import { type CommandFrame, ErrorBodySchema } from "../schemas.js";
-import type { CommandResultFrame } from "./frames.js";
+import { type CommandResultFrame, failedResult } from "./frames.js";
 
 /**
  * Forwards a client's `command` frame to the broker and turns every outcome into
@@ -19,12 +19,7 @@ export async function relayCommand(
   now: () => number,
 ): Promise<CommandResultFrame> {
   const base = { type: "command_result" as const, id: commandId, deviceId };
-  const failed = (code: string, message: string): CommandResultFrame => ({
-    ...base,
-    ts: now(),
-    ok: false,
-    error: { code, message },
-  });
+  const failed = (code: string, message: string) => failedResult(deviceId, commandId, now(), code, message);
   let answer: Awaited<ReturnType<typeof sendCommandToBroker>>;
   try {
     answer = await sendCommandToBroker(env, deviceId, {

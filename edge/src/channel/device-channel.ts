@@ -1,34 +1,40 @@
 import { DurableObject } from "cloudflare:workers";
 import { type DeviceView, ErrorCode, parseJson, type TetherEvent } from "../../../protocol/src/index.js";
+import { JWT_LEEWAY_SECONDS, socketDeadlineMs } from "../auth/client-token.js";
+import { edgeConfig } from "../config/config-guard.js";
 import type { EdgeEnv } from "../env.js";
 import { errorResponse } from "../http-errors.js";
-import { type ChannelLimits, channelLimits } from "../limits.js";
-import { CommandFrameSchema, describeIssue } from "../schemas.js";
+import { type ChannelLimits, channelLimits, MAX_CUTOFFS_PER_DEVICE } from "../limits.js";
+import { ClientFrameSchema, type CommandFrame, describeIssue } from "../schemas.js";
 import { broadcast, sendFrame } from "./broadcast.js";
 import { relayCommand } from "./command-relay.js";
+import { CommandSlots } from "./command-slots.js";
 import { type ConnectRequest, parseConnectRequest } from "./connect-request.js";
 import { DeviceStore } from "./device-store.js";
-import { errorFrame, snapshotFrame } from "./frames.js";
+import { errorFrame, failedResult, snapshotFrame } from "./frames.js";
+import { CloseCode, closeExpired, closeWithError, nextDeadline } from "./socket-lifetime.js";
 import { readSession, type SocketSession, takeToken, writeSession } from "./socket-session.js";
+import { renewSession } from "./token-renewal.js";
+import { UserCutoffs } from "./user-cutoffs.js";
+
+export { CloseCode } from "./socket-lifetime.js";
 
 const encoder = new TextEncoder();
-
-/** Close codes this object uses (docs/EDGE.md, "Close codes"). */
-export const CloseCode = {
-  Normal: 1000,
-  InternalError: 1011,
-  TryAgainLater: 1013,
-} as const;
+const userTag = (user: string) => `user:${user}`;
 
 /**
  * Owns one device's live channel: the sockets of every mobile and web client
  * watching it (hibernatable, so idle sockets cost nothing), the device's view and
- * its recent events (in SQLite, so hibernation loses nothing). Platform entry
- * points stay thin and hand off to the hooks below them.
+ * its recent events (in SQLite, so hibernation loses nothing), and the users Rails
+ * cut off from it. Each socket lives until its token's `exp`: one alarm, set to the
+ * earliest deadline, wakes even a hibernated object to close it (4401). Platform
+ * entry points stay thin and hand off to the hooks below them.
  */
 export class DeviceChannel extends DurableObject<EdgeEnv> {
   private readonly store: DeviceStore;
+  private readonly cutoffs: UserCutoffs;
   private readonly limits: ChannelLimits;
+  private readonly commandSlots: CommandSlots;
   /** The clock; a test may replace it. */
   now: () => number = () => Date.now();
 
@@ -36,6 +42,11 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     super(ctx, env);
     this.limits = channelLimits(env);
     this.store = new DeviceStore(ctx.storage.sql, this.limits.recentEvents);
+    this.cutoffs = new UserCutoffs(ctx.storage.sql, MAX_CUTOFFS_PER_DEVICE);
+    this.commandSlots = new CommandSlots(
+      this.limits.maxCommandsInFlight,
+      this.limits.maxCommandsInFlightPerUser,
+    );
     // Keepalives are answered by the runtime and never wake a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
@@ -59,6 +70,25 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     return applied;
   }
 
+  /**
+   * RPC for `POST /v1/users/{sub}/disconnect`: closes every socket of `user` (4403)
+   * and refuses the tokens they already hold until those have expired. Returns how
+   * many sockets were closed.
+   */
+  async disconnectUser(deviceId: string, user: string): Promise<number> {
+    this.store.claim(deviceId);
+    const now = this.now();
+    const { maxTtlSeconds } = edgeConfig(this.env).clientJwt;
+    const expiresAt = now + (maxTtlSeconds + JWT_LEEWAY_SECONDS) * 1000;
+    this.cutoffs.record(user, now, expiresAt);
+    const sockets = this.ctx.getWebSockets(userTag(user));
+    for (const ws of sockets) {
+      closeWithError(ws, CloseCode.Forbidden, ErrorCode.Forbidden, "access to this device was withdrawn");
+    }
+    await this.scheduleAlarm(expiresAt);
+    return sockets.length;
+  }
+
   override async fetch(request: Request): Promise<Response> {
     const connect = parseConnectRequest(request);
     if (!connect || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -67,10 +97,25 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     return this.onConnect(connect);
   }
 
+  /** Closes the sockets whose token expired, forgets expired cut-offs, and sets the next alarm. */
+  override async alarm(): Promise<void> {
+    const now = this.now();
+    const sockets = this.ctx.getWebSockets();
+    closeExpired(sockets, now);
+    this.cutoffs.purge(now);
+    const candidates = [nextDeadline(sockets, now), this.cutoffs.nextExpiry()].filter((t) => t !== null);
+    if (candidates.length > 0) await this.ctx.storage.setAlarm(Math.min(...candidates));
+  }
+
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const session = readSession(ws);
     if (!session) {
       ws.close(CloseCode.InternalError, "socket session lost");
+      return;
+    }
+    // The alarm may run late; a frame never outlives the token.
+    if (session.deadline <= this.now()) {
+      closeExpired([ws], this.now());
       return;
     }
     if (!this.admit(ws, session, message)) return;
@@ -99,33 +144,57 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     }
   }
 
-  private onConnect(connect: ConnectRequest): Response {
+  private async onConnect(connect: ConnectRequest): Promise<Response> {
     this.store.claim(connect.deviceId);
+    const now = this.now();
+    if (this.cutoffs.refuses(connect.user, connect.iat, now)) {
+      return errorResponse(
+        403,
+        ErrorCode.Forbidden,
+        "access to this device was withdrawn; the token predates it",
+      );
+    }
     const { 0: client, 1: server } = new WebSocketPair();
     const headers = connect.subprotocol ? { "sec-websocket-protocol": connect.subprotocol } : undefined;
-    if (this.ctx.getWebSockets().length >= this.limits.maxSockets) {
+    const refusal = this.socketBoundRefusal(connect.user);
+    if (refusal !== null) {
       // Accepted only to say why: a browser cannot read an HTTP refusal of an upgrade.
       server.accept();
-      sendFrame(
-        server,
-        errorFrame(ErrorCode.TooManySockets, `at most ${this.limits.maxSockets} sockets per device`),
-      );
+      sendFrame(server, errorFrame(ErrorCode.TooManySockets, refusal));
       server.close(CloseCode.TryAgainLater, "too many sockets");
       return new Response(null, { status: 101, webSocket: client, headers });
     }
-    const now = this.now();
     const session: SocketSession = {
       connectionId: crypto.randomUUID(),
       kind: connect.kind,
       user: connect.user,
       connectedAt: now,
+      deadline: socketDeadlineMs(connect),
+      mayCommand: connect.mayCommand,
       tokens: this.limits.rateBurst,
       refilledAt: now,
     };
-    this.ctx.acceptWebSocket(server, [session.connectionId, `kind:${session.kind}`, `user:${session.user}`]);
+    this.ctx.acceptWebSocket(server, [session.connectionId, `kind:${session.kind}`, userTag(session.user)]);
     writeSession(server, session);
     sendFrame(server, snapshotFrame(this.store.view(connect.deviceId), this.store.recent()));
+    await this.scheduleAlarm(session.deadline);
     return new Response(null, { status: 101, webSocket: client, headers });
+  }
+
+  /** Why one more socket of `user` is refused (device bound, then user bound), or null. */
+  private socketBoundRefusal(user: string): string | null {
+    const { maxSockets, maxSocketsPerUser } = this.limits;
+    if (this.ctx.getWebSockets().length >= maxSockets) return `at most ${maxSockets} sockets per device`;
+    if (this.ctx.getWebSockets(userTag(user)).length >= maxSocketsPerUser) {
+      return `at most ${maxSocketsPerUser} sockets per user and device (WS_MAX_SOCKETS_PER_USER)`;
+    }
+    return null;
+  }
+
+  /** One alarm per object: moved earlier when `atMs` comes before the one set. */
+  private async scheduleAlarm(atMs: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || atMs < current) await this.ctx.storage.setAlarm(atMs);
   }
 
   /** Rate limit, then size: false (with an error frame sent) when the frame is refused. */
@@ -155,18 +224,64 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       sendFrame(ws, errorFrame(ErrorCode.InvalidFrame, json.message));
       return;
     }
-    const frame = CommandFrameSchema.safeParse(json.value);
+    const frame = ClientFrameSchema.safeParse(json.value);
     if (!frame.success) {
       sendFrame(ws, errorFrame(ErrorCode.InvalidFrame, describeIssue(frame.error), frameId(json.value)));
       return;
     }
     const deviceId = this.store.deviceId();
-    if (deviceId === null) {
+    // The session as admit() left it (with its bucket updated).
+    const session = readSession(ws);
+    if (deviceId === null || session === null) {
       ws.close(CloseCode.InternalError, "channel has no device");
       return;
     }
-    const commandId = frame.data.id ?? crypto.randomUUID();
-    sendFrame(ws, await relayCommand(this.env, deviceId, commandId, frame.data, this.now));
+    if (frame.data.type === "auth") await this.onAuth(ws, session, deviceId, frame.data.token);
+    else await this.onCommand(ws, session, deviceId, frame.data);
+  }
+
+  /** `auth`: a fresh token for the same user moves the socket's deadline (and its `cmd` grant). */
+  private async onAuth(
+    ws: WebSocket,
+    session: SocketSession,
+    deviceId: string,
+    token: string,
+  ): Promise<void> {
+    const renewal = await renewSession(session, token, {
+      deviceId,
+      policy: edgeConfig(this.env).clientJwt,
+      cutoffs: this.cutoffs,
+      nowMs: this.now(),
+    });
+    if (!renewal.ok) {
+      sendFrame(ws, errorFrame(renewal.code, renewal.message));
+      return;
+    }
+    // Frames read while the token was being verified may have moved the bucket: keep it.
+    const { deadline, mayCommand } = renewal.session;
+    writeSession(ws, { ...(readSession(ws) ?? renewal.session), deadline, mayCommand });
+    await this.scheduleAlarm(deadline);
+    sendFrame(ws, renewal.frame);
+  }
+
+  /** `command`: only with a `cmd` grant, within the sockets' share of the broker's slots. */
+  private async onCommand(ws: WebSocket, session: SocketSession, deviceId: string, frame: CommandFrame) {
+    const commandId = frame.id ?? crypto.randomUUID();
+    if (!session.mayCommand) {
+      const message = "this token may watch the device but not command it (no cmd claim for it)";
+      sendFrame(ws, failedResult(deviceId, commandId, this.now(), ErrorCode.Forbidden, message));
+      return;
+    }
+    const slot = this.commandSlots.take(session.user);
+    if (!slot.ok) {
+      sendFrame(ws, failedResult(deviceId, commandId, this.now(), ErrorCode.RateLimited, slot.message));
+      return;
+    }
+    try {
+      sendFrame(ws, await relayCommand(this.env, deviceId, commandId, frame, this.now));
+    } finally {
+      this.commandSlots.release(session.user);
+    }
   }
 }
 

@@ -20,7 +20,8 @@ const SCHEMA = [
      online INTEGER NOT NULL DEFAULT 0,
      since INTEGER,
      last_seen INTEGER,
-     state TEXT
+     state TEXT,
+     state_ts INTEGER
    )`,
   `CREATE TABLE IF NOT EXISTS recent_event (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -34,6 +35,8 @@ type DeviceRow = {
   since: number | null;
   last_seen: number | null;
   state: string | null;
+  /** Broker timestamp of the stored state. */
+  state_ts: number | null;
 };
 
 export class DeviceStore {
@@ -43,6 +46,13 @@ export class DeviceStore {
     private readonly recentLimit: number,
   ) {
     for (const statement of SCHEMA) sql.exec(statement);
+    // Objects created before the state ordering guard (issue 11) lack the column.
+    const { found } = sql
+      .exec<{ found: number }>(
+        "SELECT COUNT(*) AS found FROM pragma_table_info('device') WHERE name = 'state_ts'",
+      )
+      .one();
+    if (found === 0) sql.exec("ALTER TABLE device ADD COLUMN state_ts INTEGER");
   }
 
   /** The device this object serves, once known (set by the first connect or delivery). */
@@ -87,13 +97,15 @@ export class DeviceStore {
 
   /**
    * Applies one event to the view and appends it to the ring. A presence event
-   * older than the current `since` is stale (batches can cross) and is dropped:
-   * returns false, and the caller does not broadcast it.
+   * older than the current `since`, or a state older than the stored state's
+   * broker timestamp, is stale (batches can cross, or be replayed) and is dropped:
+   * returns false, and the caller does not broadcast it. `lastSeen` only moves forward.
    */
   apply(event: TetherEvent): boolean {
-    const view = this.view(event.deviceId);
-    if (event.type === "presence" && view.since !== null && event.ts < view.since) return false;
-    const lastSeen = Math.max(view.lastSeen ?? event.ts, event.ts);
+    const row = this.row();
+    if (event.type === "presence" && row?.since != null && event.ts < row.since) return false;
+    if (event.type === "state" && row?.state_ts != null && event.ts < row.state_ts) return false;
+    const lastSeen = Math.max(row?.last_seen ?? event.ts, event.ts);
     this.sql.exec("UPDATE device SET last_seen = ? WHERE singleton = 1", lastSeen);
     if (event.type === "presence") {
       this.sql.exec(
@@ -102,7 +114,11 @@ export class DeviceStore {
         event.ts,
       );
     } else if (event.type === "state") {
-      this.sql.exec("UPDATE device SET state = ? WHERE singleton = 1", JSON.stringify(event.state));
+      this.sql.exec(
+        "UPDATE device SET state = ?, state_ts = ? WHERE singleton = 1",
+        JSON.stringify(event.state),
+        event.ts,
+      );
     }
     const { seq } = this.sql
       .exec<{ seq: number }>(
@@ -117,7 +133,9 @@ export class DeviceStore {
   private row(): DeviceRow | null {
     return (
       this.sql
-        .exec<DeviceRow>("SELECT device_id, online, since, last_seen, state FROM device WHERE singleton = 1")
+        .exec<DeviceRow>(
+          "SELECT device_id, online, since, last_seen, state, state_ts FROM device WHERE singleton = 1",
+        )
         .toArray()[0] ?? null
     );
   }

@@ -24,10 +24,30 @@ export interface CommandResultFrame {
   error?: { code: string; message: string };
 }
 
-export type ServerFrame = SnapshotFrame | ErrorFrame | CommandResultFrame | TetherEvent;
+/** The answer to an accepted `auth` frame: the socket now lives until `exp` (+ the leeway). */
+export interface AuthAcceptedFrame {
+  type: "auth";
+  ok: true;
+  exp: number;
+  /** Whether the new token lets this socket command the device. */
+  mayCommand: boolean;
+}
+
+export type ServerFrame = SnapshotFrame | ErrorFrame | CommandResultFrame | AuthAcceptedFrame | TetherEvent;
 
 export function snapshotFrame(device: DeviceView, recent: TetherEvent[]): SnapshotFrame {
   return { type: "snapshot", device, recent };
+}
+
+/** A command that did not run (refused by the edge or the broker), as its one `command_result`. */
+export function failedResult(
+  deviceId: string,
+  commandId: string,
+  ts: number,
+  code: string,
+  message: string,
+): CommandResultFrame {
+  return { type: "command_result", id: commandId, deviceId, ts, ok: false, error: { code, message } };
 }
 
 export function errorFrame(code: string, message: string, id?: string): ErrorFrame {

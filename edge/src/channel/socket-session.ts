@@ -2,13 +2,18 @@ import { z } from "zod";
 
 /**
  * Per-socket data kept in the socket's attachment (survives hibernation; at most
- * 2 KiB): who is connected and the socket's rate-limit token bucket.
+ * 2 KiB): who is connected, until when their token lets them, whether they may
+ * command, and the socket's rate-limit token bucket.
  */
 const SocketSessionSchema = z.object({
   connectionId: z.string(),
   kind: z.enum(["mobile", "web"]),
   user: z.string(),
   connectedAt: z.number(),
+  /** Epoch ms at which the socket closes with 4401 unless an `auth` frame moves it. */
+  deadline: z.number(),
+  /** The token's `cmd` claim covers this device. */
+  mayCommand: z.boolean(),
   /** Token bucket: tokens left and when they were last refilled (epoch ms). */
   tokens: z.number(),
   refilledAt: z.number(),

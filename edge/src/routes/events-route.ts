@@ -10,10 +10,16 @@ import {
 } from "../../../protocol/src/index.js";
 import { bodySize } from "../body-size.js";
 import type { EdgeEnv } from "../env.js";
-import { requireSecret } from "../http-errors.js";
+import { errorResponse, requireSecret } from "../http-errors.js";
+import { ledgerFor } from "../ledger/batch-ledger.js";
 import { MAX_EVENTS_BODY_BYTES } from "../limits.js";
 
-/** `POST /internal/events`: the broker's signed event batches, one DeviceChannel call per device. */
+/**
+ * `POST /internal/events`: the broker's signed event batches, one DeviceChannel call
+ * per device. A batchId seen in the last 600 s is refused 409 `replayed` before
+ * anything is delivered; a batch whose delivery fails is forgotten again, so the
+ * broker may resend it.
+ */
 export const eventsRoute = new Hono<{ Bindings: EdgeEnv }>();
 
 eventsRoute.post("/events", bodySize(MAX_EVENTS_BODY_BYTES), async (c) => {
@@ -30,14 +36,27 @@ eventsRoute.post("/events", bodySize(MAX_EVENTS_BODY_BYTES), async (c) => {
   const batch = json.ok ? parseEventBatch(json.value) : json;
   if (!batch.ok) throw new TetherError(ErrorCode.InvalidRequest, batch.message, { status: 400 });
 
-  const byDevice = groupByDevice(batch.value.events);
+  const { batchId, events } = batch.value;
+  const ledger = ledgerFor(c.env, batchId);
+  const claim = await ledger.claim(batchId);
+  if (claim === "replayed") {
+    throw new TetherError(ErrorCode.Replayed, `batch ${batchId} was already accepted`, { status: 409 });
+  }
+  if (claim === "full") {
+    console.error("edge: batch ledger full, refusing a batch", { batchId });
+    const refusal = errorResponse(503, ErrorCode.Overloaded, "too many batches in the replay window; retry");
+    refusal.headers.set("retry-after", "1");
+    return refusal;
+  }
+  const byDevice = groupByDevice(events);
   const outcomes = await Promise.allSettled(
-    [...byDevice].map(([deviceId, events]) =>
-      c.env.DEVICE_CHANNEL.getByName(deviceId).deliver(deviceId, events),
+    [...byDevice].map(([deviceId, deviceEvents]) =>
+      c.env.DEVICE_CHANNEL.getByName(deviceId).deliver(deviceId, deviceEvents),
     ),
   );
   const failed = outcomes.filter((outcome) => outcome.status === "rejected");
   if (failed.length > 0) {
+    await ledger.release(batchId);
     const reasons = failed.map((outcome) => String(outcome.reason));
     console.error("edge: event delivery failed", { devices: byDevice.size, reasons });
     throw new TetherError(
@@ -46,7 +65,7 @@ eventsRoute.post("/events", bodySize(MAX_EVENTS_BODY_BYTES), async (c) => {
       { status: 500 },
     );
   }
-  return c.json({ ok: true, events: batch.value.events.length, devices: byDevice.size });
+  return c.json({ ok: true, events: events.length, devices: byDevice.size });
 });
 
 /** Groups a batch by device, keeping each device's events in batch order. Bounded by the batch size. */

@@ -13,8 +13,8 @@ export const railsRoutes = new Hono<{ Bindings: EdgeEnv }>();
 
 railsRoutes.post(
   "/:id/commands",
-  deviceIdParam(),
   railsToken(),
+  deviceIdParam(),
   bodySize(MAX_COMMAND_BODY_BYTES),
   async (c) => {
     const deviceId = c.req.param("id");
@@ -33,7 +33,7 @@ railsRoutes.post(
   },
 );
 
-railsRoutes.get("/:id", deviceIdParam(), railsToken(), async (c) => {
+railsRoutes.get("/:id", railsToken(), deviceIdParam(), async (c) => {
   const deviceId = c.req.param("id");
   const channel = c.env.DEVICE_CHANNEL.getByName(deviceId);
   return c.json(await channel.view(deviceId));
