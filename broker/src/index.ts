@@ -103,6 +103,13 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       settings.redisUrl,
       settings.redisKeyPrefix,
       settings.sessionExpirySeconds,
+      {
+        maxQueuedPerSession: settings.maxQueuedPerSession,
+        onQueueOverflow: (clientId, dropped) => {
+          metrics.refusals.inc({ reason: "session_queue_full" }, dropped);
+          logger.warn({ deviceId: clientId, dropped }, "session queue full: oldest messages dropped");
+        },
+      },
     );
     persistence = redisParts.persistence;
     store = new RedisDeviceStore(redisParts.redis, settings.redisKeyPrefix, settings.revokedDevices);
