@@ -74,6 +74,12 @@ export interface RunningBroker {
 const OFFLINE_TOPIC = "$SYS/tether/offline";
 /** How long close() waits for the forwarder to deliver what it holds. */
 const CLOSE_FLUSH_MS = 5_000;
+/**
+ * Aedes's window of inbound QoS 2 publishes awaiting PUBREL, per client (its default is
+ * 1,000 × MAX_PAYLOAD_BYTES). Devices' QoS 2 publishes are refused before Aedes stores
+ * them (mqtt/acl.ts), so this is never reached: it is the bound if that check is bypassed.
+ */
+const MAX_INFLIGHT_INBOUND = 8;
 /** Heap snapshots kept in HEAP_SNAPSHOT_DIR (each is tens of MB); older ones are deleted. */
 const HEAP_SNAPSHOTS_KEPT = 3;
 
@@ -158,6 +164,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     // Above the contract's 4 levels so that our ACL, not Aedes, refuses and counts deeper topics.
     maxTopicLevels: 16,
     drainTimeout: 30_000,
+    maxInflightInbound: MAX_INFLIGHT_INBOUND,
     preConnect: createPreConnect(ctx),
     authenticate: createAuthenticate(ctx, connections),
     authorizePublish: createAuthorizePublish(ctx),
