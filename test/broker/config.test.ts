@@ -37,6 +37,15 @@ describe("loadConfig", () => {
       connectTimeoutMs: 10_000,
       logLevel: "info",
       memoryLogIntervalSeconds: 60,
+      tetherEnv: "development",
+      maxConnections: 50_000,
+      maxUnauthenticatedPerAddress: 100,
+      authFailureBurst: 20,
+      authFailureCooldownSeconds: 60,
+      devicePublishRate: 20,
+      devicePublishBurst: 200,
+      deviceFloodCooldownSeconds: 30,
+      allowPlainMqtt: false,
     });
   });
 
@@ -146,6 +155,7 @@ describe("loadConfig", () => {
       command: "credentials",
       deviceId: "router-7",
       deviceSecret: SECRETS.DEVICE_SECRET,
+      warnings: [],
     });
     expect(failure(["credentials", "router/7"], SECRETS).message).toContain("not a device id");
     expect(failure(["credentials"], SECRETS).message).toContain("usage: credentials <deviceId>");

@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest";
 import { systemClock, TrackedClock } from "../../broker/src/clock.js";
 import type { BrokerContext } from "../../broker/src/context.js";
 import { MemoryDeviceStore } from "../../broker/src/devices/store.js";
+import { createBrokerLogs } from "../../broker/src/logging/broker-logs.js";
 import { createBrokerMetrics } from "../../broker/src/metrics.js";
 import {
   createAuthorizeForward,
@@ -24,11 +25,13 @@ import { deviceSubscriptionTopics, EVENT_NAME_PATTERN, topics } from "../../prot
 
 function context(): BrokerContext {
   const settings = resolveSettings({ deviceSecret: "x".repeat(32), brokerApiToken: "y".repeat(32) });
+  const logger = pino({ level: "silent" });
   return {
     settings,
     nodeId: "property-test",
     clock: new TrackedClock(systemClock),
-    logger: pino({ level: "silent" }),
+    logger,
+    logs: createBrokerLogs(logger, 10_000),
     metrics: createBrokerMetrics(),
     store: new MemoryDeviceStore(),
     events: { push: () => {} },

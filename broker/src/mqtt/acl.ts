@@ -7,7 +7,7 @@ import {
   parseTopic,
   topics,
 } from "../../../protocol/src/index.js";
-import { type BrokerContext, refuse } from "../context.js";
+import { type BrokerContext, type RefusalReason, refuse } from "../context.js";
 
 /**
  * The ACL of CONTRACT.md "MQTT topics": a device publishes only to its own
@@ -19,7 +19,7 @@ import { type BrokerContext, refuse } from "../context.js";
  * stays [MQTT-3.9.3] (and is never stored: sessions/subscription-guard.ts).
  */
 
-function topicRefusal(topic: string, deviceId: string): string | null {
+function topicRefusal(topic: string, deviceId: string): RefusalReason | null {
   if (topic.startsWith("$")) return "sys_topic";
   if (topic.includes("+") || topic.includes("#")) return "wildcard";
   if (topic.split("/").length > MAX_TOPIC_LEVELS) return "topic_depth";
@@ -56,7 +56,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
       callback(new Error("payload too large"));
       return;
     }
-    const reason =
+    const reason: RefusalReason | null =
       topicRefusal(packet.topic, deviceId) ??
       (isCommandsTopic(packet.topic, deviceId) ? "publish_commands" : null);
     if (reason) {
@@ -82,7 +82,7 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
     callback: (error: Error | null, subscription?: Subscription | null) => void,
   ): void {
     const deviceId = client.id;
-    const reason =
+    const reason: RefusalReason | null =
       topicRefusal(sub.topic, deviceId) ??
       (isDeviceSubscriptionTopic(deviceId, sub.topic) ? null : "subscribe_not_commands");
     if (reason) {

@@ -1,0 +1,40 @@
+/** A token bucket's shape: it holds at most `burst` tokens and gains `perSecond` a second. */
+export interface BucketRate {
+  perSecond: number;
+  burst: number;
+}
+
+/**
+ * One token bucket's state. The rate lives outside (one `BucketRate` shared by
+ * every bucket of a limiter), so a bucket costs two numbers.
+ */
+export class TokenBucket {
+  tokens: number;
+  /** When `tokens` was last brought up to date (ms). */
+  at: number;
+
+  constructor(rate: BucketRate, now: number) {
+    this.tokens = rate.burst;
+    this.at = now;
+  }
+
+  /** Takes one token if there is one. */
+  take(rate: BucketRate, now: number): boolean {
+    this.#refill(rate, now);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** True when the bucket would be full now: forgetting it changes nothing. */
+  isFull(rate: BucketRate, now: number): boolean {
+    return this.tokens + ((now - this.at) / 1000) * rate.perSecond >= rate.burst;
+  }
+
+  #refill(rate: BucketRate, now: number): void {
+    if (now > this.at) {
+      this.tokens = Math.min(rate.burst, this.tokens + ((now - this.at) / 1000) * rate.perSecond);
+      this.at = now;
+    }
+  }
+}
