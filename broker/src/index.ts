@@ -155,6 +155,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       floodWindowMs: settings.floodWindowMs,
       floodCooldownMs: settings.deviceFloodCooldownSeconds * 1000,
       maxTrackedDevices: settings.maxTrackedDevices,
+      maxCredit: settings.maxPendingPerDevice + settings.maxQueuedPerDevice,
     },
     now,
   );
@@ -172,7 +173,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     authenticate: createAuthenticate(ctx, connections, { admission, publishLimiter }),
     authorizePublish: createAuthorizePublish(ctx),
     authorizeSubscribe: createAuthorizeSubscribe(ctx),
-    authorizeForward: createAuthorizeForward(ctx),
+    authorizeForward: createAuthorizeForward(ctx, (deviceId) => publishLimiter.credit(deviceId)),
     published: createPublished(ctx),
   });
   const broker = aedes;

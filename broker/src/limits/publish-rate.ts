@@ -12,6 +12,12 @@ export interface PublishRateLimits {
   floodCooldownMs: number;
   /** Devices tracked at once (the limiter's own bound). */
   maxTrackedDevices: number;
+  /**
+   * Most tokens a device may hold above `burst` from commands delivered to it
+   * (each credits one message: its result); at least the commands a device can
+   * have in flight and queued.
+   */
+  maxCredit: number;
 }
 
 export type PublishVerdict = "ok" | "drop" | "flood";
@@ -33,8 +39,10 @@ class DeviceState {
  * (so a reconnect does not refill it). Over the limit a message is dropped;
  * more than `burst` drops within `floodWindowMs` is sustained abuse: the device
  * is disconnected and refused for `floodCooldownMs`. The defaults (20/s, burst
- * 200) are far above what an honest router sends (state on change, a few
- * events a minute, one result per command).
+ * 200) are far above what an honest router sends on its own (state on change, a
+ * few events a minute); its results are paid for by the commands it is sent:
+ * each command delivered to a device credits it one message, so a router
+ * answering commands as fast as the API sends them is never limited.
  */
 export class PublishRateLimiter {
   readonly #limits: PublishRateLimits;
@@ -75,6 +83,14 @@ export class PublishRateLimiter {
     state.cooldownUntil = now + this.#limits.floodCooldownMs;
     state.dropped = 0;
     return "flood";
+  }
+
+  /** A command was delivered to `deviceId`: it may publish one more message (its result). */
+  credit(deviceId: string): void {
+    const state = this.#devices.get(deviceId);
+    // No state: its bucket is full, and the result fits in the burst.
+    if (!state) return;
+    state.bucket.credit(this.#rate, this.#now(), this.#limits.maxCredit);
   }
 
   /** True while a device disconnected for flooding may not reconnect. */

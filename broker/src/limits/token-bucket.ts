@@ -26,6 +26,12 @@ export class TokenBucket {
     return true;
   }
 
+  /** Adds one token, which may go up to `maxCredit` above the burst. */
+  credit(rate: BucketRate, now: number, maxCredit: number): void {
+    this.#refill(rate, now);
+    this.tokens = Math.min(rate.burst + maxCredit, this.tokens + 1);
+  }
+
   /** True when the bucket would be full now: forgetting it changes nothing. */
   isFull(rate: BucketRate, now: number): boolean {
     return this.tokens + ((now - this.at) / 1000) * rate.perSecond >= rate.burst;
@@ -33,7 +39,9 @@ export class TokenBucket {
 
   #refill(rate: BucketRate, now: number): void {
     if (now > this.at) {
-      this.tokens = Math.min(rate.burst, this.tokens + ((now - this.at) / 1000) * rate.perSecond);
+      // Refill never takes away credit above the burst (TokenBucket.credit).
+      const refilled = Math.min(rate.burst, this.tokens + ((now - this.at) / 1000) * rate.perSecond);
+      this.tokens = Math.max(this.tokens, refilled);
       this.at = now;
     }
   }

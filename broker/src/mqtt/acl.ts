@@ -100,9 +100,13 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
  * (`deviceSubscriptionTopics`), live or from its session's queue, whatever a
  * subscription or a stored session says; and a command is never delivered after
  * its `expiresAt`. Returning null makes Aedes drop the packet (and clear it from
- * the session's queue).
+ * the session's queue). `onCommandDelivered` credits the device's publish rate
+ * limit with the result it owes.
  */
-export function createAuthorizeForward(ctx: BrokerContext) {
+export function createAuthorizeForward(
+  ctx: BrokerContext,
+  onCommandDelivered: (deviceId: string) => void = () => {},
+) {
   return function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     if (!isDeviceSubscriptionTopic(client.id, packet.topic)) {
       refuse(ctx, "forward_not_allowed", { deviceId: client.id, topic: packet.topic });
@@ -124,6 +128,7 @@ export function createAuthorizeForward(ctx: BrokerContext) {
       return null;
     }
     ctx.metrics.messagesOut.inc({ kind: "command" });
+    onCommandDelivered(client.id);
     return packet;
   };
 }

@@ -70,12 +70,19 @@ export interface AuthenticateGuards {
   publishLimiter: PublishRateLimiter;
 }
 
-/** Refusals that mean wrong credentials: they use up the address's failed-CONNECT bucket. */
-const CREDENTIAL_FAILURES: ReadonlySet<RefusalReason> = new Set([
+/**
+ * Refused CONNECTs that use up the address's failed-CONNECT bucket: wrong
+ * credentials, and a device that keeps coming back while revoked or in its flood
+ * cool-down (an honest router's SDK backs off; a loop that does not is cut at
+ * the socket).
+ */
+const COUNTED_FAILURES: ReadonlySet<RefusalReason> = new Set([
   "bad_client_id",
   "missing_username",
   "id_mismatch",
   "bad_password",
+  "revoked",
+  "flood_cooldown",
 ]);
 
 /**
@@ -115,7 +122,7 @@ export function createAuthenticate(
     const deviceId = client.id;
     const remote = remoteOf(client);
     const deny = (reason: RefusalReason, code: number) => {
-      const cooldown = CREDENTIAL_FAILURES.has(reason) && guards.admission.failed(client.conn);
+      const cooldown = COUNTED_FAILURES.has(reason) && guards.admission.failed(client.conn);
       refuse(ctx, reason, { clientId: deviceId, remote, ...(cooldown ? { addressCooldown: true } : {}) });
       return authError(code, reason);
     };

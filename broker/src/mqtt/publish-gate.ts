@@ -39,6 +39,8 @@ export function createPublishGate(
 
   function onParsedPacket(this: AedesParser, packet: ParsedPacket): void {
     const client = this.client;
+    // The rest of a chunk parsed after the gate closed the connection is not worth handling.
+    if (client.conn.destroyed) return;
     if (packet.cmd === "publish" && client.connected) {
       const verdict = limiter.take(client.id);
       if (verdict === "drop") {
