@@ -15,6 +15,7 @@ import { EventForwarder } from "./forwarder.js";
 import { createHttpApp } from "./http/app.js";
 import { createHttpServer } from "./http/server.js";
 import { ConnectionAdmission } from "./limits/admission.js";
+import { limiterGauges } from "./limits/gauges.js";
 import { PublishRateLimiter } from "./limits/publish-rate.js";
 import { createBrokerLogs } from "./logging/broker-logs.js";
 import { type BrokerMetrics, createBrokerMetrics } from "./metrics.js";
@@ -226,6 +227,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     };
   }
   memoryGauges(metrics.registry, stats);
+  limiterGauges(metrics.registry, admission, publishLimiter);
 
   const revocations = new Revocations(ctx, {
     aedes: broker,

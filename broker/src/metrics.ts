@@ -50,8 +50,6 @@ export interface BrokerMetrics {
   authAccepted: Counter<"secret">;
   /** Connected devices disconnected because they were revoked, by where the revocation came from. */
   revokedDisconnects: Counter<"source">;
-  /** Entries in the limiters' own maps (addresses, devices): bounded, watched. */
-  limiterEntries: Gauge<"limiter">;
   /** Results that matched no waiting or queued command, by kind (`late`, `unknown`). */
   unmatchedResults: Counter<"kind">;
 }
@@ -186,12 +184,6 @@ export function createBrokerMetrics(): BrokerMetrics {
       name: "tether_revoked_disconnects_total",
       help: "Connected devices disconnected because they were revoked, by source (api, redis, config)",
       labelNames: ["source"],
-      registers,
-    }),
-    limiterEntries: new Gauge({
-      name: "tether_limiter_entries",
-      help: "Entries the admission and publish-rate limiters track (limiter=address|device)",
-      labelNames: ["limiter"],
       registers,
     }),
     unmatchedResults: new Counter({

@@ -6,7 +6,6 @@
  * nobody waits for any more.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import type { RunningBroker } from "../../broker/src/index.js";
 import { topics } from "../../protocol/src/index.js";
 import {
   answerCommands,
@@ -25,37 +24,7 @@ afterEach(cleanupAll);
 /** Longest log line allowed: a line is a few short fields, whatever the attacker sent. */
 const MAX_LINE_BYTES = 1_024;
 
-/** A raw CONNECT; resolves with the CONNACK's return code, or "closed" if the broker closed the socket first. */
-async function rawConnect(
-  broker: RunningBroker,
-  fields: { clientId: string; username?: string; password?: string; protocolVersion?: 4 | 5 },
-  localAddress?: string,
-): Promise<number | "closed"> {
-  let client: RawMqtt;
-  try {
-    client = await RawMqtt.open(broker, localAddress);
-  } catch {
-    return "closed";
-  }
-  client.send({
-    cmd: "connect",
-    protocolId: "MQTT",
-    protocolVersion: fields.protocolVersion ?? 4,
-    clean: true,
-    clientId: fields.clientId,
-    keepalive: 30,
-    ...(fields.username === undefined ? {} : { username: fields.username }),
-    ...(fields.password === undefined ? {} : { password: Buffer.from(fields.password) }),
-  });
-  const answer = await Promise.race([
-    client
-      .next("connack", 2_000)
-      .then((packet) => (packet.cmd === "connack" ? (packet.returnCode ?? 0) : -1)),
-    client.closed.then(() => "closed" as const),
-  ]).catch(() => "closed" as const);
-  client.destroy();
-  return answer;
-}
+const rawConnect = RawMqtt.attempt;
 
 describe("the broker's log under attack", () => {
   it("keeps every line small and writes one line per refusal reason per interval, while counting each", async () => {

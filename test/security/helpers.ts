@@ -20,6 +20,13 @@ export async function labelled(metric: ReadableMetric, label: string): Promise<R
   return Object.fromEntries(values.map((v) => [String(v.labels[label]), v.value]));
 }
 
+/** The value of an unlabelled gauge of the broker's registry (e.g. `tether_sockets`). */
+export async function gauge(broker: RunningBroker, name: string): Promise<number> {
+  const metric = broker.metrics.registry.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  return (await metric.get()).values[0]?.value ?? Number.NaN;
+}
+
 /** A pino logger whose JSON lines the test can read (level info and up, unless told). */
 export function capturedLogger(level = "info"): { logger: Logger; lines: string[] } {
   const lines: string[] = [];

@@ -55,6 +55,41 @@ export class RawMqtt {
     return { client, connack };
   }
 
+  /**
+   * A raw CONNECT (any fields, any protocol version); resolves with the CONNACK's
+   * return code, or "closed" when the broker closes the socket first.
+   */
+  static async attempt(
+    broker: RunningBroker,
+    fields: { clientId: string; username?: string; password?: string; protocolVersion?: 4 | 5 },
+    localAddress?: string,
+  ): Promise<number | "closed"> {
+    let client: RawMqtt;
+    try {
+      client = await RawMqtt.open(broker, localAddress);
+    } catch {
+      return "closed";
+    }
+    client.send({
+      cmd: "connect",
+      protocolId: "MQTT",
+      protocolVersion: fields.protocolVersion ?? 4,
+      clean: true,
+      clientId: fields.clientId,
+      keepalive: 30,
+      ...(fields.username === undefined ? {} : { username: fields.username }),
+      ...(fields.password === undefined ? {} : { password: Buffer.from(fields.password) }),
+    });
+    const answer = await Promise.race([
+      client
+        .next("connack", 2_000)
+        .then((packet) => (packet.cmd === "connack" ? (packet.returnCode ?? 0) : -1)),
+      client.closed.then(() => "closed" as const),
+    ]).catch(() => "closed" as const);
+    client.destroy();
+    return answer;
+  }
+
   send(packet: Packet): void {
     this.socket.write(mqttPacket.generate(packet));
   }
