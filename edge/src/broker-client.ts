@@ -11,32 +11,64 @@ export interface BrokerAnswer {
   body: string;
 }
 
-function commandsUrl(brokerUrl: string, deviceId: string): string {
+function deviceUrl(brokerUrl: string, deviceId: string, action: "commands" | "revoke"): string {
   // Plain concatenation keeps a path prefix in BROKER_URL (e.g. behind a proxy).
-  return `${brokerUrl.replace(/\/+$/, "")}/v1/devices/${deviceId}/commands`;
+  return `${brokerUrl.replace(/\/+$/, "")}/v1/devices/${deviceId}/${action}`;
 }
+
+/** How long the edge waits for the broker to revoke (or lift a revocation of) a device. */
+const REVOKE_WAIT_MS = 10_000;
 
 /**
  * Sends one command to the broker's HTTP API. Throws `broker_unavailable` (502)
  * when the broker cannot be reached or does not answer within the command's own
  * timeout plus a grace period; any answer the broker gives is returned as is.
  */
-export async function sendCommandToBroker(
+export function sendCommandToBroker(
   env: EdgeEnv,
   deviceId: string,
   command: CommandBody,
+): Promise<BrokerAnswer> {
+  const waitMs = (command.timeoutMs ?? COMMAND_LIMITS.timeoutMs.default) + BROKER_GRACE_MS;
+  return callBroker(env, deviceId, {
+    method: "POST",
+    action: "commands",
+    body: JSON.stringify(command),
+    waitMs,
+  });
+}
+
+/**
+ * Revokes a device on the broker (POST), or lifts its revocation (DELETE): the
+ * broker disconnects it on every node and refuses it until lifted. Same failure
+ * rule as commands: unreachable → `broker_unavailable` (502), any answer as is.
+ */
+export function revokeOnBroker(
+  env: EdgeEnv,
+  deviceId: string,
+  method: "POST" | "DELETE",
+): Promise<BrokerAnswer> {
+  return callBroker(env, deviceId, { method, action: "revoke", waitMs: REVOKE_WAIT_MS });
+}
+
+async function callBroker(
+  env: EdgeEnv,
+  deviceId: string,
+  call: { method: "POST" | "DELETE"; action: "commands" | "revoke"; body?: string; waitMs: number },
 ): Promise<BrokerAnswer> {
   const token = requireSecret(env, "BROKER_API_TOKEN");
   if (!env.BROKER_URL) {
     throw new TetherError(ErrorCode.Internal, "edge misconfigured: BROKER_URL is not set", { status: 500 });
   }
-  const waitMs = (command.timeoutMs ?? COMMAND_LIMITS.timeoutMs.default) + BROKER_GRACE_MS;
   try {
-    const response = await fetch(commandsUrl(env.BROKER_URL, deviceId), {
-      method: "POST",
-      headers: { authorization: bearer(token), "content-type": "application/json" },
-      body: JSON.stringify(command),
-      signal: AbortSignal.timeout(waitMs),
+    const response = await fetch(deviceUrl(env.BROKER_URL, deviceId, call.action), {
+      method: call.method,
+      headers: {
+        authorization: bearer(token),
+        ...(call.body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(call.body === undefined ? {} : { body: call.body }),
+      signal: AbortSignal.timeout(call.waitMs),
     });
     return {
       status: response.status,
