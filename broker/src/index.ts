@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Server as HttpServer } from "node:http";
-import { Aedes, type Client } from "aedes";
+import { Aedes } from "aedes";
 import pino, { type Logger } from "pino";
 import { parseCommandResult, parseJson, parseTopic } from "../../protocol/src/index.js";
 import { type Clock, systemClock, TrackedClock } from "./clock.js";
@@ -14,9 +13,8 @@ import { installHeapSnapshotOnSignal, memoryGauges, startMemoryLog } from "./dia
 import { EventForwarder } from "./forwarder.js";
 import { createHttpApp } from "./http/app.js";
 import { createHttpServer } from "./http/server.js";
-import { ConnectionAdmission } from "./limits/admission.js";
+import { createLimits } from "./limits/create-limits.js";
 import { limiterGauges } from "./limits/gauges.js";
-import { PublishRateLimiter } from "./limits/publish-rate.js";
 import { createBrokerLogs } from "./logging/broker-logs.js";
 import { type BrokerMetrics, createBrokerMetrics } from "./metrics.js";
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from "./mqtt/acl.js";
@@ -27,6 +25,7 @@ import { watchClientErrors } from "./mqtt/errors.js";
 import { createPublished } from "./mqtt/ingest.js";
 import { createPublishGate } from "./mqtt/publish-gate.js";
 import { createMqttServer, listen } from "./mqtt/server.js";
+import { drainHttp, localDeviceClients, withTimeout } from "./node-helpers.js";
 import { SessionReaper } from "./sessions/reaper.js";
 import { createSessionParts } from "./sessions/session-parts.js";
 import { resolveSettings } from "./settings.js";
@@ -137,29 +136,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     // During shutdown the bus is closing; close() answers every pending command itself.
     if (aedes && !shuttingDown) void publishAsync(aedes, OFFLINE_TOPIC, deviceId);
   });
-  const now = () => clock.now();
-  const admission = new ConnectionAdmission(
-    {
-      maxConnections: settings.maxConnections,
-      maxUnauthenticatedPerAddress: settings.maxUnauthenticatedPerAddress,
-      authFailureBurst: settings.authFailureBurst,
-      authFailuresPerSecond: settings.authFailuresPerSecond,
-      authFailureCooldownMs: settings.authFailureCooldownSeconds * 1000,
-      maxTrackedAddresses: settings.maxTrackedAddresses,
-    },
-    now,
-  );
-  const publishLimiter = new PublishRateLimiter(
-    {
-      perSecond: settings.devicePublishRate,
-      burst: settings.devicePublishBurst,
-      floodWindowMs: settings.floodWindowMs,
-      floodCooldownMs: settings.deviceFloodCooldownSeconds * 1000,
-      maxTrackedDevices: settings.maxTrackedDevices,
-      maxCredit: settings.maxPendingPerDevice + settings.maxQueuedPerDevice,
-    },
-    now,
-  );
+  const { admission, publishLimiter } = createLimits(settings, () => clock.now());
 
   aedes = await Aedes.createBroker({
     id: nodeId,
@@ -339,35 +316,4 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       return closing;
     },
   };
-}
-
-/** This node's authenticated device clients (Aedes's id → Client map is not in its type definitions). */
-function* localDeviceClients(aedes: Aedes, connections: DeviceConnections): Iterable<Client> {
-  const clients: unknown = Reflect.get(aedes, "clients");
-  if (typeof clients !== "object" || clients === null) return;
-  for (const client of Object.values(clients)) {
-    if (connections.isDevice(client as Client)) yield client as Client;
-  }
-}
-
-/** Closes keep-alive connections as they go idle (answers in flight finish first), then cuts the rest. */
-async function drainHttp(server: HttpServer, closed: Promise<void>, ms: number): Promise<void> {
-  let done = false;
-  void closed.then(() => {
-    done = true;
-  });
-  const deadline = Date.now() + ms;
-  while (!done && Date.now() < deadline) {
-    server.closeIdleConnections();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  server.closeAllConnections();
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
