@@ -34,7 +34,7 @@ export interface BrokerLimits {
   maxTrackedDevices: number;
   /** More than DEVICE_PUBLISH_BURST messages dropped within this window disconnects a device. */
   floodWindowMs: number;
-  /** Redis mode: how often a node checks its connected devices against the shared revocation set. */
+  /** How often a node checks its connected devices against the revocation set (Redis: the shared one). */
   revocationCheckMs: number;
   /** Rate-limited logs: at most one line per reason per interval. */
   logIntervalMs: number;

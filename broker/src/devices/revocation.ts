@@ -19,7 +19,7 @@ export interface RevocationDeps {
   persistence: SessionPersistence;
   /** This node's connected clients. */
   localClients: () => Iterable<Client>;
-  /** Redis mode: the revocation set is shared and may change behind the broker's back (redis-cli SADD). */
+  /** Redis mode: the revocation set is shared by every node (and redis-cli may change it). */
   shared: boolean;
 }
 
@@ -27,9 +27,10 @@ export interface RevocationDeps {
  * Live revocation (issue 10 §6). A revoked device is refused at CONNECT (mqtt/auth.ts)
  * and, when connected, disconnected within seconds on whichever node holds it:
  * - `revoke()` (the API) records it, acts on this node, and tells every node on the bus;
- * - in Redis mode every node also checks its connected devices against the shared set
- *   every `revocationCheckMs` (2 s), so an id added with redis-cli, or a node's
- *   REVOKED_DEVICES (added to the set at start), takes effect too.
+ * - every node also checks its connected devices against the revocation set every
+ *   `revocationCheckMs` (2 s): in Redis mode an id added with redis-cli, or a node's
+ *   REVOKED_DEVICES (added to the shared set at start), takes effect that way, and in
+ *   either mode a device that was authenticating while it was revoked is caught.
  * Disconnecting marks the presence reason `revoked`, then removes the device's
  * session and queued commands; each queued command's caller gets a `command_result`
  * with `session_expired`.
@@ -52,9 +53,10 @@ export class Revocations {
       done();
       void this.#enforce(packet.payload.toString(), "api");
     });
-    if (!this.#deps.shared) return;
     // REVOKED_DEVICES applies cluster-wide: a device connected to another node is disconnected too.
-    for (const deviceId of ctx.settings.revokedDevices) await ctx.store.revoke(deviceId);
+    if (this.#deps.shared)
+      for (const deviceId of ctx.settings.revokedDevices) await ctx.store.revoke(deviceId);
+    // In memory mode too: it catches a device whose CONNECT was being authenticated as it was revoked.
     this.#timer = ctx.clock.setInterval(() => {
       this.#checking ??= this.check().finally(() => {
         this.#checking = null;
@@ -77,7 +79,7 @@ export class Revocations {
     return true;
   }
 
-  /** Checks this node's connected devices against the revocation set (Redis mode, every revocationCheckMs). */
+  /** Checks this node's connected devices against the revocation set (every revocationCheckMs). */
   async check(): Promise<void> {
     try {
       const ids = [...this.#deps.localClients()].map((client) => client.id);
