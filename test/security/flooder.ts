@@ -40,6 +40,10 @@ function open() {
   socket.on("connect", () => socket.write(connectPacket));
 }
 process.on("SIGTERM", () => process.exit(0));
+// Never outlive the test: stdin closes when the test process goes, and a minute is plenty.
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+setTimeout(() => process.exit(0), 60000).unref();
 open();
 process.stdout.write("started\\n");
 `;
@@ -77,13 +81,14 @@ export async function startFlooder(options: {
   };
   const child = spawn("nice", ["-n", "19", process.execPath, "-e", FLOODER_SOURCE], {
     env: { ...process.env, FLOODER: JSON.stringify(settings) },
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["pipe", "pipe", "inherit"],
   });
   const exited = once(child, "exit");
   await once(child.stdout, "data");
   return {
     async stop() {
       if (child.exitCode === null) child.kill("SIGTERM");
+      child.stdin?.end();
       await exited;
     },
   };
