@@ -7,6 +7,7 @@
  */
 import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { addressKey } from "../../broker/src/limits/address-key.js";
 import {
   answerCommands,
   api,
@@ -101,4 +102,16 @@ describe("connection admission", () => {
     expect(counted.address_cooldown).toBe(790);
     expect((await broker.stats()).clients).toBe(1);
   }, 60_000);
+});
+
+describe("the address a limit counts by", () => {
+  it("is an IPv4 address as is (also when IPv4-mapped), and an IPv6 address's /64", () => {
+    expect(addressKey("203.0.113.7")).toBe("203.0.113.7");
+    expect(addressKey("::ffff:203.0.113.7")).toBe("203.0.113.7");
+    expect(addressKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd")).toBe("2001:db8:1:2::/64");
+    expect(addressKey("2001:db8:1:2::1")).toBe(addressKey("2001:db8:1:2:ffff::9"));
+    expect(addressKey("2001:db8::1")).toBe("2001:db8:0:0::/64");
+    expect(addressKey("::1")).toBe("0:0:0:0::/64");
+    expect(addressKey(undefined)).toBe("unknown");
+  });
 });
