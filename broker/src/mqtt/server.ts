@@ -60,6 +60,9 @@ export async function createMqttServer(
   if (settings.tlsCertFile && settings.tlsKeyFile) {
     const [cert, key] = await Promise.all([readFile(settings.tlsCertFile), readFile(settings.tlsKeyFile)]);
     const server = createTlsServer({ cert, key }, onSocket);
+    // Sockets still in their handshake are not admitted yet: Node's own cap bounds them too
+    // (it closes extra sockets without a count; admission counts the rest).
+    server.maxConnections = settings.maxConnections;
     // A TLS socket is admitted once its handshake is done; an address in cool-down,
     // or a full broker, is turned away before it costs a handshake.
     server.on("connection", (socket: Socket) => {
