@@ -76,7 +76,10 @@ function presence(events: TetherEvent[], id: string) {
   return events.filter((e) => e.type === "presence" && e.deviceId === id);
 }
 
-describe("live revocation on two Redis nodes", () => {
+/** Each test takes 1–2 s; the margin is for a loaded 2-core machine. Its 5 s bounds are asserted on their own. */
+const TEST_TIMEOUT = { timeout: 15_000 };
+
+describe("live revocation on two Redis nodes", TEST_TIMEOUT, () => {
   it("POST /v1/devices/{id}/revoke on one node disconnects the device on the other, removes its session and queued commands", async () => {
     const receiver = await startEventReceiver();
     const a = await node(receiver);
@@ -149,7 +152,7 @@ describe("live revocation on two Redis nodes", () => {
   });
 });
 
-describe("live revocation in memory", () => {
+describe("live revocation in memory", TEST_TIMEOUT, () => {
   it("disconnects at once with presence reason revoked, refuses the reconnect, and lets it back when lifted", async () => {
     const receiver = await startEventReceiver();
     const broker = await startTestBroker({ edgeEventsUrl: receiver.url, edgeEventsSecret: EVENTS_SECRET });

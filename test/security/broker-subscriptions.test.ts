@@ -86,7 +86,10 @@ async function attackerReceives(broker: RunningBroker, attacker: string): Promis
   return seen;
 }
 
-describe.each(MODES)("a router's stolen password, %s", (_mode, options) => {
+/** Each test takes about a second; the margin is for a loaded 2-core machine. */
+const TEST_TIMEOUT = { timeout: 15_000 };
+
+describe.each(MODES)("a router's stolen password, %s", TEST_TIMEOUT, (_mode, options) => {
   it("cannot read another router's commands through a multi-filter SUBSCRIBE and a reconnect", async () => {
     const broker = await startTestBroker(options);
     const attacker = deviceId("attacker");
@@ -129,7 +132,7 @@ function msgpackSubscription(topic: string, qos: number): Buffer {
   return Buffer.concat([Buffer.from([0x82]), str("topic"), str(topic), str("qos"), Buffer.from([qos])]);
 }
 
-describe("a session stored in Redis before the fix, with foreign filters", () => {
+describe("a session stored in Redis before the fix, with foreign filters", TEST_TIMEOUT, () => {
   it("receives nothing but its own commands and is cleaned when the device connects", async () => {
     const attacker = deviceId("legacy");
     const victim = deviceId("victim");
