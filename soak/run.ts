@@ -77,6 +77,8 @@ async function soak(options: SoakOptions): Promise<Run> {
       LOG_LEVEL: options.brokerLogLevel,
       MEMORY_LOG_INTERVAL_SECONDS: "60",
       HEAP_SNAPSHOT_DIR: join(out, "heap"),
+      // Every simulated router connects from 127.0.0.1; a real fleet comes from many addresses.
+      MAX_UNAUTHENTICATED_PER_ADDRESS: "100000",
       ...(options.mallocArenaMax > 0 ? { MALLOC_ARENA_MAX: String(options.mallocArenaMax) } : {}),
     },
     join(out, "broker.log"),

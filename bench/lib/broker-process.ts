@@ -61,6 +61,11 @@ async function startTether(): Promise<Running> {
     host: "127.0.0.1",
     logLevel: "error",
     memoryLogIntervalSeconds: 0,
+    // The bench opens thousands of routers from 127.0.0.1 and measures raw throughput:
+    // the per-address admission limit and the per-device publish rate limit are lifted.
+    maxUnauthenticatedPerAddress: 1_000_000,
+    devicePublishRate: 1_000_000,
+    devicePublishBurst: 1_000_000,
     sessionExpirySeconds: Number(values["session-expiry-seconds"]),
     reaperIntervalMs: Number(values["reaper-interval-ms"]),
     reaperBatchSize: 5_000,

@@ -70,6 +70,8 @@ async function main(): Promise<number> {
     console.error(`${NAME}: ${error.message}`);
     return error.exitCode;
   }
+  if (cli.command !== "help")
+    for (const warning of cli.warnings) console.error(`${NAME}: warning: ${warning}`);
   switch (cli.command) {
     case "help":
       console.log(cli.text);

@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { isDeviceId } from "../../protocol/src/index.js";
+import { productionProblems } from "./config/production.js";
+import { secretSource } from "./config/secret-sources.js";
 import { type BrokerConfigKey, helpText, SETTINGS, type Setting } from "./config/settings.js";
 
 export { helpText } from "./config/settings.js";
@@ -26,11 +28,26 @@ export interface BrokerConfig {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   memoryLogIntervalSeconds: number;
   heapSnapshotDir?: string;
+  /** `production` refuses weak secrets and plain transports (config/production.ts). */
+  tetherEnv: "development" | "production";
+  /** The fleet secret being rotated out; passwords derived from it are still accepted. */
+  deviceSecretPrevious?: string;
+  maxConnections: number;
+  maxUnauthenticatedPerAddress: number;
+  authFailureBurst: number;
+  authFailureCooldownSeconds: number;
+  devicePublishRate: number;
+  devicePublishBurst: number;
+  deviceFloodCooldownSeconds: number;
+  /** With httpTlsKeyFile: the HTTP API over HTTPS. */
+  httpTlsCertFile?: string;
+  httpTlsKeyFile?: string;
+  allowPlainMqtt: boolean;
 }
 
 export type CliCommand =
-  | { command: "serve"; config: BrokerConfig }
-  | { command: "credentials"; deviceId: string; deviceSecret: string }
+  | { command: "serve"; config: BrokerConfig; warnings: string[] }
+  | { command: "credentials"; deviceId: string; deviceSecret: string; warnings: string[] }
   | { command: "help"; text: string };
 
 /** A configuration the broker refuses to start with; the CLI prints `message` and exits 2. */
@@ -96,6 +113,20 @@ const schema = z.object({
   }),
   memoryLogIntervalSeconds: wholeNumber(0, 86_400),
   heapSnapshotDir: optionalText,
+  tetherEnv: z.enum(["development", "production"], { error: "must be development or production" }),
+  deviceSecretPrevious: secret.optional(),
+  maxConnections: wholeNumber(1, 10_000_000),
+  maxUnauthenticatedPerAddress: wholeNumber(1, 1_000_000),
+  authFailureBurst: wholeNumber(1, 1_000_000),
+  authFailureCooldownSeconds: wholeNumber(0, 86_400),
+  devicePublishRate: wholeNumber(1, 1_000_000),
+  devicePublishBurst: wholeNumber(1, 1_000_000),
+  deviceFloodCooldownSeconds: wholeNumber(0, 86_400),
+  httpTlsCertFile: optionalText,
+  httpTlsKeyFile: optionalText,
+  allowPlainMqtt: z
+    .enum(["0", "1", "false", "true"], { error: "must be 0 or 1" })
+    .transform((value) => value === "1" || value === "true"),
 });
 
 const BY_KEY = new Map<string, Setting>(SETTINGS.map((setting) => [setting.key, setting]));
@@ -104,19 +135,31 @@ function named(setting: Setting): string {
   return `${setting.env} (--${setting.flag})`;
 }
 
-/** Flags win over env; an empty env value counts as unset. */
-function rawValues(
-  flags: Record<string, unknown>,
-  env: Record<string, string | undefined>,
-): Record<BrokerConfigKey, string | undefined> {
+interface RawValues {
+  raw: Record<BrokerConfigKey, string | undefined>;
+  warnings: string[];
+  problems: string[];
+}
+
+/** Flags win over env; an empty env value counts as unset; secrets may come from files. */
+function rawValues(flags: Record<string, unknown>, env: Record<string, string | undefined>): RawValues {
   const raw: Partial<Record<BrokerConfigKey, string | undefined>> = {};
+  const warnings: string[] = [];
+  const problems: string[] = [];
   for (const setting of SETTINGS) {
+    if (setting.fromFile) {
+      const source = secretSource(setting, flags, env);
+      raw[setting.key] = source.value ?? setting.default;
+      if (source.warning) warnings.push(source.warning);
+      if (source.problem) problems.push(source.problem);
+      continue;
+    }
     const flag = flags[setting.flag];
     const fromEnv = env[setting.env];
     raw[setting.key] =
       typeof flag === "string" ? flag : fromEnv !== undefined && fromEnv !== "" ? fromEnv : setting.default;
   }
-  return raw as Record<BrokerConfigKey, string | undefined>;
+  return { raw: raw as Record<BrokerConfigKey, string | undefined>, warnings, problems };
 }
 
 function parseSettings(raw: Record<BrokerConfigKey, string | undefined>): BrokerConfig {
@@ -147,6 +190,24 @@ function parseSettings(raw: Record<BrokerConfigKey, string | undefined>): Broker
     throw new ConfigError(`${problems.join("\n")}${hint}`, variable);
   }
   const config: BrokerConfig = result.data;
+  checkPairs(config);
+  if (config.tetherEnv === "production") {
+    const problems = productionProblems({
+      host: config.host,
+      secrets: SETTINGS.filter((s) => s.fromFile).map((s) => ({ env: s.env, value: raw[s.key] })),
+      mqttTls: Boolean(config.tlsCertFile),
+      allowPlainMqtt: config.allowPlainMqtt,
+      edgeEventsUrl: config.edgeEventsUrl,
+    });
+    if (problems.length > 0) {
+      throw new ConfigError(`TETHER_ENV=production refuses to start:\n${problems.join("\n")}`, "TETHER_ENV");
+    }
+  }
+  return config;
+}
+
+/** Settings that only make sense together, and files that must exist. */
+function checkPairs(config: BrokerConfig): void {
   if (config.edgeEventsUrl && !config.edgeEventsSecret) {
     throw new ConfigError(
       "EDGE_EVENTS_URL is set but EDGE_EVENTS_SECRET is not: events to the edge must be signed",
@@ -157,13 +218,18 @@ function parseSettings(raw: Record<BrokerConfigKey, string | undefined>): Broker
     const missing = config.tlsCertFile ? "TLS_KEY_FILE" : "TLS_CERT_FILE";
     throw new ConfigError("TLS needs both TLS_CERT_FILE and TLS_KEY_FILE", missing);
   }
+  if (Boolean(config.httpTlsCertFile) !== Boolean(config.httpTlsKeyFile)) {
+    const missing = config.httpTlsCertFile ? "HTTP_TLS_KEY_FILE" : "HTTP_TLS_CERT_FILE";
+    throw new ConfigError("HTTPS needs both HTTP_TLS_CERT_FILE and HTTP_TLS_KEY_FILE", missing);
+  }
   for (const [env, file] of [
     ["TLS_CERT_FILE", config.tlsCertFile],
     ["TLS_KEY_FILE", config.tlsKeyFile],
+    ["HTTP_TLS_CERT_FILE", config.httpTlsCertFile],
+    ["HTTP_TLS_KEY_FILE", config.httpTlsKeyFile],
   ] as const) {
     if (file && !existsSync(file)) throw new ConfigError(`${env}: no such file "${file}"`, env);
   }
-  return config;
 }
 
 /**
@@ -184,13 +250,19 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(SETTINGS.map((setting) => [setting.flag, { type: "string" as const }])),
+      options: Object.fromEntries(
+        SETTINGS.flatMap((setting) => [
+          [setting.flag, { type: "string" as const }],
+          ...(setting.fromFile ? [[`${setting.flag}-file`, { type: "string" as const }]] : []),
+        ]),
+      ),
     });
   } catch (error) {
     throw new ConfigError(`${(error as Error).message}. See --help.`);
   }
   const [subcommand = "serve", ...rest] = parsed.positionals;
-  const raw = rawValues(parsed.values, env);
+  const { raw, warnings, problems } = rawValues(parsed.values, env);
+  if (problems.length > 0) throw new ConfigError(problems.join("\n"));
 
   if (subcommand === "credentials") {
     const deviceId = rest[0];
@@ -210,11 +282,12 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
         setting.env,
       );
     }
-    return { command: "credentials", deviceId, deviceSecret: deviceSecret.data };
+    // Always the current secret: DEVICE_SECRET_PREVIOUS is only ever accepted, never issued.
+    return { command: "credentials", deviceId, deviceSecret: deviceSecret.data, warnings };
   }
   if (subcommand !== "serve") {
     throw new ConfigError(`unknown command "${subcommand}": use serve (default) or credentials <deviceId>`);
   }
   if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}". See --help.`);
-  return { command: "serve", config: parseSettings(raw) };
+  return { command: "serve", config: parseSettings(raw), warnings };
 }

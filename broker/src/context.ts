@@ -3,6 +3,7 @@ import type { TetherEvent } from "../../protocol/src/index.js";
 import type { TrackedClock } from "./clock.js";
 import type { BrokerConfig } from "./config.js";
 import type { DeviceStore } from "./devices/store.js";
+import type { ThrottledLog } from "./logging/throttled-log.js";
 import type { BrokerMetrics } from "./metrics.js";
 
 /** Bounds and intervals that are not in the contract's configuration; options may override them. */
@@ -25,6 +26,18 @@ export interface BrokerLimits {
   nodeTtlMs: number;
   /** Redis key prefix (all broker keys, Aedes persistence included); tests use one per run. */
   redisKeyPrefix: string;
+  /** Refill of an address's failed-CONNECT bucket (AUTH_FAILURE_BURST), per second. */
+  authFailuresPerSecond: number;
+  /** Source addresses the admission limits track at once (least recently seen dropped beyond it). */
+  maxTrackedAddresses: number;
+  /** Devices the publish rate limit tracks at once (least recently seen dropped beyond it). */
+  maxTrackedDevices: number;
+  /** More than DEVICE_PUBLISH_BURST messages dropped within this window disconnects a device. */
+  floodWindowMs: number;
+  /** How often a node checks its connected devices against the revocation set (Redis: the shared one). */
+  revocationCheckMs: number;
+  /** Rate-limited logs: at most one line per reason per interval. */
+  logIntervalMs: number;
 }
 
 export type BrokerSettings = BrokerConfig & BrokerLimits;
@@ -34,25 +47,75 @@ export interface EventSink {
   push(event: TetherEvent): void;
 }
 
+/**
+ * Rate-limited logs (one line per key per interval, with a count; strings clipped):
+ * what a device or a stranger can make happen at will is logged through these.
+ */
+export interface BrokerLogs {
+  /** `refused`, keyed by refusal reason. */
+  refusals: ThrottledLog;
+  /** `invalid payload dropped`, keyed by reason. */
+  invalid: ThrottledLog;
+  /** Other notices a device can trigger repeatedly (e.g. a result nobody waits for), keyed by kind. */
+  notices: ThrottledLog;
+}
+
 /** What every part of one broker instance shares. */
 export interface BrokerContext {
   settings: BrokerSettings;
   nodeId: string;
   clock: TrackedClock;
   logger: Logger;
+  logs: BrokerLogs;
   metrics: BrokerMetrics;
   store: DeviceStore;
   events: EventSink;
 }
 
-/** Counts a refusal and logs it with its reason: every refusal goes through here. */
-export function refuse(ctx: BrokerContext, reason: string, details: Record<string, unknown>): void {
+/**
+ * Every reason the broker refuses something for; the label values of
+ * `tether_refusals_total{reason}` (a fixed set, so the metric's cardinality is bounded).
+ */
+export type RefusalReason =
+  // CONNECT
+  | "protocol_version"
+  | "bad_client_id"
+  | "missing_username"
+  | "id_mismatch"
+  | "bad_password"
+  | "revoked"
+  | "flood_cooldown"
+  // admission (before CONNECT)
+  | "max_connections"
+  | "unauthenticated_per_address"
+  | "address_cooldown"
+  | "connect_timeout"
+  | "queue_limit"
+  // topics
+  | "sys_topic"
+  | "wildcard"
+  | "topic_depth"
+  | "topic_not_allowed"
+  | "other_device"
+  | "publish_commands"
+  | "subscribe_not_commands"
+  | "forward_not_allowed"
+  // publishes
+  | "publish_qos2"
+  | "publish_rate"
+  | "publish_flood"
+  | "payload_too_large"
+  | "malformed_packet"
+  | "session_queue_full";
+
+/** Counts a refusal and logs it (rate-limited) with its reason: every refusal goes through here. */
+export function refuse(ctx: BrokerContext, reason: RefusalReason, details: Record<string, unknown>): void {
   ctx.metrics.refusals.inc({ reason });
-  ctx.logger.warn({ ...details, reason }, "refused");
+  ctx.logs.refusals.record(reason, details);
 }
 
-/** Counts and logs a device payload dropped as invalid; the connection stays. */
+/** Counts and logs (rate-limited) a device payload dropped as invalid; the connection stays. */
 export function dropInvalid(ctx: BrokerContext, reason: string, details: Record<string, unknown>): void {
   ctx.metrics.invalidPayloads.inc({ reason });
-  ctx.logger.warn({ ...details, reason }, "invalid payload dropped");
+  ctx.logs.invalid.record(reason, details);
 }

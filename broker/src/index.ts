@@ -1,7 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Server as HttpServer } from "node:http";
-import { createAdaptorServer } from "@hono/node-server";
-import { Aedes, type Client } from "aedes";
+import { Aedes } from "aedes";
 import pino, { type Logger } from "pino";
 import { parseCommandResult, parseJson, parseTopic } from "../../protocol/src/index.js";
 import { type Clock, systemClock, TrackedClock } from "./clock.js";
@@ -10,11 +8,14 @@ import { CommandRouter } from "./commands/router.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
 import { NodeLiveness, type OwnedConnection } from "./devices/node-liveness.js";
-import { RedisDeviceStore } from "./devices/redis-store.js";
-import { MemoryDeviceStore } from "./devices/store.js";
+import { Revocations } from "./devices/revocation.js";
 import { installHeapSnapshotOnSignal, memoryGauges, startMemoryLog } from "./diagnostics/index.js";
 import { EventForwarder } from "./forwarder.js";
 import { createHttpApp } from "./http/app.js";
+import { createHttpServer } from "./http/server.js";
+import { createLimits } from "./limits/create-limits.js";
+import { limiterGauges } from "./limits/gauges.js";
+import { createBrokerLogs } from "./logging/broker-logs.js";
 import { type BrokerMetrics, createBrokerMetrics } from "./metrics.js";
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from "./mqtt/acl.js";
 import { createAuthenticate, createPreConnect } from "./mqtt/auth.js";
@@ -22,11 +23,11 @@ import { closeAedes, publishAsync, subscribeAsync } from "./mqtt/bus.js";
 import { DeviceConnections } from "./mqtt/connections.js";
 import { watchClientErrors } from "./mqtt/errors.js";
 import { createPublished } from "./mqtt/ingest.js";
+import { createPublishGate } from "./mqtt/publish-gate.js";
 import { createMqttServer, listen } from "./mqtt/server.js";
-import { BoundedMemoryPersistence } from "./sessions/memory-persistence.js";
-import type { SessionPersistence } from "./sessions/persistence.js";
+import { drainHttp, localDeviceClients, withTimeout } from "./node-helpers.js";
 import { SessionReaper } from "./sessions/reaper.js";
-import { createRedisParts, type RedisParts } from "./sessions/redis.js";
+import { createSessionParts } from "./sessions/session-parts.js";
 import { resolveSettings } from "./settings.js";
 
 export type { Clock } from "./clock.js";
@@ -74,6 +75,12 @@ export interface RunningBroker {
 const OFFLINE_TOPIC = "$SYS/tether/offline";
 /** How long close() waits for the forwarder to deliver what it holds. */
 const CLOSE_FLUSH_MS = 5_000;
+/**
+ * Aedes's window of inbound QoS 2 publishes awaiting PUBREL, per client (its default is
+ * 1,000 × MAX_PAYLOAD_BYTES). Devices' QoS 2 publishes are refused before Aedes stores
+ * them (mqtt/acl.ts), so this is never reached: it is the bound if that check is bypassed.
+ */
+const MAX_INFLIGHT_INBOUND = 8;
 /** Heap snapshots kept in HEAP_SNAPSHOT_DIR (each is tens of MB); older ones are deleted. */
 const HEAP_SNAPSHOTS_KEPT = 3;
 
@@ -94,28 +101,15 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const logger = (injectedLogger ?? pino({ level: settings.logLevel })).child({ node: nodeId.slice(0, 8) });
   const metrics = createBrokerMetrics();
 
-  let redisParts: RedisParts | undefined;
-  let persistence: SessionPersistence;
-  let store: BrokerContext["store"];
-  if (settings.redisUrl) {
-    redisParts = createRedisParts(
-      { clock, logger },
-      settings.redisUrl,
-      settings.redisKeyPrefix,
-      settings.sessionExpirySeconds,
-    );
-    persistence = redisParts.persistence;
-    store = new RedisDeviceStore(redisParts.redis, settings.redisKeyPrefix, settings.revokedDevices);
-  } else {
-    persistence = new BoundedMemoryPersistence({
-      maxQueuedPerSession: settings.maxQueuedPerSession,
-      onQueueOverflow: (clientId) => {
-        metrics.refusals.inc({ reason: "session_queue_full" });
-        logger.warn({ deviceId: clientId }, "session queue full: oldest message dropped");
-      },
-    });
-    store = new MemoryDeviceStore(settings.revokedDevices);
-  }
+  const logs = createBrokerLogs(logger, settings.logIntervalMs);
+  const { persistence, store, redisParts } = createSessionParts(
+    settings,
+    { clock, logger },
+    (deviceId, dropped) => {
+      metrics.refusals.inc({ reason: "session_queue_full" }, dropped);
+      logs.refusals.record("session_queue_full", { deviceId, dropped });
+    },
+  );
 
   const forwarder =
     settings.edgeEventsUrl && settings.edgeEventsSecret
@@ -128,7 +122,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
         })
       : undefined;
   const events: EventSink = forwarder ?? { push: () => {} };
-  const ctx: BrokerContext = { settings, nodeId, clock, logger, metrics, store, events };
+  const ctx: BrokerContext = { settings, nodeId, clock, logger, logs, metrics, store, events };
 
   const pending = new PendingCommands(
     clock,
@@ -142,6 +136,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     // During shutdown the bus is closing; close() answers every pending command itself.
     if (aedes && !shuttingDown) void publishAsync(aedes, OFFLINE_TOPIC, deviceId);
   });
+  const { admission, publishLimiter } = createLimits(settings, () => clock.now());
 
   aedes = await Aedes.createBroker({
     id: nodeId,
@@ -151,22 +146,20 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     // Above the contract's 4 levels so that our ACL, not Aedes, refuses and counts deeper topics.
     maxTopicLevels: 16,
     drainTimeout: 30_000,
+    maxInflightInbound: MAX_INFLIGHT_INBOUND,
     preConnect: createPreConnect(ctx),
-    authenticate: createAuthenticate(ctx, connections),
+    authenticate: createAuthenticate(ctx, connections, { admission, publishLimiter }),
     authorizePublish: createAuthorizePublish(ctx),
     authorizeSubscribe: createAuthorizeSubscribe(ctx),
-    authorizeForward: createAuthorizeForward(ctx),
+    authorizeForward: createAuthorizeForward(ctx, (deviceId) => publishLimiter.credit(deviceId)),
     published: createPublished(ctx),
   });
   const broker = aedes;
-  watchClientErrors(ctx, broker, connections);
+  watchClientErrors(ctx, broker, connections, admission);
 
   function* ownedConnections(): Iterable<OwnedConnection> {
-    // Aedes's id → Client map; not in its type definitions.
-    const clients: unknown = Reflect.get(broker, "clients");
-    if (typeof clients !== "object" || clients === null) return;
-    for (const client of Object.values(clients)) {
-      const owned = connections.owned(client as Client);
+    for (const client of localDeviceClients(broker, connections)) {
+      const owned = connections.owned(client);
       if (owned) yield owned;
     }
   }
@@ -211,24 +204,41 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     };
   }
   memoryGauges(metrics.registry, stats);
+  limiterGauges(metrics.registry, admission, publishLimiter);
+
+  const revocations = new Revocations(ctx, {
+    aedes: broker,
+    connections,
+    persistence,
+    localClients: () => localDeviceClients(broker, connections),
+    shared: Boolean(redisParts),
+  });
 
   const app = createHttpApp({
     counts: stats,
     brokerApiToken: settings.brokerApiToken,
+    revocations,
     router,
     store,
     metrics,
     logger,
     maxBodyBytes: settings.maxPayloadBytes,
   });
-  const mqttServer = await createMqttServer(ctx, broker);
-  const httpServer = createAdaptorServer({ fetch: app.fetch }) as HttpServer;
+  const mqttServer = await createMqttServer(ctx, broker, {
+    admission,
+    gate: createPublishGate(ctx, publishLimiter, connections),
+  });
+  const httpServer = await createHttpServer(app, {
+    tlsCertFile: settings.httpTlsCertFile,
+    tlsKeyFile: settings.httpTlsKeyFile,
+  });
   const reaper = new SessionReaper(ctx, persistence);
 
   let mqttPort: number;
   let httpPort: number;
   try {
     await liveness?.start();
+    await revocations.start();
     mqttPort = await listen(mqttServer, settings.mqttPort, settings.host);
     httpPort = await listen(
       httpServer as unknown as import("node:net").Server,
@@ -237,6 +247,8 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     );
   } catch (error) {
     liveness?.stop();
+    await revocations.stop();
+    logs.close();
     mqttServer.close();
     await closeAedes(broker);
     await persistence.destroy().catch(() => {});
@@ -254,11 +266,13 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     ? installHeapSnapshotOnSignal({ dir: settings.heapSnapshotDir, keep: HEAP_SNAPSHOTS_KEPT, logger })
     : () => {};
   const mqttScheme = settings.tlsCertFile ? "mqtts" : "mqtt";
+  const httpScheme = settings.httpTlsCertFile ? "https" : "http";
   logger.info({ mqttPort, httpPort, redis: Boolean(redisParts) }, "broker started");
 
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     reaper.stop();
+    await revocations.stop();
     stopMemoryLog();
     uninstallHeapSnapshots();
     const mqttClosed = new Promise<void>((resolve) => mqttServer.close(() => resolve()));
@@ -281,6 +295,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     await store.close();
     await redisParts?.close();
     await Promise.all([mqttClosed, httpClosed]);
+    admission.clear();
+    publishLimiter.clear();
+    logs.close();
     logger.info("broker closed");
   }
 
@@ -288,7 +305,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     mqttPort,
     httpPort,
     mqttUrl: `${mqttScheme}://${settings.host}:${mqttPort}`,
-    httpUrl: `http://${settings.host}:${httpPort}`,
+    httpUrl: `${httpScheme}://${settings.host}:${httpPort}`,
     nodeId,
     metrics,
     stats,
@@ -299,26 +316,4 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       return closing;
     },
   };
-}
-
-/** Closes keep-alive connections as they go idle (answers in flight finish first), then cuts the rest. */
-async function drainHttp(server: HttpServer, closed: Promise<void>, ms: number): Promise<void> {
-  let done = false;
-  void closed.then(() => {
-    done = true;
-  });
-  const deadline = Date.now() + ms;
-  while (!done && Date.now() < deadline) {
-    server.closeIdleConnections();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  server.closeAllConnections();
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

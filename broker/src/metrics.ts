@@ -8,7 +8,15 @@ import { v8CodeBytes } from "./diagnostics/counts.js";
  */
 
 export type MessageKind = "state" | "event" | "result" | "other";
-export type CommandOutcome = "ok" | "failed" | "timeout" | "offline" | "queued" | "rate_limited" | "invalid";
+export type CommandOutcome =
+  | "ok"
+  | "failed"
+  | "timeout"
+  | "offline"
+  | "queued"
+  | "rate_limited"
+  | "invalid"
+  | "revoked";
 
 export interface BrokerMetrics {
   registry: Registry;
@@ -38,6 +46,12 @@ export interface BrokerMetrics {
   forwarderSent: Counter;
   forwarderFailures: Counter;
   invalidPayloads: Counter<"reason">;
+  /** Accepted CONNECTs by the fleet secret the password derives from (rotation: watch `previous` fall to 0). */
+  authAccepted: Counter<"secret">;
+  /** Connected devices disconnected because they were revoked, by where the revocation came from. */
+  revokedDisconnects: Counter<"source">;
+  /** Results that matched no waiting or queued command, by kind (`late`, `unknown`). */
+  unmatchedResults: Counter<"kind">;
 }
 
 /**
@@ -158,6 +172,24 @@ export function createBrokerMetrics(): BrokerMetrics {
       name: "tether_invalid_payloads_total",
       help: "Device payloads dropped as invalid, by reason",
       labelNames: ["reason"],
+      registers,
+    }),
+    authAccepted: new Counter({
+      name: "tether_auth_accepted_total",
+      help: "Accepted device CONNECTs by the fleet secret the password derives from (current, previous)",
+      labelNames: ["secret"],
+      registers,
+    }),
+    revokedDisconnects: new Counter({
+      name: "tether_revoked_disconnects_total",
+      help: "Connected devices disconnected because they were revoked, by source (api, redis, config)",
+      labelNames: ["source"],
+      registers,
+    }),
+    unmatchedResults: new Counter({
+      name: "tether_unmatched_results_total",
+      help: "Command results no node was waiting for (kind=late: after its wait ended; unknown)",
+      labelNames: ["kind"],
       registers,
     }),
   };

@@ -1,4 +1,11 @@
-import { bearer, COMMAND_LIMITS, ErrorCode, TetherError } from "../../protocol/src/index.js";
+import {
+  bearer,
+  COMMAND_LIMITS,
+  ErrorCode,
+  isRecord,
+  parseJson,
+  TetherError,
+} from "../../protocol/src/index.js";
 import type { EdgeEnv } from "./env.js";
 import { requireSecret } from "./http-errors.js";
 import { BROKER_GRACE_MS } from "./limits.js";
@@ -11,10 +18,13 @@ export interface BrokerAnswer {
   body: string;
 }
 
-function commandsUrl(brokerUrl: string, deviceId: string): string {
+function deviceUrl(brokerUrl: string, deviceId: string, action: "commands" | "revoke"): string {
   // Plain concatenation keeps a path prefix in BROKER_URL (e.g. behind a proxy).
-  return `${brokerUrl.replace(/\/+$/, "")}/v1/devices/${deviceId}/commands`;
+  return `${brokerUrl.replace(/\/+$/, "")}/v1/devices/${deviceId}/${action}`;
 }
+
+/** How long the edge waits for the broker to revoke (or lift a revocation of) a device. */
+const REVOKE_WAIT_MS = 10_000;
 
 /**
  * Sends one command to the broker's HTTP API. Throws `broker_unavailable` (502)
@@ -22,24 +32,53 @@ function commandsUrl(brokerUrl: string, deviceId: string): string {
  * timeout plus a grace period, or refuses the edge's token (401/403); any other
  * answer the broker gives is returned as is.
  */
-export async function sendCommandToBroker(
+export function sendCommandToBroker(
   env: EdgeEnv,
   deviceId: string,
   command: CommandBody,
+): Promise<BrokerAnswer> {
+  const waitMs = (command.timeoutMs ?? COMMAND_LIMITS.timeoutMs.default) + BROKER_GRACE_MS;
+  return callBroker(env, deviceId, {
+    method: "POST",
+    action: "commands",
+    body: JSON.stringify(command),
+    waitMs,
+  });
+}
+
+/**
+ * Revokes a device on the broker (POST), or lifts its revocation (DELETE): the
+ * broker disconnects it on every node and refuses it until lifted. Same failure
+ * rule as commands: unreachable → `broker_unavailable` (502), any answer as is.
+ */
+export function revokeOnBroker(
+  env: EdgeEnv,
+  deviceId: string,
+  method: "POST" | "DELETE",
+): Promise<BrokerAnswer> {
+  return callBroker(env, deviceId, { method, action: "revoke", waitMs: REVOKE_WAIT_MS });
+}
+
+async function callBroker(
+  env: EdgeEnv,
+  deviceId: string,
+  call: { method: "POST" | "DELETE"; action: "commands" | "revoke"; body?: string; waitMs: number },
 ): Promise<BrokerAnswer> {
   const token = requireSecret(env, "BROKER_API_TOKEN");
   if (!env.BROKER_URL) {
     throw new TetherError(ErrorCode.Internal, "edge misconfigured: BROKER_URL is not set", { status: 500 });
   }
-  const waitMs = (command.timeoutMs ?? COMMAND_LIMITS.timeoutMs.default) + BROKER_GRACE_MS;
   let response: Response;
   let body: string;
   try {
-    response = await fetch(commandsUrl(env.BROKER_URL, deviceId), {
-      method: "POST",
-      headers: { authorization: bearer(token), "content-type": "application/json" },
-      body: JSON.stringify(command),
-      signal: AbortSignal.timeout(waitMs),
+    response = await fetch(deviceUrl(env.BROKER_URL, deviceId, call.action), {
+      method: call.method,
+      headers: {
+        authorization: bearer(token),
+        ...(call.body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(call.body === undefined ? {} : { body: call.body }),
+      signal: AbortSignal.timeout(call.waitMs),
     });
     body = await response.text();
   } catch (cause) {
@@ -49,7 +88,7 @@ export async function sendCommandToBroker(
       cause,
     });
   }
-  if (response.status === 401 || response.status === 403) {
+  if (response.status === 401 || (response.status === 403 && !isRevokedAnswer(body))) {
     // The broker refused the edge's own BROKER_API_TOKEN: an edge misconfiguration,
     // not Rails' fault, so Rails must never see it as its own 401.
     console.error("edge: the broker refused BROKER_API_TOKEN", { deviceId, status: response.status });
@@ -62,4 +101,11 @@ export async function sendCommandToBroker(
     contentType: response.headers.get("content-type") ?? "application/json",
     body,
   };
+}
+
+/** `403 revoked` is the broker's answer about the device (pass it through), not about the edge's token. */
+function isRevokedAnswer(body: string): boolean {
+  const json = parseJson(body);
+  if (!json.ok || !isRecord(json.value) || !isRecord(json.value.error)) return false;
+  return json.value.error.code === ErrorCode.Revoked;
 }

@@ -11,6 +11,22 @@ export const topics = {
   event: (deviceId: string, name: string) => `devices/${deviceId}/events/${name}`,
 } as const;
 
+/**
+ * The topics device `deviceId` may subscribe to, and so the only topics its
+ * session may hold and the broker may forward to it: exact topics, no wildcards.
+ * Every check follows this one function (the broker's ACL, its persistence
+ * guard and forward check, the property test of the topic rules); a topic
+ * added here is added everywhere.
+ */
+export function deviceSubscriptionTopics(deviceId: string): readonly string[] {
+  return [topics.commands(deviceId)];
+}
+
+/** True when `topic` is one of `deviceSubscriptionTopics(deviceId)`. */
+export function isDeviceSubscriptionTopic(deviceId: string, topic: string): boolean {
+  return deviceSubscriptionTopics(deviceId).includes(topic);
+}
+
 /** Event names are one topic level, same alphabet as device ids, up to 64 chars. */
 export const EVENT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 

@@ -37,6 +37,15 @@ describe("loadConfig", () => {
       connectTimeoutMs: 10_000,
       logLevel: "info",
       memoryLogIntervalSeconds: 60,
+      tetherEnv: "development",
+      maxConnections: 50_000,
+      maxUnauthenticatedPerAddress: 100,
+      authFailureBurst: 20,
+      authFailureCooldownSeconds: 60,
+      devicePublishRate: 20,
+      devicePublishBurst: 200,
+      deviceFloodCooldownSeconds: 30,
+      allowPlainMqtt: false,
     });
   });
 
@@ -146,6 +155,7 @@ describe("loadConfig", () => {
       command: "credentials",
       deviceId: "router-7",
       deviceSecret: SECRETS.DEVICE_SECRET,
+      warnings: [],
     });
     expect(failure(["credentials", "router/7"], SECRETS).message).toContain("not a device id");
     expect(failure(["credentials"], SECRETS).message).toContain("usage: credentials <deviceId>");
@@ -175,6 +185,18 @@ describe("loadConfig", () => {
       ["LOG_LEVEL", "--log-level"],
       ["MEMORY_LOG_INTERVAL_SECONDS", "--memory-log-interval-seconds"],
       ["HEAP_SNAPSHOT_DIR", "--heap-snapshot-dir"],
+      ["TETHER_ENV", "--tether-env"],
+      ["DEVICE_SECRET_PREVIOUS", "--device-secret-previous"],
+      ["MAX_CONNECTIONS", "--max-connections"],
+      ["MAX_UNAUTHENTICATED_PER_ADDRESS", "--max-unauthenticated-per-address"],
+      ["AUTH_FAILURE_BURST", "--auth-failure-burst"],
+      ["AUTH_FAILURE_COOLDOWN_SECONDS", "--auth-failure-cooldown-seconds"],
+      ["DEVICE_PUBLISH_RATE", "--device-publish-rate"],
+      ["DEVICE_PUBLISH_BURST", "--device-publish-burst"],
+      ["DEVICE_FLOOD_COOLDOWN_SECONDS", "--device-flood-cooldown-seconds"],
+      ["HTTP_TLS_CERT_FILE", "--http-tls-cert-file"],
+      ["HTTP_TLS_KEY_FILE", "--http-tls-key-file"],
+      ["ALLOW_PLAIN_MQTT", "--allow-plain-mqtt"],
     ];
     for (const [env, flag] of names) {
       expect(text).toMatch(new RegExp(`${flag} <value>\\n\\s+${env};`));
@@ -182,6 +204,7 @@ describe("loadConfig", () => {
     expect(text).toContain("MQTT_PORT; default 1883");
     expect(text).toContain("SESSION_EXPIRY_SECONDS; default 86400");
     expect(text).toContain("credentials <deviceId>");
+    expect(text).toContain("DEVICE_SECRET_FILE");
     // Help wins even when the rest of the command line is wrong.
     expect(loadConfig(["--bogus", "-h"], {}).command).toBe("help");
   });

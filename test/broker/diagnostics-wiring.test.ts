@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -39,14 +39,18 @@ describe("memory diagnosis built into the broker", () => {
     const dir = await mkdtemp(join(tmpdir(), "tether-heap-"));
     try {
       const before = process.listenerCount("SIGUSR2");
-      const broker = await startTestBroker({ heapSnapshotDir: dir });
+      // A folder that does not exist yet is created private (snapshots hold secrets).
+      const snapshots = join(dir, "snapshots");
+      const broker = await startTestBroker({ heapSnapshotDir: snapshots });
       expect(process.listenerCount("SIGUSR2")).toBe(before + 1);
+      expect((await stat(snapshots)).mode & 0o777).toBe(0o700);
       process.kill(process.pid, "SIGUSR2");
       const files = await waitFor(async () => {
-        const names = await readdir(dir);
+        const names = await readdir(snapshots);
         return names.some((name) => name.endsWith(".heapsnapshot")) ? names : null;
       }, 30_000);
       expect(files?.length).toBe(1);
+      expect((await stat(join(snapshots, String(files?.[0])))).mode & 0o777).toBe(0o600);
       await broker.close();
       expect(process.listenerCount("SIGUSR2")).toBe(before);
     } finally {

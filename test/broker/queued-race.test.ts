@@ -5,6 +5,7 @@ import { PendingCommands } from "../../broker/src/commands/pending.js";
 import { CommandRouter } from "../../broker/src/commands/router.js";
 import type { BrokerContext } from "../../broker/src/context.js";
 import { MemoryDeviceStore } from "../../broker/src/devices/store.js";
+import { createBrokerLogs } from "../../broker/src/logging/broker-logs.js";
 import { createBrokerMetrics } from "../../broker/src/metrics.js";
 import type { SessionPersistence } from "../../broker/src/sessions/persistence.js";
 import { resolveSettings } from "../../broker/src/settings.js";
@@ -43,6 +44,7 @@ function setup() {
     nodeId: "node-b",
     clock,
     logger: testLogger,
+    logs: createBrokerLogs(testLogger, 10_000),
     metrics: createBrokerMetrics(),
     store,
     events: { push: (event) => events.push(event) },

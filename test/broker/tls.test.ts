@@ -1,9 +1,7 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../broker/src/config.js";
+import { hasOpenssl, selfSignedCertificate } from "./certificates.js";
 import {
   API_TOKEN,
   answerCommands,
@@ -12,49 +10,10 @@ import {
   connectDevice,
   DEVICE_SECRET,
   deviceId,
-  onCleanup,
   startTestBroker,
 } from "./helpers.js";
 
 afterEach(cleanupAll);
-
-/**
- * Node can read certificates but not issue them, so the self-signed one comes
- * from the openssl binary; without it these tests are skipped (and say why).
- */
-const hasOpenssl = spawnSync("openssl", ["version"]).status === 0;
-
-/** A self-signed certificate for 127.0.0.1 in a fresh directory, removed after the test. */
-function selfSignedCertificate(): { certFile: string; keyFile: string } {
-  const dir = mkdtempSync(join(tmpdir(), "tether-tls-"));
-  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
-  const certFile = join(dir, "cert.pem");
-  const keyFile = join(dir, "key.pem");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=tether-test",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
-  return { certFile, keyFile };
-}
 
 describe.skipIf(!hasOpenssl)("MQTT over TLS (skipped: no openssl binary to issue a test certificate)", () => {
   it("serves mqtts with TLS_CERT_FILE and TLS_KEY_FILE, and a router that trusts the CA round-trips a command", async () => {

@@ -74,6 +74,14 @@ describe("the Rails API", () => {
     }
   });
 
+  it("passes the broker's 403 revoked through: it is about the device, not the edge's token", async () => {
+    const body = { error: { code: "revoked", message: "device router-x is revoked" } };
+    mockBroker(() => Response.json(body, { status: 403 }));
+    const res = await railsRequest(`/v1/devices/${freshDeviceId()}/commands`, command({ name: "reboot" }));
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual(body);
+  });
+
   it("forwards a command to the broker with the broker token and passes its answer through", async () => {
     const id = freshDeviceId();
     const { calls } = mockBroker(() => Response.json({ id: "c1", ok: true, result: { uptime: 42 } }));

@@ -66,6 +66,11 @@ async function tether(): Promise<Running> {
     host: "127.0.0.1",
     logger: pino({ level: "error" }),
     memoryLogIntervalSeconds: 0,
+    // The bench opens thousands of routers from 127.0.0.1 and measures raw throughput:
+    // the per-address admission limit and the per-device publish rate limit are lifted.
+    maxUnauthenticatedPerAddress: 1_000_000,
+    devicePublishRate: 1_000_000,
+    devicePublishBurst: 1_000_000,
     ...(eventsUrl && eventsSecret ? { edgeEventsUrl: eventsUrl, edgeEventsSecret: eventsSecret } : {}),
   });
   return {

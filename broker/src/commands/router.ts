@@ -11,15 +11,18 @@ import {
 } from "../../../protocol/src/index.js";
 import type { BrokerContext } from "../context.js";
 import type { SessionPersistence } from "../sessions/persistence.js";
+import { EndedWaits } from "./ended-waits.js";
 import type { PendingCommands } from "./pending.js";
 import { commandResultEvent } from "./result-event.js";
 import { ResultHandoff } from "./result-handoff.js";
 
 /** How long after a 202 a late result of a formerly synchronous wait is still caught (see ResultHandoff). */
 const HANDOFF_GRACE_MS = 2_000;
+/** How long a command answered 504/409 is remembered, so that its late result is logged as such. */
+const ENDED_WAIT_TTL_MS = 10 * 60_000;
 
 export interface CommandReply {
-  status: 200 | 202 | 409 | 429 | 504;
+  status: 200 | 202 | 403 | 409 | 429 | 504;
   body: unknown;
 }
 
@@ -37,6 +40,7 @@ export class CommandRouter {
   readonly #persistence: SessionPersistence;
   readonly #pending: PendingCommands;
   readonly #handoff: ResultHandoff;
+  readonly #ended: EndedWaits;
 
   constructor(ctx: BrokerContext, aedes: Aedes, persistence: SessionPersistence, pending: PendingCommands) {
     this.#ctx = ctx;
@@ -46,11 +50,27 @@ export class CommandRouter {
     this.#handoff = new ResultHandoff(ctx.clock, ctx.settings.maxPendingCommands, HANDOFF_GRACE_MS, (d, r) =>
       this.#lateResult(d, r),
     );
+    this.#ended = new EndedWaits(ctx.settings.maxPendingCommands, ENDED_WAIT_TTL_MS);
   }
 
-  /** A result heard on the bus that no local wait took (see ResultHandoff). */
+  /**
+   * A result heard on the bus that no local wait took: a handoff may catch it
+   * (see ResultHandoff); if it is the result of a command this node answered
+   * 504/409, it is logged and counted as late (rate-limited).
+   */
   unclaimedResult(deviceId: string, result: CommandResult): void {
-    this.#handoff.offer(deviceId, result);
+    if (this.#handoff.offer(deviceId, result)) return;
+    const ended = this.#ended.take(result.id);
+    if (!ended || ended.deviceId !== deviceId) return;
+    const { metrics, logs, clock } = this.#ctx;
+    metrics.unmatchedResults.inc({ kind: "late" });
+    logs.notices.record("late_result", {
+      deviceId,
+      commandId: result.id,
+      answered: ended.outcome === "timeout" ? "504 timeout" : "409 device_offline",
+      lateByMs: clock.now() - ended.endedAt,
+      hint: "a router answers within timeoutMs, on the connection that received the command",
+    });
   }
 
   /** Stops catching late results (broker close). */
@@ -68,7 +88,12 @@ export class CommandRouter {
     const expiresAt = now + (queue ? ttlMs : timeoutMs);
     const command: Command = { id, name: request.name, params: request.params ?? null, expiresAt };
 
-    const record = await store.get(deviceId);
+    // A revoked device gets nothing, not even a queued command for after its revocation is lifted.
+    const [revoked, record] = await Promise.all([store.isRevoked(deviceId), store.get(deviceId)]);
+    if (revoked) {
+      metrics.commands.inc({ outcome: "revoked" });
+      return { status: 403, body: errorBody(ErrorCode.Revoked, "the device's credential is revoked", id) };
+    }
     if (!record?.online) {
       if (!queue) return this.#offline(id, "device is offline");
       return this.#enqueue(command, deviceId, now);
@@ -88,6 +113,7 @@ export class CommandRouter {
       const reply = await this.#queueAfterWait(command, deviceId);
       if (reply) return reply;
     }
+    this.#ended.record(id, { deviceId, outcome: settled.kind, endedAt: clock.now() });
     if (settled.kind === "offline") return this.#offline(id, "device went offline before answering");
     metrics.commands.inc({ outcome: "timeout" });
     return {

@@ -19,7 +19,19 @@ export type BrokerConfigKey =
   | "connectTimeoutMs"
   | "logLevel"
   | "memoryLogIntervalSeconds"
-  | "heapSnapshotDir";
+  | "heapSnapshotDir"
+  | "tetherEnv"
+  | "deviceSecretPrevious"
+  | "maxConnections"
+  | "maxUnauthenticatedPerAddress"
+  | "authFailureBurst"
+  | "authFailureCooldownSeconds"
+  | "devicePublishRate"
+  | "devicePublishBurst"
+  | "deviceFloodCooldownSeconds"
+  | "httpTlsCertFile"
+  | "httpTlsKeyFile"
+  | "allowPlainMqtt";
 
 export interface Setting {
   key: BrokerConfigKey;
@@ -30,6 +42,11 @@ export interface Setting {
   help: string;
   /** Never echoed in error messages. */
   secret?: boolean;
+  /**
+   * A secret value (not a path): it may also come from a file, `{env}_FILE` or
+   * `--{flag}-file`, and a warning is printed when it is given as a flag.
+   */
+  fromFile?: boolean;
   required?: boolean;
 }
 
@@ -55,6 +72,7 @@ export const SETTINGS: readonly Setting[] = [
     env: "DEVICE_SECRET",
     flag: "device-secret",
     secret: true,
+    fromFile: true,
     required: true,
     help: "Fleet secret; a device's password is base64url(HMAC-SHA256(DEVICE_SECRET, deviceId))",
   },
@@ -63,6 +81,7 @@ export const SETTINGS: readonly Setting[] = [
     env: "BROKER_API_TOKEN",
     flag: "broker-api-token",
     secret: true,
+    fromFile: true,
     required: true,
     help: "Bearer token the edge presents to the HTTP API",
   },
@@ -77,6 +96,7 @@ export const SETTINGS: readonly Setting[] = [
     env: "EDGE_EVENTS_SECRET",
     flag: "edge-events-secret",
     secret: true,
+    fromFile: true,
     help: "Signs event batches (Tether-Signature); required with EDGE_EVENTS_URL",
   },
   {
@@ -97,7 +117,7 @@ export const SETTINGS: readonly Setting[] = [
     env: "REVOKED_DEVICES",
     flag: "revoked-devices",
     default: "",
-    help: "Comma-separated device ids refused at CONNECT",
+    help: "Comma-separated device ids refused at CONNECT and disconnected when connected (in Redis mode also added to the shared revocation set at start)",
   },
   {
     key: "maxPayloadBytes",
@@ -110,7 +130,7 @@ export const SETTINGS: readonly Setting[] = [
     key: "tlsCertFile",
     env: "TLS_CERT_FILE",
     flag: "tls-cert-file",
-    help: "PEM certificate; with TLS_KEY_FILE, MQTT is served over TLS",
+    help: "PEM certificate; with TLS_KEY_FILE, MQTT is served over TLS (mqtts)",
   },
   {
     key: "tlsKeyFile",
@@ -151,7 +171,91 @@ export const SETTINGS: readonly Setting[] = [
     key: "heapSnapshotDir",
     env: "HEAP_SNAPSHOT_DIR",
     flag: "heap-snapshot-dir",
-    help: "Where SIGUSR2 writes heap snapshots; unset = SIGUSR2 snapshots are off",
+    help: "Where SIGUSR2 writes heap snapshots (they contain secrets: the folder is created 0700, files are 0600, a folder others can read is refused); unset = off",
+  },
+  {
+    key: "tetherEnv",
+    env: "TETHER_ENV",
+    flag: "tether-env",
+    default: "development",
+    help: "development or production; production refuses weak or dev- secrets, plain MQTT on a public address (unless ALLOW_PLAIN_MQTT=1) and a plain-http EDGE_EVENTS_URL that is not loopback",
+  },
+  {
+    key: "deviceSecretPrevious",
+    env: "DEVICE_SECRET_PREVIOUS",
+    flag: "device-secret-previous",
+    secret: true,
+    fromFile: true,
+    help: "The fleet secret being rotated out: passwords derived from it are still accepted (counted as secret=previous in tether_auth_accepted_total); unset = only DEVICE_SECRET",
+  },
+  {
+    key: "maxConnections",
+    env: "MAX_CONNECTIONS",
+    flag: "max-connections",
+    default: "50000",
+    help: "Open MQTT sockets (authenticated or not); beyond it a new socket is closed at once (refusal max_connections)",
+  },
+  {
+    key: "maxUnauthenticatedPerAddress",
+    env: "MAX_UNAUTHENTICATED_PER_ADDRESS",
+    flag: "max-unauthenticated-per-address",
+    default: "100",
+    help: "Sockets one source address (IPv6: one /64) may hold open before authenticating (refusal unauthenticated_per_address)",
+  },
+  {
+    key: "authFailureBurst",
+    env: "AUTH_FAILURE_BURST",
+    flag: "auth-failure-burst",
+    default: "20",
+    help: "Failed CONNECTs (bad credentials) one address may make in a burst, refilled at one per 10 s; then the address is refused for AUTH_FAILURE_COOLDOWN_SECONDS",
+  },
+  {
+    key: "authFailureCooldownSeconds",
+    env: "AUTH_FAILURE_COOLDOWN_SECONDS",
+    flag: "auth-failure-cooldown-seconds",
+    default: "60",
+    help: "How long an address that used up its failed CONNECTs is refused (refusal address_cooldown)",
+  },
+  {
+    key: "devicePublishRate",
+    env: "DEVICE_PUBLISH_RATE",
+    flag: "device-publish-rate",
+    default: "20",
+    help: "Messages per second one device may publish on average; above it messages are dropped (refusal publish_rate)",
+  },
+  {
+    key: "devicePublishBurst",
+    env: "DEVICE_PUBLISH_BURST",
+    flag: "device-publish-burst",
+    default: "200",
+    help: "Messages one device may publish in a burst; more than this many dropped within 10 s disconnects it (refusal publish_flood)",
+  },
+  {
+    key: "deviceFloodCooldownSeconds",
+    env: "DEVICE_FLOOD_COOLDOWN_SECONDS",
+    flag: "device-flood-cooldown-seconds",
+    default: "30",
+    help: "How long a device disconnected for flooding is refused at CONNECT (refusal flood_cooldown)",
+  },
+  {
+    key: "httpTlsCertFile",
+    env: "HTTP_TLS_CERT_FILE",
+    flag: "http-tls-cert-file",
+    help: "PEM certificate; with HTTP_TLS_KEY_FILE, the HTTP API is served over HTTPS",
+  },
+  {
+    key: "httpTlsKeyFile",
+    env: "HTTP_TLS_KEY_FILE",
+    flag: "http-tls-key-file",
+    secret: true,
+    help: "PEM private key for HTTP_TLS_CERT_FILE",
+  },
+  {
+    key: "allowPlainMqtt",
+    env: "ALLOW_PLAIN_MQTT",
+    flag: "allow-plain-mqtt",
+    default: "0",
+    help: "1 = with TETHER_ENV=production, allow MQTT without TLS on a non-loopback HOST (e.g. TLS ends at a load balancer)",
   },
 ];
 
@@ -174,6 +278,9 @@ export function helpText(): string {
     "  npm run broker -- --help                       this text",
     "",
     "Every setting is a flag or an environment variable; a flag wins over the variable.",
+    "Each secret may instead come from a file: DEVICE_SECRET_FILE, DEVICE_SECRET_PREVIOUS_FILE,",
+    "BROKER_API_TOKEN_FILE, EDGE_EVENTS_SECRET_FILE (or --device-secret-file and so on); prefer",
+    "those or the environment to flags, which other users can read in `ps`.",
     "",
     "Flags:",
     ...rows,

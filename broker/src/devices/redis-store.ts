@@ -68,6 +68,15 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], last[2])
 return 1`;
 
+/** KEYS: queued:{id}. ARGV: now. Deletes the key; returns the ids not yet expired. */
+const CLEAR_QUEUED = `
+local owed = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+redis.call('DEL', KEYS[1])
+return owed`;
+
+/** Revoked ids are checked against the shared set in batches of this many (SMISMEMBER). */
+const REVOKED_BATCH = 1_000;
+
 const stateSchema = z.record(z.string(), z.unknown());
 
 function parseState(text: string | undefined): Record<string, unknown> | null {
@@ -104,14 +113,15 @@ function pairs(flat: unknown): Record<string, string> {
 export class RedisDeviceStore implements DeviceStore {
   readonly #redis: Redis;
   readonly #prefix: string;
-  readonly #revoked: ReadonlySet<string>;
+  /** REVOKED_DEVICES of this node (also added to the shared set at start: devices/revocation.ts). */
+  readonly #configuredRevoked: ReadonlySet<string>;
   #lastCounts: DeviceStoreCounts = { devices: 0, persistentSessions: 0, queuedCommands: 0 };
   #closed = false;
 
   constructor(redis: Redis, prefix: string, revoked: Iterable<string> = []) {
     this.#redis = redis;
     this.#prefix = prefix;
-    this.#revoked = new Set(revoked);
+    this.#configuredRevoked = new Set(revoked);
   }
 
   #device(id: string): string {
@@ -220,9 +230,42 @@ export class RedisDeviceStore implements DeviceStore {
     return (await this.#redis.zrem(this.#queued(deviceId), commandId)) === 1;
   }
 
+  async clearQueued(deviceId: string, now: number): Promise<string[]> {
+    const owed = await this.#redis.eval(CLEAR_QUEUED, 1, this.#queued(deviceId), String(now));
+    return Array.isArray(owed) ? owed.map(String) : [];
+  }
+
+  get #revokedSet(): string {
+    return `${this.#prefix}revoked`;
+  }
+
   async isRevoked(deviceId: string): Promise<boolean> {
-    if (this.#revoked.has(deviceId)) return true;
-    return (await this.#redis.sismember(`${this.#prefix}revoked`, deviceId)) === 1;
+    if (this.#configuredRevoked.has(deviceId)) return true;
+    return (await this.#redis.sismember(this.#revokedSet, deviceId)) === 1;
+  }
+
+  async revoke(deviceId: string): Promise<void> {
+    await this.#redis.sadd(this.#revokedSet, deviceId);
+  }
+
+  async unrevoke(deviceId: string): Promise<void> {
+    await this.#redis.srem(this.#revokedSet, deviceId);
+  }
+
+  isConfiguredRevoked(deviceId: string): boolean {
+    return this.#configuredRevoked.has(deviceId);
+  }
+
+  async revokedAmong(deviceIds: readonly string[]): Promise<string[]> {
+    const revoked = deviceIds.filter((id) => this.#configuredRevoked.has(id));
+    for (let i = 0; i < deviceIds.length; i += REVOKED_BATCH) {
+      const batch = deviceIds.slice(i, i + REVOKED_BATCH);
+      const flags = await this.#redis.smismember(this.#revokedSet, ...batch);
+      batch.forEach((id, index) => {
+        if (flags[index] === 1 && !this.#configuredRevoked.has(id)) revoked.push(id);
+      });
+    }
+    return revoked;
   }
 
   async counts(): Promise<DeviceStoreCounts> {

@@ -62,7 +62,20 @@ export interface DeviceStore {
   ): Promise<boolean>;
   /** Removes a queued command; true if it was queued (its result becomes a command_result event). */
   takeQueued(deviceId: string, commandId: string): Promise<boolean>;
+  /**
+   * Removes every queued command of a device (it was revoked) and returns the ids
+   * of those not yet expired at `now`, whose callers are owed a command_result.
+   */
+  clearQueued(deviceId: string, now: number): Promise<string[]>;
   isRevoked(deviceId: string): Promise<boolean>;
+  /** Revokes a device (memory: this node; Redis: the shared set, every node). */
+  revoke(deviceId: string): Promise<void>;
+  /** Lifts a revocation made with `revoke` (REVOKED_DEVICES stays revoked: see `isConfiguredRevoked`). */
+  unrevoke(deviceId: string): Promise<void>;
+  /** True when the device is in this node's REVOKED_DEVICES, which only a configuration change lifts. */
+  isConfiguredRevoked(deviceId: string): boolean;
+  /** The revoked ones among `deviceIds` (the devices connected to this node). */
+  revokedAmong(deviceIds: readonly string[]): Promise<string[]>;
   counts(): Promise<DeviceStoreCounts>;
   close(): Promise<void>;
 }
@@ -85,12 +98,15 @@ export class MemoryDeviceStore implements DeviceStore {
    * because the clock is monotonic. Bound: a subset of #devices' keys.
    */
   readonly #offline = new Map<string, number>();
-  readonly #revoked: ReadonlySet<string>;
+  /** REVOKED_DEVICES: lifted only by a configuration change. */
+  readonly #configuredRevoked: ReadonlySet<string>;
+  /** Bound: one entry per device revoked through the API (an operator's action, not traffic). */
+  readonly #revoked = new Set<string>();
   #persistent = 0;
   #queued = 0;
 
   constructor(revoked: Iterable<string> = []) {
-    this.#revoked = new Set(revoked);
+    this.#configuredRevoked = new Set(revoked);
   }
 
   async connect(deviceId: string, info: ConnectInfo): Promise<DeviceRecord | null> {
@@ -188,8 +204,33 @@ export class MemoryDeviceStore implements DeviceStore {
     return removed;
   }
 
+  async clearQueued(deviceId: string, now: number): Promise<string[]> {
+    const queued = this.#devices.get(deviceId)?.queued;
+    if (!queued) return [];
+    const owed = [...queued].filter(([, expiresAt]) => expiresAt > now).map(([id]) => id);
+    this.#queued -= queued.size;
+    queued.clear();
+    return owed;
+  }
+
   async isRevoked(deviceId: string): Promise<boolean> {
-    return this.#revoked.has(deviceId);
+    return this.#revoked.has(deviceId) || this.#configuredRevoked.has(deviceId);
+  }
+
+  async revoke(deviceId: string): Promise<void> {
+    this.#revoked.add(deviceId);
+  }
+
+  async unrevoke(deviceId: string): Promise<void> {
+    this.#revoked.delete(deviceId);
+  }
+
+  isConfiguredRevoked(deviceId: string): boolean {
+    return this.#configuredRevoked.has(deviceId);
+  }
+
+  async revokedAmong(deviceIds: readonly string[]): Promise<string[]> {
+    return deviceIds.filter((id) => this.#revoked.has(id) || this.#configuredRevoked.has(id));
   }
 
   async counts(): Promise<DeviceStoreCounts> {

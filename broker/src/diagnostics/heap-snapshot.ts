@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeHeapSnapshot } from "node:v8";
 import type { Logger } from "pino";
@@ -24,6 +24,23 @@ function snapshotName(now: Date): string {
   return `${PREFIX}${stamp}-${process.pid}-${String(sequence).padStart(6, "0")}${SUFFIX}`;
 }
 
+/**
+ * A heap snapshot holds every secret in the process (DEVICE_SECRET, tokens, device
+ * passwords in flight): the folder is created 0700 if missing, and an existing
+ * folder that group or others may read is refused rather than chmod'ed (it may be
+ * a shared folder such as /tmp). Throws with the reason.
+ */
+export function ensurePrivateDir(dir: string): void {
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new Error(
+      `heap snapshot folder ${dir} is open to group or others (mode ${mode.toString(8)}); ` +
+        "snapshots contain secrets: chmod 700 it, or name a folder that does not exist yet",
+    );
+  }
+}
+
 /** Deletes this broker's snapshots in `dir` beyond the `keep` newest; returns the deleted paths. */
 export function pruneHeapSnapshots(dir: string, keep: number): string[] {
   const ours = readdirSync(dir)
@@ -43,9 +60,11 @@ export function pruneHeapSnapshots(dir: string, keep: number): string[] {
  *   // open it in Chrome DevTools → Memory → Load
  */
 export function writeHeapSnapshotInto(options: Omit<HeapSnapshotOptions, "signal">): string {
-  mkdirSync(options.dir, { recursive: true });
+  ensurePrivateDir(options.dir);
   const started = performance.now();
   const path = writeHeapSnapshot(join(options.dir, snapshotName(new Date())));
+  // V8 creates the file with the umask's mode; only the broker's user may read it.
+  chmodSync(path, 0o600);
   const pruned = pruneHeapSnapshots(options.dir, options.keep);
   options.logger.info(
     { path, ms: Math.round(performance.now() - started), pruned: pruned.length },
@@ -57,7 +76,8 @@ export function writeHeapSnapshotInto(options: Omit<HeapSnapshotOptions, "signal
 /**
  * On `signal` (default SIGUSR2), writes a heap snapshot into `dir`, keeping at most
  * `keep` of them: `kill -USR2 <pid>` on a live broker, no restart, no core dump.
- * Returns uninstall().
+ * Snapshots are written 0600 into a 0700 folder (`ensurePrivateDir`, checked here
+ * so a broker with an unsafe folder does not start). Returns uninstall().
  *
  * @example
  *   const uninstall = installHeapSnapshotOnSignal({ dir: settings.heapSnapshotDir, keep: 3, logger });
@@ -67,6 +87,7 @@ export function installHeapSnapshotOnSignal(options: HeapSnapshotOptions): () =>
   if (!Number.isInteger(options.keep) || options.keep < 1) {
     throw new RangeError(`keep must be a whole number >= 1 (got ${options.keep})`);
   }
+  ensurePrivateDir(options.dir);
   const signal = options.signal ?? "SIGUSR2";
   const { signal: _signal, ...writeOptions } = options;
   const onSignal = () => {

@@ -14,10 +14,19 @@ import {
 import type { CommandRouter } from "../commands/router.js";
 import type { DeviceStore } from "../devices/store.js";
 import { type CountsSource, debugMemoryRoute } from "../diagnostics/index.js";
+import { clip } from "../logging/clip.js";
 import type { BrokerMetrics } from "../metrics.js";
+
+/** What the revoke routes call (devices/revocation.ts). */
+export interface RevocationControl {
+  revoke(deviceId: string): Promise<void>;
+  /** False when the device is in REVOKED_DEVICES, which only a configuration change lifts. */
+  unrevoke(deviceId: string): Promise<boolean>;
+}
 
 export interface HttpAppDeps {
   brokerApiToken: string;
+  revocations: RevocationControl;
   /** Live-object counts served at `GET /debug/memory`. */
   counts: CountsSource;
   router: CommandRouter;
@@ -109,6 +118,26 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     return c.json(reply.body, reply.status);
   });
 
+  // Live revocation (issue 10 §6): takes effect on a connected device within seconds on every node.
+  app.post("/v1/devices/:id/revoke", async (c) => {
+    const deviceId = c.req.param("id");
+    if (!isDeviceId(deviceId)) return c.json(errorBody(ErrorCode.InvalidRequest, "not a device id"), 400);
+    await deps.revocations.revoke(deviceId);
+    deps.logger.warn({ deviceId }, "device revoked");
+    return c.json({ id: deviceId, revoked: true });
+  });
+
+  app.delete("/v1/devices/:id/revoke", async (c) => {
+    const deviceId = c.req.param("id");
+    if (!isDeviceId(deviceId)) return c.json(errorBody(ErrorCode.InvalidRequest, "not a device id"), 400);
+    if (!(await deps.revocations.unrevoke(deviceId))) {
+      const message = "the device is listed in REVOKED_DEVICES on this broker; remove it there";
+      return c.json(errorBody(ErrorCode.Revoked, message), 409);
+    }
+    deps.logger.warn({ deviceId }, "device revocation lifted");
+    return c.json({ id: deviceId, revoked: false });
+  });
+
   app.get("/v1/devices/:id", async (c) => {
     const deviceId = c.req.param("id");
     if (!isDeviceId(deviceId)) return c.json(errorBody(ErrorCode.InvalidRequest, "not a device id"), 400);
@@ -125,7 +154,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
 
   app.notFound((c) => c.json(errorBody(ErrorCode.NotFound, "no such route"), 404));
   app.onError((error, c) => {
-    deps.logger.error({ err: error, path: c.req.path }, "http handler failed");
+    deps.logger.error({ err: error, path: clip(c.req.path) }, "http handler failed");
     return c.json(errorBody(ErrorCode.Internal, "internal error"), 500);
   });
   return app;

@@ -1,22 +1,25 @@
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from "aedes";
 import {
+  isDeviceSubscriptionTopic,
   MAX_TOPIC_LEVELS,
   parseCommand,
   parseJson,
   parseTopic,
   topics,
 } from "../../../protocol/src/index.js";
-import { type BrokerContext, refuse } from "../context.js";
+import { type BrokerContext, type RefusalReason, refuse } from "../context.js";
 
 /**
  * The ACL of CONTRACT.md "MQTT topics": a device publishes only to its own
- * results, state and events/{name}; it subscribes only to its own commands.
- * Everything else is refused and counted by reason. MQTT 3.1.1 cannot refuse a
- * PUBLISH, so a refused publish closes the connection [MQTT-3.3.5-2]; a refused
- * subscription is answered 0x80 and the connection stays [MQTT-3.9.3].
+ * results, state and events/{name}, at QoS 0 or 1; it subscribes only to
+ * `deviceSubscriptionTopics(id)` (its own commands), and nothing else is ever
+ * forwarded to it. Everything else is refused and counted by reason. MQTT 3.1.1
+ * cannot refuse a PUBLISH, so a refused publish closes the connection
+ * [MQTT-3.3.5-2]; a refused subscription is answered 0x80 and the connection
+ * stays [MQTT-3.9.3] (and is never stored: sessions/subscription-guard.ts).
  */
 
-function topicRefusal(topic: string, deviceId: string): string | null {
+function topicRefusal(topic: string, deviceId: string): RefusalReason | null {
   if (topic.startsWith("$")) return "sys_topic";
   if (topic.includes("+") || topic.includes("#")) return "wildcard";
   if (topic.split("/").length > MAX_TOPIC_LEVELS) return "topic_depth";
@@ -39,6 +42,13 @@ export function createAuthorizePublish(ctx: BrokerContext) {
       return;
     }
     const deviceId = client.id;
+    // QoS 2 would make Aedes store the packet until a PUBREL that need never come,
+    // per session and across reconnects (issue 10); devices publish QoS 0 or 1.
+    if (packet.qos === 2) {
+      refuse(ctx, "publish_qos2", { deviceId, topic: packet.topic });
+      callback(new Error("publish refused: QoS 2"));
+      return;
+    }
     const size =
       typeof packet.payload === "string" ? Buffer.byteLength(packet.payload) : packet.payload.length;
     if (size > maxPayload) {
@@ -46,7 +56,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
       callback(new Error("payload too large"));
       return;
     }
-    const reason =
+    const reason: RefusalReason | null =
       topicRefusal(packet.topic, deviceId) ??
       (isCommandsTopic(packet.topic, deviceId) ? "publish_commands" : null);
     if (reason) {
@@ -72,9 +82,9 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
     callback: (error: Error | null, subscription?: Subscription | null) => void,
   ): void {
     const deviceId = client.id;
-    const reason =
+    const reason: RefusalReason | null =
       topicRefusal(sub.topic, deviceId) ??
-      (isCommandsTopic(sub.topic, deviceId) ? null : "subscribe_not_commands");
+      (isDeviceSubscriptionTopic(deviceId, sub.topic) ? null : "subscribe_not_commands");
     if (reason) {
       refuse(ctx, reason, { deviceId, topic: sub.topic, action: "subscribe" });
       callback(null, null);
@@ -86,12 +96,22 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
 }
 
 /**
- * `authorizeForward`: a command is never delivered after its `expiresAt`, live
- * or from a persistent session's queue. Returning null makes Aedes drop it (and
- * clear it from the session's queue).
+ * `authorizeForward`: device `{id}` is sent only its own allowed topics
+ * (`deviceSubscriptionTopics`), live or from its session's queue, whatever a
+ * subscription or a stored session says; and a command is never delivered after
+ * its `expiresAt`. Returning null makes Aedes drop the packet (and clear it from
+ * the session's queue). `onCommandDelivered` credits the device's publish rate
+ * limit with the result it owes.
  */
-export function createAuthorizeForward(ctx: BrokerContext) {
+export function createAuthorizeForward(
+  ctx: BrokerContext,
+  onCommandDelivered: (deviceId: string) => void = () => {},
+) {
   return function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (!isDeviceSubscriptionTopic(client.id, packet.topic)) {
+      refuse(ctx, "forward_not_allowed", { deviceId: client.id, topic: packet.topic });
+      return null;
+    }
     if (!isCommandsTopic(packet.topic, client.id)) return packet;
     const json = parseJson(packet.payload.toString());
     const command = json.ok ? parseCommand(json.value) : json;
@@ -108,6 +128,7 @@ export function createAuthorizeForward(ctx: BrokerContext) {
       return null;
     }
     ctx.metrics.messagesOut.inc({ kind: "command" });
+    onCommandDelivered(client.id);
     return packet;
   };
 }

@@ -1,7 +1,13 @@
 import type { AuthenticateError, Client, ConnectPacket } from "aedes";
 import { isDeviceId, verifyDevicePassword } from "../../../protocol/src/index.js";
-import { type BrokerContext, refuse } from "../context.js";
+import { type BrokerContext, type RefusalReason, refuse } from "../context.js";
+import type { ConnectionAdmission } from "../limits/admission.js";
+import type { PublishRateLimiter } from "../limits/publish-rate.js";
+import { clip } from "../logging/clip.js";
 import type { DeviceConnections } from "./connections.js";
+
+/** The only protocol the contract speaks: MQTT 3.1.1 (Aedes also accepts 3.1, version 3). */
+const MQTT_3_1_1 = 4;
 
 /** CONNACK return codes of MQTT 3.1.1 [MQTT-3.2.2-3]. */
 const IDENTIFIER_REJECTED = 2;
@@ -27,28 +33,70 @@ type AuthenticateCallback = (error: AuthenticateError | null, success: boolean |
  */
 export function createPreConnect(ctx: BrokerContext) {
   const max = ctx.settings.maxKeepaliveSeconds;
-  return function preConnect(_client: Client, packet: ConnectPacket, callback: PreConnectCallback): void {
+  return function preConnect(client: Client, packet: ConnectPacket, callback: PreConnectCallback): void {
+    // Aedes answers another version with CONNACK 1 and logs nothing; an MQTT 5 client
+    // (mosquitto_pub -V 5, mqtt.js protocolVersion 5) must see why in the broker's log.
+    if (packet.protocolVersion !== MQTT_3_1_1 && packet.protocolVersion !== 3) {
+      refuse(ctx, "protocol_version", {
+        clientId: packet.clientId,
+        protocolVersion: packet.protocolVersion,
+        remote: remoteOf(client),
+        expected: "MQTT 3.1.1 (protocol version 4)",
+      });
+    }
     if (!packet.keepalive || packet.keepalive > max) {
       ctx.logger.debug(
-        { clientId: packet.clientId, asked: packet.keepalive, granted: max },
+        { clientId: clip(packet.clientId), asked: packet.keepalive, granted: max },
         "keepalive clamped",
       );
       packet.keepalive = max;
     }
     if (packet.will) {
-      ctx.logger.debug({ clientId: packet.clientId }, "will ignored: presence comes from the broker");
+      ctx.logger.debug({ clientId: clip(packet.clientId) }, "will ignored: presence comes from the broker");
       packet.will = undefined;
     }
     callback(null, true);
   };
 }
 
+function remoteOf(client: Client): string | undefined {
+  const address: unknown = client.conn ? Reflect.get(client.conn, "remoteAddress") : undefined;
+  return typeof address === "string" ? address : undefined;
+}
+
+/** What authenticate consults besides the credentials. */
+export interface AuthenticateGuards {
+  admission: ConnectionAdmission;
+  publishLimiter: PublishRateLimiter;
+}
+
+/**
+ * Refused CONNECTs that use up the address's failed-CONNECT bucket: wrong
+ * credentials, and a device that keeps coming back while revoked or in its flood
+ * cool-down (an honest router's SDK backs off; a loop that does not is cut at
+ * the socket).
+ */
+const COUNTED_FAILURES: ReadonlySet<RefusalReason> = new Set([
+  "bad_client_id",
+  "missing_username",
+  "id_mismatch",
+  "bad_password",
+  "revoked",
+  "flood_cooldown",
+]);
+
 /**
  * `authenticate` per CONTRACT.md "Identities and secrets": client id = username =
- * device id, password = base64url(HMAC-SHA256(DEVICE_SECRET, id)) compared in
- * constant time, revoked ids refused. On success the connection claims presence.
+ * device id, password = base64url(HMAC-SHA256(DEVICE_SECRET, id)) — or, while the
+ * fleet secret is rotated, DEVICE_SECRET_PREVIOUS — compared in constant time;
+ * revoked ids, addresses in an auth-failure cool-down and devices in a flood
+ * cool-down are refused. On success the connection claims presence.
  */
-export function createAuthenticate(ctx: BrokerContext, connections: DeviceConnections) {
+export function createAuthenticate(
+  ctx: BrokerContext,
+  connections: DeviceConnections,
+  guards: AuthenticateGuards,
+) {
   return function authenticate(
     client: Client,
     username: Readonly<string | undefined>,
@@ -60,7 +108,7 @@ export function createAuthenticate(ctx: BrokerContext, connections: DeviceConnec
     check(client, username, password).then(
       (refusal) => callback(refusal, refusal === null),
       (error: unknown) => {
-        ctx.logger.error({ err: error, clientId: client.id }, "authentication failed");
+        ctx.logger.error({ err: error, clientId: clip(client.id) }, "authentication failed");
         callback(authError(SERVER_UNAVAILABLE, "server unavailable"), false);
       },
     );
@@ -72,19 +120,37 @@ export function createAuthenticate(ctx: BrokerContext, connections: DeviceConnec
     password: Buffer | undefined,
   ): Promise<AuthenticateError | null> {
     const deviceId = client.id;
-    const remote = client.conn && "remoteAddress" in client.conn ? client.conn.remoteAddress : undefined;
-    const deny = (reason: string, code: number) => {
-      refuse(ctx, reason, { clientId: deviceId, remote });
+    const remote = remoteOf(client);
+    const deny = (reason: RefusalReason, code: number) => {
+      const cooldown = COUNTED_FAILURES.has(reason) && guards.admission.failed(client.conn);
+      refuse(ctx, reason, { clientId: deviceId, remote, ...(cooldown ? { addressCooldown: true } : {}) });
       return authError(code, reason);
     };
+    if (guards.admission.coolingDown(client.conn)) return deny("address_cooldown", SERVER_UNAVAILABLE);
     if (!isDeviceId(deviceId)) return deny("bad_client_id", IDENTIFIER_REJECTED);
+    if (username === undefined || username === "") return deny("missing_username", BAD_USERNAME_OR_PASSWORD);
     if (username !== deviceId) return deny("id_mismatch", BAD_USERNAME_OR_PASSWORD);
-    const secret = ctx.settings.deviceSecret;
-    if (!password || !(await verifyDevicePassword(secret, deviceId, password.toString("utf8")))) {
-      return deny("bad_password", BAD_USERNAME_OR_PASSWORD);
-    }
+    const secret = await matchingSecret(deviceId, password);
+    if (secret === null) return deny("bad_password", BAD_USERNAME_OR_PASSWORD);
     if (await ctx.store.isRevoked(deviceId)) return deny("revoked", NOT_AUTHORIZED);
+    // "Server unavailable": the device's SDK retries with backoff, and is let in after the cool-down.
+    if (guards.publishLimiter.inCooldown(deviceId)) return deny("flood_cooldown", SERVER_UNAVAILABLE);
+    ctx.metrics.authAccepted.inc({ secret });
+    guards.admission.authenticated(client.conn);
     await connections.claim(client);
+    return null;
+  }
+
+  /** Which fleet secret the password derives from: the current one, the previous one, or none. */
+  async function matchingSecret(
+    deviceId: string,
+    password: Buffer | undefined,
+  ): Promise<"current" | "previous" | null> {
+    if (!password) return null;
+    const given = password.toString("utf8");
+    if (await verifyDevicePassword(ctx.settings.deviceSecret, deviceId, given)) return "current";
+    const previous = ctx.settings.deviceSecretPrevious;
+    if (previous && (await verifyDevicePassword(previous, deviceId, given))) return "previous";
     return null;
   }
 }

@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
 import { SmallMap } from "./small-map.js";
+import { allowedRecipients, allowedSubscriptions, foreignTopics } from "./subscription-guard.js";
 
 /**
  * An Aedes persistence held in memory, written for this broker instead of
@@ -8,8 +9,10 @@ import { SmallMap } from "./small-map.js";
  * message, and it has no way to drop a session's queue. Here every map is keyed
  * by client id, an entry is deleted as soon as it is empty, and
  * `forgetSession(id)` removes everything a session owns (the session reaper calls
- * it). Devices may only subscribe to their own exact commands topic (see
- * mqtt/acl.ts), so subscriptions are indexed by exact topic, not by a wildcard trie.
+ * it). A session only ever holds its device's own exact topics
+ * (`deviceSubscriptionTopics`, enforced here by sessions/subscription-guard.ts
+ * whatever Aedes hands over), so subscriptions are indexed by exact topic, not
+ * by a wildcard trie.
  */
 
 export interface StoredSubscription {
@@ -63,13 +66,20 @@ export interface MemoryPersistenceOptions {
 }
 
 export class BoundedMemoryPersistence {
-  /** Bound: one entry per persistent session; removed on unsubscribe-all, clean connect and reaping. */
+  /**
+   * Bound: one entry per persistent session, holding at most its device's
+   * `deviceSubscriptionTopics` (the guard drops any other filter); removed on
+   * unsubscribe-all, clean connect and reaping.
+   */
   readonly #subsByClient = new Map<string, SmallMap<string, SubRecord>>();
   /** Bound: one entry per subscribed topic (= per persistent session, one topic each). */
   readonly #subsByTopic = new Map<string, SmallMap<string, SubRecord>>();
   /** Bound: sessions × maxQueuedPerSession; a queue is deleted when empty. */
   readonly #outgoing = new Map<string, PersistedPacket[]>();
-  /** Bound: sessions × Aedes maxInflightInbound (QoS 2 awaiting PUBREL); deleted when empty. */
+  /**
+   * Bound: normally empty — devices' QoS 2 publishes are refused before Aedes stores them
+   * (mqtt/acl.ts); at most sessions × Aedes `maxInflightInbound`. Deleted when empty.
+   */
   readonly #incoming = new Map<string, Map<number, PersistedPacket>>();
   /** Bound: one per session; the broker strips wills at CONNECT, so normally empty. */
   readonly #wills = new Map<string, PersistedPacket & { clientId: string; brokerId: string }>();
@@ -117,7 +127,9 @@ export class BoundedMemoryPersistence {
     return this.createRetainedStreamCombi([pattern]);
   }
 
-  async addSubscriptions(client: ClientRef, subs: StoredSubscription[]): Promise<void> {
+  async addSubscriptions(client: ClientRef, requested: StoredSubscription[]): Promise<void> {
+    const subs = allowedSubscriptions(client.id, requested);
+    if (subs.length === 0) return;
     let stored = this.#subsByClient.get(client.id);
     if (!stored) {
       stored = new SmallMap();
@@ -157,7 +169,11 @@ export class BoundedMemoryPersistence {
 
   async subscriptionsByClient(client: ClientRef): Promise<StoredSubscription[]> {
     const stored = this.#subsByClient.get(client.id);
-    return stored ? [...stored].map(([topic, record]) => ({ topic, ...record })) : [];
+    const subs = stored ? [...stored].map(([topic, record]) => ({ topic, ...record })) : [];
+    // Nothing foreign can be stored through addSubscriptions; this keeps restores safe regardless.
+    const foreign = foreignTopics(client.id, subs);
+    if (foreign.length > 0) await this.removeSubscriptions(client, foreign);
+    return allowedSubscriptions(client.id, subs);
   }
 
   async countOffline(): Promise<{ subsCount: number; clientsCount: number }> {
@@ -192,11 +208,11 @@ export class BoundedMemoryPersistence {
   }
 
   async outgoingEnqueue(sub: { clientId: string }, packet: PersistedPacket): Promise<void> {
-    this.#enqueue(sub.clientId, packet);
+    for (const allowed of allowedRecipients([sub], packet.topic)) this.#enqueue(allowed.clientId, packet);
   }
 
   async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: PersistedPacket): Promise<void> {
-    for (const sub of subs) this.#enqueue(sub.clientId, packet);
+    for (const sub of allowedRecipients(subs, packet.topic)) this.#enqueue(sub.clientId, packet);
   }
 
   async outgoingUpdate(client: ClientRef, packet: PersistedPacket): Promise<void> {

@@ -6,18 +6,87 @@ import MQEmitterRedis from "mqemitter-redis";
 import { parseCommand, parseJson, parseTopic } from "../../../protocol/src/index.js";
 import type { BrokerContext } from "../context.js";
 import type { SessionPersistence } from "./persistence.js";
+import { allowedRecipients, allowedSubscriptions, foreignTopics } from "./subscription-guard.js";
+
+/** KEYS: a session's outgoing list. ARGV: most entries kept. Drops the oldest beyond it; returns how many. */
+const TRIM_OUTGOING = `
+local n = redis.call('LLEN', KEYS[1])
+local max = tonumber(ARGV[1])
+if n <= max then return 0 end
+redis.call('LTRIM', KEYS[1], n - max, -1)
+return n - max`;
+
+interface SessionBounds {
+  /** Most messages queued for one offline session; the oldest are dropped beyond it. */
+  maxQueuedPerSession: number;
+  onQueueOverflow: (clientId: string, dropped: number) => void;
+}
 
 /**
- * aedes-persistence-redis 11 returns retained messages as async generators, but
- * Aedes 1.2 pipes them (`stream.pipe`) when a client subscribes; wrap them in Readables.
+ * aedes-persistence-redis with the broker's session rules:
+ * - a session stores, restores and is queued only its device's own topics
+ *   (sessions/subscription-guard.ts); a session stored before that rule, with
+ *   foreign filters, is cleaned when its device connects;
+ * - a session's outgoing list keeps at most `maxQueuedPerSession` entries;
+ * - aedes-persistence-redis 11 returns retained messages as async generators, but
+ *   Aedes 1.2 pipes them (`stream.pipe`) when a client subscribes; they are wrapped in Readables.
  */
 class AedesRedisPersistence extends AsyncRedisPersistence {
+  readonly #conn: Redis;
+  readonly #bounds: SessionBounds;
+
+  constructor(
+    conn: Redis,
+    packetTTL: (packet: { topic: string; payload: Buffer | string }) => number,
+    bounds: SessionBounds,
+  ) {
+    super({ conn, packetTTL });
+    this.#conn = conn;
+    this.#bounds = bounds;
+  }
+
   override createRetainedStreamCombi(patterns: string[]): Readable & AsyncIterable<unknown> {
     return Readable.from(super.createRetainedStreamCombi(patterns));
   }
 
   override createRetainedStream(pattern: string): Readable & AsyncIterable<unknown> {
     return Readable.from(super.createRetainedStream(pattern));
+  }
+
+  override async addSubscriptions(
+    client: { id: string },
+    subs: Array<{ topic: string; qos: number }>,
+  ): Promise<void> {
+    const allowed = allowedSubscriptions(client.id, subs);
+    if (allowed.length > 0) await super.addSubscriptions(client, allowed);
+  }
+
+  override async subscriptionsByClient(client: {
+    id: string;
+  }): Promise<Array<{ topic: string; qos: number }>> {
+    const subs = await super.subscriptionsByClient(client);
+    const foreign = foreignTopics(client.id, subs);
+    if (foreign.length > 0) await super.removeSubscriptions(client, foreign);
+    return allowedSubscriptions(client.id, subs);
+  }
+
+  override async outgoingEnqueue(sub: { clientId: string }, packet: { topic: string }): Promise<void> {
+    await this.outgoingEnqueueCombi([sub], packet);
+  }
+
+  override async outgoingEnqueueCombi(
+    subs: Array<{ clientId: string }>,
+    packet: { topic: string },
+  ): Promise<void> {
+    const allowed = allowedRecipients(subs, packet.topic);
+    if (allowed.length === 0) return;
+    await super.outgoingEnqueueCombi(allowed, packet);
+    for (const { clientId } of allowed) {
+      // The list key of aedes-persistence-redis (outgoingKey); the connection adds the prefix.
+      const key = `outgoing:${encodeURIComponent(clientId)}`;
+      const dropped = await this.#conn.eval(TRIM_OUTGOING, 1, key, String(this.#bounds.maxQueuedPerSession));
+      if (typeof dropped === "number" && dropped > 0) this.#bounds.onQueueOverflow(clientId, dropped);
+    }
   }
 }
 
@@ -42,6 +111,7 @@ export function createRedisParts(
   url: string,
   prefix: string,
   sessionExpirySeconds: number,
+  bounds: SessionBounds,
 ): RedisParts {
   const redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
   const persistenceConn = new Redis(url, { keyPrefix: `${prefix}aedes:`, maxRetriesPerRequest: 3 });
@@ -54,7 +124,7 @@ export function createRedisParts(
     }
     return sessionExpirySeconds;
   };
-  const persistence = new AedesRedisPersistence({ conn: persistenceConn, packetTTL });
+  const persistence = new AedesRedisPersistence(persistenceConn, packetTTL, bounds);
   const mq = MQEmitterRedis({ connectionString: url });
   for (const conn of [redis, persistenceConn]) {
     conn.on("error", (error: Error) => ctx.logger.error({ err: error }, "redis error"));
