@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { isDeviceId } from "../../protocol/src/index.js";
+import { isDeviceId, MAX_EVENT_BYTES } from "../../protocol/src/index.js";
 import { type BrokerConfigKey, helpText, SETTINGS, type Setting } from "./config/settings.js";
 
 export { helpText } from "./config/settings.js";
@@ -26,6 +26,10 @@ export interface BrokerConfig {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   memoryLogIntervalSeconds: number;
   heapSnapshotDir?: string;
+  /** Memory mode: where the online roster survives a restart (devices/online-roster.ts); unset = off. */
+  stateDir?: string;
+  /** Bytes of events held for the edge while it is slow or down (forwarder). */
+  forwarderMaxBytes: number;
 }
 
 export type CliCommand =
@@ -96,6 +100,9 @@ const schema = z.object({
   }),
   memoryLogIntervalSeconds: wholeNumber(0, 86_400),
   heapSnapshotDir: optionalText,
+  stateDir: optionalText,
+  // At least one event of the largest size fits; at most 4 GiB.
+  forwarderMaxBytes: wholeNumber(MAX_EVENT_BYTES, 4 * 1024 ** 3),
 });
 
 const BY_KEY = new Map<string, Setting>(SETTINGS.map((setting) => [setting.key, setting]));

@@ -3,6 +3,7 @@ import type { TetherEvent } from "../../protocol/src/index.js";
 import type { TrackedClock } from "./clock.js";
 import type { BrokerConfig } from "./config.js";
 import type { DeviceStore } from "./devices/store.js";
+import type { EncodedEvent } from "./forwarder/encoded-event.js";
 import type { BrokerMetrics } from "./metrics.js";
 
 /** Bounds and intervals that are not in the contract's configuration; options may override them. */
@@ -25,13 +26,20 @@ export interface BrokerLimits {
   nodeTtlMs: number;
   /** Redis key prefix (all broker keys, Aedes persistence included); tests use one per run. */
   redisKeyPrefix: string;
+  /** How often queued commands past their expiresAt are ended with `command_expired`. */
+  commandExpiryIntervalMs: number;
+  /** The edge refusing or silent this long turns /healthz `degraded`. */
+  edgeDegradedAfterMs: number;
 }
 
 export type BrokerSettings = BrokerConfig & BrokerLimits;
 
 /** Where events for the edge go: the EventForwarder, or nowhere when no EDGE_EVENTS_URL is set. */
 export interface EventSink {
+  /** An event the broker produced (presence, a command's end): serialized by the sink. */
   push(event: TetherEvent): void;
+  /** An event serialized at ingest (forwarder/encoded-event.ts), so it is serialized once. */
+  pushEncoded(event: EncodedEvent): void;
 }
 
 /** What every part of one broker instance shares. */
@@ -51,8 +59,16 @@ export function refuse(ctx: BrokerContext, reason: string, details: Record<strin
   ctx.logger.warn({ ...details, reason }, "refused");
 }
 
-/** Counts and logs a device payload dropped as invalid; the connection stays. */
-export function dropInvalid(ctx: BrokerContext, reason: string, details: Record<string, unknown>): void {
+/**
+ * Counts a device payload dropped as invalid, and logs it when `log` says so (ingest
+ * logs once per device per interval); the connection stays.
+ */
+export function dropInvalid(
+  ctx: BrokerContext,
+  reason: string,
+  details: Record<string, unknown>,
+  log = true,
+): void {
   ctx.metrics.invalidPayloads.inc({ reason });
-  ctx.logger.warn({ ...details, reason }, "invalid payload dropped");
+  if (log) ctx.logger.warn({ ...details, reason }, "invalid payload dropped");
 }

@@ -3,13 +3,15 @@ import type { Server as HttpServer } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import { Aedes, type Client } from "aedes";
 import pino, { type Logger } from "pino";
-import { parseCommandResult, parseJson, parseTopic } from "../../protocol/src/index.js";
+import { parseCommandResult, parseDevicePayload, parseTopic } from "../../protocol/src/index.js";
 import { type Clock, systemClock, TrackedClock } from "./clock.js";
 import { PendingCommands } from "./commands/pending.js";
+import { QueuedCommandExpiry } from "./commands/queued-expiry.js";
 import { CommandRouter } from "./commands/router.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
 import { NodeLiveness, type OwnedConnection } from "./devices/node-liveness.js";
+import { OnlineRoster, type RosterEntry } from "./devices/online-roster.js";
 import { RedisDeviceStore } from "./devices/redis-store.js";
 import { MemoryDeviceStore } from "./devices/store.js";
 import { installHeapSnapshotOnSignal, memoryGauges, startMemoryLog } from "./diagnostics/index.js";
@@ -61,6 +63,8 @@ export interface RunningBroker {
   }>;
   /** Runs the session reaper now. */
   reapExpiredSessions(): Promise<number>;
+  /** Ends now the queued commands past their expiresAt (also done every `commandExpiryIntervalMs`). */
+  expireQueuedCommands(): Promise<number>;
   /**
    * Redis mode: marks offline now the devices of nodes whose heartbeat is gone
    * (also done every `nodeHeartbeatMs`); resolves with how many this node reported. 0 in memory mode.
@@ -122,13 +126,21 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       ? new EventForwarder({
           url: settings.edgeEventsUrl,
           secret: settings.edgeEventsSecret,
+          maxBytes: settings.forwarderMaxBytes,
+          degradedAfterMs: settings.edgeDegradedAfterMs,
           logger,
           metrics,
           ...(injectedFetch ? { fetch: injectedFetch } : {}),
         })
       : undefined;
-  const events: EventSink = forwarder ?? { push: () => {} };
-  const ctx: BrokerContext = { settings, nodeId, clock, logger, metrics, store, events };
+  const sink: EventSink = forwarder ?? { push: () => {}, pushEncoded: () => {} };
+  const ctx: BrokerContext = { settings, nodeId, clock, logger, metrics, store, events: sink };
+  // Memory mode: the online roster sees presence go by on its way to the forwarder.
+  const roster =
+    !redisParts && settings.stateDir
+      ? new OnlineRoster(ctx, sink, { dir: settings.stateDir, onlineDevices: () => onlineDevices() })
+      : undefined;
+  if (roster) ctx.events = roster;
 
   const pending = new PendingCommands(
     clock,
@@ -161,13 +173,25 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const broker = aedes;
   watchClientErrors(ctx, broker, connections);
 
-  function* ownedConnections(): Iterable<OwnedConnection> {
+  function* ownedClients(): Iterable<[Client, OwnedConnection]> {
     // Aedes's id → Client map; not in its type definitions.
     const clients: unknown = Reflect.get(broker, "clients");
     if (typeof clients !== "object" || clients === null) return;
     for (const client of Object.values(clients)) {
       const owned = connections.owned(client as Client);
-      if (owned) yield owned;
+      if (owned) yield [client as Client, owned];
+    }
+  }
+  function* ownedConnections(): Iterable<OwnedConnection> {
+    for (const [, owned] of ownedClients()) yield owned;
+  }
+  /** The roster's view: each online device and 1.5 × its keepalive (Aedes's own idle limit). */
+  function* onlineDevices(): Iterable<RosterEntry> {
+    const fallbackMs = settings.maxKeepaliveSeconds * 1500 + 1;
+    for (const [client, owned] of ownedClients()) {
+      const idleLimit: unknown = Reflect.get(client, "_keepaliveInterval");
+      const graceMs = typeof idleLimit === "number" && idleLimit > 0 ? idleLimit : fallbackMs;
+      yield { deviceId: owned.deviceId, graceMs };
     }
   }
   const liveness = redisParts
@@ -187,7 +211,8 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     done();
     const parsed = parseTopic(packet.topic);
     if (parsed?.kind !== "results") return;
-    const json = parseJson(packet.payload.toString());
+    // Too deep for JSON.stringify: refused (and counted) by ingest too, so the command times out.
+    const json = parseDevicePayload(packet.payload.toString());
     const result = json.ok ? parseCommandResult(json.value) : json;
     if (!result.ok) return;
     if (!pending.resolve(parsed.deviceId, result.value))
@@ -220,15 +245,22 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     metrics,
     logger,
     maxBodyBytes: settings.maxPayloadBytes,
+    health: {
+      ...(forwarder ? { edge: () => forwarder.edgeProblem() } : {}),
+      ...(redisParts ? { redis: () => redisParts.unreachable() } : {}),
+    },
   });
   const mqttServer = await createMqttServer(ctx, broker);
   const httpServer = createAdaptorServer({ fetch: app.fetch }) as HttpServer;
   const reaper = new SessionReaper(ctx, persistence);
+  const expiry = new QueuedCommandExpiry(ctx);
 
   let mqttPort: number;
   let httpPort: number;
   try {
     await liveness?.start();
+    // Before the listeners: a device that reconnects at once must find itself awaited.
+    await roster?.start();
     mqttPort = await listen(mqttServer, settings.mqttPort, settings.host);
     httpPort = await listen(
       httpServer as unknown as import("node:net").Server,
@@ -237,6 +269,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     );
   } catch (error) {
     liveness?.stop();
+    await roster?.close().catch(() => {});
     mqttServer.close();
     await closeAedes(broker);
     await persistence.destroy().catch(() => {});
@@ -244,6 +277,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     throw error;
   }
   reaper.start();
+  expiry.start();
   // Node timers (unref'd), not the injected clock: the memory line is operational
   // output, and must not count as a live broker timer in leak tests.
   const stopMemoryLog =
@@ -259,6 +293,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     reaper.stop();
+    expiry.stop();
     stopMemoryLog();
     uninstallHeapSnapshots();
     const mqttClosed = new Promise<void>((resolve) => mqttServer.close(() => resolve()));
@@ -272,6 +307,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       .catch((error: unknown) => logger.warn({ err: error }, "could not remove the node heartbeat"));
     pending.closeAll();
     router.close();
+    await roster
+      ?.close()
+      .catch((error: unknown) => logger.warn({ err: error }, "could not write the online roster"));
     // Let the answers to those commands go out, then cut what is left.
     await drainHttp(httpServer, httpClosed, 2_000);
     await forwarder?.close(CLOSE_FLUSH_MS);
@@ -293,6 +331,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     metrics,
     stats,
     reapExpiredSessions: () => reaper.run(),
+    expireQueuedCommands: () => expiry.run(),
     sweepDeadNodes: () => liveness?.sweep() ?? Promise.resolve(0),
     close() {
       closing ??= close();

@@ -1,3 +1,4 @@
+import { EVENT_BATCH_LIMITS } from "../../protocol/src/index.js";
 import type { EdgeEnv } from "./env.js";
 
 /**
@@ -26,7 +27,8 @@ export const DEFAULT_LIMITS: ChannelLimits = {
 
 /** Largest request body the edge reads (Rails commands, broker event batches). */
 export const MAX_COMMAND_BODY_BYTES = 64 * 1024;
-export const MAX_EVENTS_BODY_BYTES = 1024 * 1024;
+/** The broker builds its batches under this same constant (protocol/src/limits.ts). */
+export const MAX_EVENTS_BODY_BYTES = EVENT_BATCH_LIMITS.maxBodyBytes;
 /** Extra time the edge waits for the broker beyond the command's own timeout. */
 export const BROKER_GRACE_MS = 5_000;
 

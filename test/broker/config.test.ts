@@ -37,6 +37,8 @@ describe("loadConfig", () => {
       connectTimeoutMs: 10_000,
       logLevel: "info",
       memoryLogIntervalSeconds: 60,
+      stateDir: ".tether-state",
+      forwarderMaxBytes: 32 * 1024 * 1024,
     });
   });
 

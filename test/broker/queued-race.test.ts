@@ -45,7 +45,10 @@ function setup() {
     logger: testLogger,
     metrics: createBrokerMetrics(),
     store,
-    events: { push: (event) => events.push(event) },
+    events: {
+      push: (event) => events.push(event),
+      pushEncoded: (encoded) => events.push(JSON.parse(encoded.json) as TetherEvent),
+    },
   };
   const published: string[] = [];
   const aedes = {

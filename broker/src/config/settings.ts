@@ -19,7 +19,9 @@ export type BrokerConfigKey =
   | "connectTimeoutMs"
   | "logLevel"
   | "memoryLogIntervalSeconds"
-  | "heapSnapshotDir";
+  | "heapSnapshotDir"
+  | "stateDir"
+  | "forwarderMaxBytes";
 
 export interface Setting {
   key: BrokerConfigKey;
@@ -152,6 +154,24 @@ export const SETTINGS: readonly Setting[] = [
     env: "HEAP_SNAPSHOT_DIR",
     flag: "heap-snapshot-dir",
     help: "Where SIGUSR2 writes heap snapshots; unset = SIGUSR2 snapshots are off",
+  },
+  {
+    key: "stateDir",
+    env: "STATE_DIR",
+    flag: "state-dir",
+    default: ".tether-state",
+    help:
+      "Memory mode: where the list of online devices survives a restart (online-devices.json); " +
+      "after a restart, listed devices that do not reconnect within 1.5 x keepalive are reported offline (broker_restart)",
+  },
+  {
+    key: "forwarderMaxBytes",
+    env: "FORWARDER_MAX_BYTES",
+    flag: "forwarder-max-bytes",
+    default: String(32 * 1024 * 1024),
+    help:
+      "Bytes of events held for the edge while it is slow or down; beyond it device events are dropped " +
+      "(oldest first, fair share per device), never a device's latest state or presence, nor command results",
   },
 ];
 

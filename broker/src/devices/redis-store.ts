@@ -1,6 +1,14 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import type { ConnectInfo, ConnectionOwner, DeviceRecord, DeviceStore, DeviceStoreCounts } from "./store.js";
+import type {
+  ClaimedDevice,
+  ConnectInfo,
+  ConnectionOwner,
+  DeviceRecord,
+  DeviceStore,
+  DeviceStoreCounts,
+  QueuedRef,
+} from "./store.js";
 
 /**
  * The device store in Redis, shared by every broker node, so presence, last
@@ -9,7 +17,8 @@ import type { ConnectInfo, ConnectionOwner, DeviceRecord, DeviceStore, DeviceSto
  *   device:{id}        HASH  online, connId, nodeId, since, lastSeen, persistent, state (JSON)
  *   offline            ZSET  id → offline-since ms (the session reaper's index)
  *   sessions           SET   ids holding a persistent session
- *   queued:{id}        ZSET  command id → expiresAt; the key expires with its last command
+ *   queued:{id}        ZSET  command id → expiresAt; the key expires a day after its last command
+ *   queued-expiry      ZSET  "{id}:{commandId}" → expiresAt: every queued command, for the expiry sweep
  *   revoked            SET   revoked device ids (CONTRACT.md: "in Redis mode a Redis set")
  *   node:{nodeId}      STRING  the node's heartbeat, with a TTL (devices/node-liveness.ts)
  *   nodes              SET   node ids that may own devices (the liveness sweep's index)
@@ -51,22 +60,47 @@ local alive = 0
 if node and node ~= '' then alive = redis.call('EXISTS', ARGV[1] .. 'node:' .. node) end
 return {record, alive}`;
 
+/** KEYS: device, offline, sessions, queued, queued-expiry. ARGV: id, cutoff. Returns {record, queued ids}. */
 const CLAIM_EXPIRED = `
 local since = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not since or tonumber(since) > tonumber(ARGV[2]) then return false end
 local record = redis.call('HGETALL', KEYS[1])
+local queued = redis.call('ZRANGE', KEYS[4], 0, -1)
+for _, command in ipairs(queued) do redis.call('ZREM', KEYS[5], ARGV[1] .. ':' .. command) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('DEL', KEYS[1], KEYS[4])
-return record`;
+return {record, queued}`;
 
+/**
+ * KEYS: queued, queued-expiry. ARGV: command id, expiresAt, now, max, device id, key TTL slack ms.
+ * Expired commands stay (not counted) until the expiry sweep takes them; the key outlives
+ * its last command by the slack, as a safety net: the index is what the sweep reads.
+ */
 const ADD_QUEUED = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+if redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[3], '+inf') >= tonumber(ARGV[4]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5] .. ':' .. ARGV[1])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], last[2])
+redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + tonumber(ARGV[6]))
 return 1`;
+
+/** KEYS: queued, queued-expiry. ARGV: command id, device id. 1 for exactly one caller. */
+const TAKE_QUEUED = `
+local a = redis.call('ZREM', KEYS[1], ARGV[1])
+local b = redis.call('ZREM', KEYS[2], ARGV[2] .. ':' .. ARGV[1])
+if a + b > 0 then return 1 end
+return 0`;
+
+/** KEYS: queued, queued-expiry. ARGV: device id. Returns the ids taken. */
+const TAKE_ALL_QUEUED = `
+local queued = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, command in ipairs(queued) do redis.call('ZREM', KEYS[2], ARGV[1] .. ':' .. command) end
+redis.call('DEL', KEYS[1])
+return queued`;
+
+/** A queued key outlives its last command by this long (the expiry index is the authority). */
+const QUEUED_KEY_SLACK_MS = 86_400_000;
 
 const stateSchema = z.record(z.string(), z.unknown());
 
@@ -126,6 +160,9 @@ export class RedisDeviceStore implements DeviceStore {
   #queued(id: string): string {
     return `${this.#prefix}queued:${id}`;
   }
+  get #queuedExpiry(): string {
+    return `${this.#prefix}queued-expiry`;
+  }
 
   #nodeDevices(nodeId: string): string {
     return `${this.#prefix}node-devices:${nodeId}`;
@@ -182,19 +219,24 @@ export class RedisDeviceStore implements DeviceStore {
     return this.#redis.zrangebyscore(this.#offline, "-inf", String(cutoff), "LIMIT", 0, limit);
   }
 
-  async claimExpired(deviceId: string, cutoff: number): Promise<DeviceRecord | null> {
-    const record = await this.#redis.eval(
+  async claimExpired(deviceId: string, cutoff: number): Promise<ClaimedDevice | null> {
+    const reply = await this.#redis.eval(
       CLAIM_EXPIRED,
-      4,
+      5,
       this.#device(deviceId),
       this.#offline,
       this.#sessions,
       this.#queued(deviceId),
+      this.#queuedExpiry,
       deviceId,
       String(cutoff),
     );
-    if (!Array.isArray(record)) return null;
-    return toRecord(pairs(record)) ?? { ...emptyRecord(cutoff) };
+    if (!Array.isArray(reply)) return null;
+    const [record, queued] = reply;
+    return {
+      record: toRecord(pairs(record)) ?? { ...emptyRecord(cutoff) },
+      queuedCommands: Array.isArray(queued) ? queued.map(String) : [],
+    };
   }
 
   async addQueued(
@@ -206,18 +248,58 @@ export class RedisDeviceStore implements DeviceStore {
   ): Promise<boolean> {
     const added = await this.#redis.eval(
       ADD_QUEUED,
-      1,
+      2,
       this.#queued(deviceId),
+      this.#queuedExpiry,
       commandId,
       String(expiresAt),
       String(now),
       String(max),
+      deviceId,
+      String(QUEUED_KEY_SLACK_MS),
     );
     return added === 1;
   }
 
   async takeQueued(deviceId: string, commandId: string): Promise<boolean> {
-    return (await this.#redis.zrem(this.#queued(deviceId), commandId)) === 1;
+    const taken = await this.#redis.eval(
+      TAKE_QUEUED,
+      2,
+      this.#queued(deviceId),
+      this.#queuedExpiry,
+      commandId,
+      deviceId,
+    );
+    return taken === 1;
+  }
+
+  async takeAllQueued(deviceId: string): Promise<string[]> {
+    const ids = await this.#redis.eval(
+      TAKE_ALL_QUEUED,
+      2,
+      this.#queued(deviceId),
+      this.#queuedExpiry,
+      deviceId,
+    );
+    return Array.isArray(ids) ? ids.map(String) : [];
+  }
+
+  async expiredQueued(cutoff: number, limit: number): Promise<QueuedRef[]> {
+    const members = await this.#redis.zrangebyscore(
+      this.#queuedExpiry,
+      "-inf",
+      String(cutoff),
+      "LIMIT",
+      0,
+      limit,
+    );
+    const due: QueuedRef[] = [];
+    for (const member of members) {
+      // Device ids cannot hold ':' (DEVICE_ID_PATTERN), so the first one separates the two.
+      const at = member.indexOf(":");
+      if (at > 0) due.push({ deviceId: member.slice(0, at), commandId: member.slice(at + 1) });
+    }
+    return due;
   }
 
   async isRevoked(deviceId: string): Promise<boolean> {
@@ -228,12 +310,13 @@ export class RedisDeviceStore implements DeviceStore {
   async counts(): Promise<DeviceStoreCounts> {
     // After close, the last figures seen (leak tests read stats() after close()).
     if (this.#closed) return this.#lastCounts;
-    const [sessions, offline] = await Promise.all([
+    const [sessions, offline, queued] = await Promise.all([
       this.#redis.scard(this.#sessions),
       this.#redis.zcard(this.#offline),
+      this.#redis.zcard(this.#queuedExpiry),
     ]);
-    // Cluster-wide figures: devices known offline; queued commands are not counted here.
-    this.#lastCounts = { devices: offline, persistentSessions: sessions, queuedCommands: 0 };
+    // Cluster-wide figures: devices known offline, queued commands of every device.
+    this.#lastCounts = { devices: offline, persistentSessions: sessions, queuedCommands: queued };
     return this.#lastCounts;
   }
 
