@@ -24,7 +24,8 @@ function commandsUrl(brokerUrl: string, deviceId: string): string {
 export async function sendCommandToBroker(
   env: EdgeEnv,
   deviceId: string,
-  command: CommandBody,
+  /** With the edge's own command id when it tracks the command (command-tracking.ts). */
+  command: CommandBody & { id?: string },
 ): Promise<BrokerAnswer> {
   const token = requireSecret(env, "BROKER_API_TOKEN");
   if (!env.BROKER_URL) {

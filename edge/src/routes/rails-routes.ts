@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { ErrorCode, parseJson, TetherError } from "../../../protocol/src/index.js";
 import { railsToken } from "../auth/rails-token.js";
 import { bodySize } from "../body-size.js";
-import { sendCommandToBroker } from "../broker-client.js";
+import { sendTrackedCommand } from "../command-tracking.js";
 import type { EdgeEnv } from "../env.js";
 import { MAX_COMMAND_BODY_BYTES } from "../limits.js";
 import { CommandBodySchema, describeIssue } from "../schemas.js";
@@ -25,7 +25,7 @@ railsRoutes.post(
       throw new TetherError(ErrorCode.InvalidRequest, message, { status: 400 });
     }
     // The broker's answer is the contract's answer: status and body pass through.
-    const answer = await sendCommandToBroker(c.env, deviceId, body.data);
+    const answer = await sendTrackedCommand(c.env, deviceId, body.data);
     return new Response(answer.body, {
       status: answer.status,
       headers: { "content-type": answer.contentType },
