@@ -56,12 +56,17 @@ export function startEdgeClients(
     const url = `${edgeUrl.replace(/^http/, "ws")}/v1/devices/${encodeURIComponent(deviceId)}/ws?token=${clientJwt(jwtSecret, [deviceId])}`;
     const socket = new WebSocket(url);
     sockets.add(socket);
-    socket.on("open", () => tally.open++);
+    let opened = false;
+    socket.on("open", () => {
+      opened = true;
+      tally.open++;
+    });
     socket.on("message", () => tally.frames++);
     socket.on("error", () => tally.errors++);
     socket.on("close", () => {
       sockets.delete(socket);
-      tally.closes++;
+      // Only a socket that opened closes; one refused (the edge is down) counts as an error.
+      if (opened) tally.closes++;
       later(slot);
     });
   };

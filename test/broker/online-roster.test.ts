@@ -90,10 +90,15 @@ describe("the online roster (memory mode, STATE_DIR)", () => {
     expect(presence.filter((e) => e.deviceId === gone)).toHaveLength(1);
   });
 
-  it("ignores an unreadable roster file instead of failing to start", async () => {
+  it("starts anyway with an unreadable roster file or an unusable STATE_DIR", async () => {
     const dir = await stateDir();
     await writeFile(join(dir, ROSTER_FILE), "{ not json");
     const broker = await startTestBroker({ stateDir: dir });
-    expect((await broker.stats()).clients).toBe(0);
+    await connectDevice(broker, deviceId());
+    expect((await broker.stats()).clients).toBe(1);
+    // A STATE_DIR that is a file: the broker serves, only without the roster.
+    const elsewhere = await startTestBroker({ stateDir: join(dir, ROSTER_FILE) });
+    await connectDevice(elsewhere, deviceId());
+    expect((await elsewhere.stats()).clients).toBe(1);
   });
 });

@@ -83,10 +83,22 @@ export class OnlineRoster implements EventSink {
     this.#inner.pushEncoded(event);
   }
 
-  /** Reads the previous run's file (before the node accepts connections) and starts waiting. */
+  /**
+   * Reads the previous run's file (before the node accepts connections) and starts waiting.
+   * An unusable STATE_DIR is logged, not fatal: the broker serves, only without this memory.
+   */
   async start(): Promise<void> {
-    await mkdir(this.#options.dir, { recursive: true });
-    const previous = await this.#read();
+    let previous: Array<[string, number]>;
+    try {
+      await mkdir(this.#options.dir, { recursive: true });
+      previous = await this.#read();
+    } catch (error) {
+      this.#ctx.logger.error(
+        { err: error, dir: this.#options.dir },
+        "STATE_DIR unusable: after a restart, devices that do not come back stay online at the edge",
+      );
+      previous = [];
+    }
     const now = this.#ctx.clock.now();
     for (const [deviceId, graceMs] of previous)
       this.#awaited.set(deviceId, { deadline: now + graceMs, graceMs });
