@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../broker/src/config.js";
 import {
@@ -67,6 +67,8 @@ describe.skipIf(!hasOpenssl)("MQTT over TLS (skipped: no openssl binary to issue
       HOST: "127.0.0.1",
       TLS_CERT_FILE: certFile,
       TLS_KEY_FILE: keyFile,
+      // The certificate's temp dir, not the default .tether-state in the working copy.
+      STATE_DIR: dirname(certFile),
     });
     if (cli.command !== "serve") throw new Error(`expected serve, got ${cli.command}`);
     const broker = await startTestBroker(cli.config);
