@@ -1,9 +1,11 @@
-import pino, { type Logger } from "pino";
+import pino from "pino";
 import { EVENT_BATCH_LIMITS, type TetherEvent } from "../../protocol/src/index.js";
 import type { EventSink } from "./context.js";
+import { ForwarderAccounting } from "./forwarder/accounting.js";
 import { EdgeHealth, type EdgeProblem } from "./forwarder/edge-health.js";
 import { type EncodedEvent, encodeEvent } from "./forwarder/encoded-event.js";
 import { type BufferedEvent, EventBuffer } from "./forwarder/event-buffer.js";
+import { DEFAULT_FORWARDER_MAX_BYTES, type EventForwarderOptions } from "./forwarder/options.js";
 import {
   batchBody,
   type Delivery,
@@ -12,49 +14,10 @@ import {
   realTimers,
   type Timers,
 } from "./forwarder/post-batch.js";
-import { ThrottledCounter } from "./forwarder/throttled-counter.js";
-import type { BrokerMetrics } from "./metrics.js";
-
-export interface EventForwarderOptions {
-  /** EDGE_EVENTS_URL: the edge's `/internal/events`. */
-  url: string;
-  /** EDGE_EVENTS_SECRET: signs each batch (`Tether-Signature`). */
-  secret: string;
-  /** FORWARDER_MAX_BYTES: bytes of events held while the edge is slow or down (default 32 MiB). */
-  maxBytes?: number;
-  /** Largest request body (default: the edge's limit, EVENT_BATCH_LIMITS.maxBodyBytes). */
-  maxBatchBytes?: number;
-  /** Most events per request (default: the edge's limit, EVENT_BATCH_LIMITS.maxEvents). */
-  maxBatchEvents?: number;
-  /** How long a partial batch waits for more events (default 25 ms). */
-  flushIntervalMs?: number;
-  /** First retry delay before jitter (default 250 ms); doubles per consecutive failure. */
-  baseRetryDelayMs?: number;
-  /** Cap of the retry delay (default 10 s): the longest the edge's view waits after it is back. */
-  maxRetryDelayMs?: number;
-  /** A request slower than this is aborted and retried (default 10 s). */
-  requestTimeoutMs?: number;
-  /** Failing this long makes health() report a problem (default 15 s). */
-  degradedAfterMs?: number;
-  fetch?: typeof fetch;
-  /** Epoch ms; signs batches and paces logs. */
-  now?: () => number;
-  /** In [0, 1); jitters retry delays. */
-  random?: () => number;
-  logger?: Logger;
-  metrics?: BrokerMetrics;
-  /** Injected so tests can see that no timer outlives close(). */
-  timers?: Timers;
-}
-
-/** Summaries of drops and failures are logged at most this often. */
-const LOG_INTERVAL_MS = 10_000;
-export const DEFAULT_FORWARDER_MAX_BYTES = 32 * 1024 * 1024;
 
 export type { EdgeProblem } from "./forwarder/edge-health.js";
+export { DEFAULT_FORWARDER_MAX_BYTES, type EventForwarderOptions } from "./forwarder/options.js";
 export type { Timers } from "./forwarder/post-batch.js";
-
-type DropReason = "buffer_full" | "refused" | "closed" | "event_too_large" | "unserializable";
 
 /**
  * Delivers broker events to the edge (issue 12: nothing lost). Events arrive serialized
@@ -79,8 +42,6 @@ export class EventForwarder implements EventSink {
   private readonly delivery: Delivery;
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly logger: Logger;
-  private readonly metrics: BrokerMetrics | undefined;
   private readonly timers: Timers;
   private readonly health: EdgeHealth;
 
@@ -99,12 +60,7 @@ export class EventForwarder implements EventSink {
   /** Bound: one resolver per concurrent flush() call, removed when it returns. */
   private readonly idleWaiters = new Set<() => void>();
   private closing: Promise<void> | undefined;
-  private droppedTotal = 0;
-  private sentTotal = 0;
-  private readonly dropLog: ThrottledCounter;
-  private readonly refusedLog: ThrottledCounter;
-  private readonly failureLog: ThrottledCounter;
-  private readonly replayLog: ThrottledCounter;
+  private readonly accounting: ForwarderAccounting;
 
   constructor(options: EventForwarderOptions) {
     this.maxBatchBytes = positiveInt(
@@ -120,8 +76,6 @@ export class EventForwarder implements EventSink {
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 10_000;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
-    this.logger = (options.logger ?? pino({ level: "silent" })).child({ component: "forwarder" });
-    this.metrics = options.metrics;
     this.timers = options.timers ?? realTimers;
     this.delivery = {
       url: options.url,
@@ -133,10 +87,8 @@ export class EventForwarder implements EventSink {
     };
     this.buffer = new EventBuffer(positiveInt("maxBytes", options.maxBytes ?? DEFAULT_FORWARDER_MAX_BYTES));
     this.health = new EdgeHealth(options.degradedAfterMs ?? 15_000, this.now);
-    this.dropLog = new ThrottledCounter(LOG_INTERVAL_MS, this.now);
-    this.refusedLog = new ThrottledCounter(LOG_INTERVAL_MS, this.now);
-    this.failureLog = new ThrottledCounter(LOG_INTERVAL_MS, this.now);
-    this.replayLog = new ThrottledCounter(LOG_INTERVAL_MS, this.now);
+    const logger = (options.logger ?? pino({ level: "silent" })).child({ component: "forwarder" });
+    this.accounting = new ForwarderAccounting(logger, options.metrics, this.now);
   }
 
   /** Events buffered (every lane), including those in flight. */
@@ -151,12 +103,12 @@ export class EventForwarder implements EventSink {
 
   /** Events dropped so far: device events evicted under pressure, events refused alone by the edge, or left at close. */
   get dropped(): number {
-    return this.droppedTotal;
+    return this.accounting.dropped;
   }
 
   /** Events the edge has accepted. */
   get sent(): number {
-    return this.sentTotal;
+    return this.accounting.sent;
   }
 
   /** The edge's failure once it has lasted `degradedAfterMs`, else null (for /healthz). */
@@ -168,7 +120,7 @@ export class EventForwarder implements EventSink {
   push(event: TetherEvent): void {
     const encoded = encodeEvent(event);
     if (!encoded.ok) {
-      this.drop(1, encoded.reason, this.refusedLog, { deviceId: event.deviceId, message: encoded.message });
+      this.accounting.drop(1, encoded.reason, { deviceId: event.deviceId, message: encoded.message });
       return;
     }
     this.pushEncoded(encoded.event);
@@ -177,15 +129,15 @@ export class EventForwarder implements EventSink {
   /** Queues an event serialized at ingest; never blocks and never throws. */
   pushEncoded(event: EncodedEvent): void {
     if (this.closing) {
-      this.drop(1, "closed");
+      this.accounting.drop(1, "closed");
       return;
     }
     // A dropped event may belong to the batch in flight: it is counted as dropped
     // even if that request then succeeds, so `dropped` never under-reports.
     const effect = this.buffer.push(event);
-    if (effect.coalesced > 0) this.metrics?.forwarderCoalesced.inc(effect.coalesced);
-    if (effect.dropped > 0) this.drop(effect.dropped, "buffer_full");
-    this.updateGauges();
+    this.accounting.superseded(effect.coalesced);
+    this.accounting.drop(effect.dropped, "buffer_full");
+    this.accounting.gauges(this.buffer);
     this.schedule();
   }
 
@@ -212,9 +164,7 @@ export class EventForwarder implements EventSink {
       this.idleWaiters.delete(resolveIdle);
       this.flushing--;
     }
-    if (this.buffer.length > 0) {
-      this.logger.warn({ undelivered: this.buffer.length, timeoutMs }, "forwarder flush timed out");
-    }
+    if (this.buffer.length > 0) this.accounting.flushTimedOut(this.buffer.length, timeoutMs);
   }
 
   /** Flushes for at most `timeoutMs`, then stops: no timer or request is left behind. */
@@ -231,11 +181,9 @@ export class EventForwarder implements EventSink {
     this.clearTimer();
     this.splitParts.length = 0;
     const lost = this.buffer.clear();
-    this.updateGauges();
-    if (lost > 0) this.drop(lost, "closed");
-    const unreported = this.dropLog.take();
-    if (unreported > 0)
-      this.logger.warn({ dropped: unreported, total: this.droppedTotal }, "forwarder dropped events");
+    this.accounting.gauges(this.buffer);
+    this.accounting.drop(lost, "closed");
+    this.accounting.flush();
   }
 
   private schedule(): void {
@@ -288,24 +236,16 @@ export class EventForwarder implements EventSink {
     this.consecutiveFailures = 0;
     this.health.answered();
     if (outcome.kind === "sent") {
-      const forgotten = this.buffer.remove(items);
-      if (forgotten > 0) this.metrics?.forwarderCoalesced.inc(forgotten);
-      this.sentTotal += items.length;
-      this.metrics?.forwarderSent.inc(items.length);
-      // Cannot happen with a fresh batchId per request, unless something replays our traffic.
-      if (outcome.replayed && this.replayLog.add(1) > 0)
-        this.logger.warn({ events: items.length }, "the edge already had this batch (409 replayed)");
+      this.accounting.superseded(this.buffer.remove(items));
+      this.accounting.delivered(items.length, outcome.replayed);
     } else if (items.length === 1) {
       this.buffer.remove(items);
-      this.drop(1, "refused", this.refusedLog, {
-        reason: outcome.reason,
-        deviceId: items[0]?.event.deviceId,
-      });
+      this.accounting.drop(1, "refused", { reason: outcome.reason, deviceId: items[0]?.event.deviceId });
     } else {
       const half = Math.ceil(items.length / 2);
       this.splitParts.unshift(items.slice(0, half), items.slice(half));
     }
-    this.updateGauges();
+    this.accounting.gauges(this.buffer);
     if (this.buffer.length === 0) for (const resolve of this.idleWaiters) resolve();
     this.schedule();
   }
@@ -317,16 +257,9 @@ export class EventForwarder implements EventSink {
   ): void {
     this.consecutiveFailures++;
     this.health.failed(outcome.reason);
-    this.metrics?.forwarderFailures.inc();
+    this.accounting.failed(outcome.reason, this.consecutiveFailures, this.depth);
     // A half of a refused batch is tried again as it is; a fresh batch is rebuilt, with newer values.
     if (isSplitPart) this.splitParts.unshift(items);
-    const failures = this.failureLog.add(1);
-    if (failures > 0) {
-      this.logger.warn(
-        { reason: outcome.reason, failures, consecutive: this.consecutiveFailures, depth: this.depth },
-        "forwarder could not reach the edge; retrying",
-      );
-    }
     if (this.closing && this.flushing === 0) return;
     this.setTimer(this.retryDelay(outcome.retryAfterMs), true);
   }
@@ -339,28 +272,6 @@ export class EventForwarder implements EventSink {
     );
     const jittered = Math.floor(this.random() * ceiling);
     return Math.max(jittered, Math.min(retryAfterMs, this.maxRetryDelayMs));
-  }
-
-  private drop(count: number, reason: DropReason, log = this.dropLog, details: object = {}): void {
-    if (count <= 0) return;
-    this.droppedTotal += count;
-    this.metrics?.forwarderDropped.inc({ reason }, count);
-    const report = log.add(count);
-    if (report > 0) {
-      this.logger.warn(
-        { ...details, dropped: report, reason, total: this.droppedTotal },
-        "forwarder dropped events",
-      );
-    }
-  }
-
-  private updateGauges(): void {
-    if (!this.metrics) return;
-    const bytes = this.buffer.bytes;
-    this.metrics.forwarderQueueDepth.set(this.buffer.length);
-    this.metrics.forwarderBytes.set({ lane: "latest" }, bytes.latest);
-    this.metrics.forwarderBytes.set({ lane: "results" }, bytes.results);
-    this.metrics.forwarderBytes.set({ lane: "events" }, bytes.events);
   }
 
   private setTimer(delayMs: number, isBackoff: boolean): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
-import { Aedes, type Client } from "aedes";
+import { Aedes } from "aedes";
 import pino, { type Logger } from "pino";
 import { parseCommandResult, parseDevicePayload, parseTopic } from "../../protocol/src/index.js";
 import { type Clock, systemClock, TrackedClock } from "./clock.js";
@@ -10,8 +10,8 @@ import { QueuedCommandExpiry } from "./commands/queued-expiry.js";
 import { CommandRouter } from "./commands/router.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
-import { NodeLiveness, type OwnedConnection } from "./devices/node-liveness.js";
-import { OnlineRoster, type RosterEntry } from "./devices/online-roster.js";
+import { NodeLiveness } from "./devices/node-liveness.js";
+import { OnlineRoster } from "./devices/online-roster.js";
 import { RedisDeviceStore } from "./devices/redis-store.js";
 import { MemoryDeviceStore } from "./devices/store.js";
 import { installHeapSnapshotOnSignal, memoryGauges, startMemoryLog } from "./diagnostics/index.js";
@@ -24,6 +24,7 @@ import { closeAedes, publishAsync, subscribeAsync } from "./mqtt/bus.js";
 import { DeviceConnections } from "./mqtt/connections.js";
 import { watchClientErrors } from "./mqtt/errors.js";
 import { createPublished } from "./mqtt/ingest.js";
+import { OwnedClients } from "./mqtt/owned-clients.js";
 import { createMqttServer, listen } from "./mqtt/server.js";
 import { BoundedMemoryPersistence } from "./sessions/memory-persistence.js";
 import type { SessionPersistence } from "./sessions/persistence.js";
@@ -138,7 +139,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   // Memory mode: the online roster sees presence go by on its way to the forwarder.
   const roster =
     !redisParts && settings.stateDir
-      ? new OnlineRoster(ctx, sink, { dir: settings.stateDir, onlineDevices: () => onlineDevices() })
+      ? new OnlineRoster(ctx, sink, { dir: settings.stateDir, onlineDevices: () => owned.onlineDevices() })
       : undefined;
   if (roster) ctx.events = roster;
 
@@ -173,27 +174,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const broker = aedes;
   watchClientErrors(ctx, broker, connections);
 
-  function* ownedClients(): Iterable<[Client, OwnedConnection]> {
-    // Aedes's id → Client map; not in its type definitions.
-    const clients: unknown = Reflect.get(broker, "clients");
-    if (typeof clients !== "object" || clients === null) return;
-    for (const client of Object.values(clients)) {
-      const owned = connections.owned(client as Client);
-      if (owned) yield [client as Client, owned];
-    }
-  }
-  function* ownedConnections(): Iterable<OwnedConnection> {
-    for (const [, owned] of ownedClients()) yield owned;
-  }
-  /** The roster's view: each online device and 1.5 × its keepalive (Aedes's own idle limit). */
-  function* onlineDevices(): Iterable<RosterEntry> {
-    const fallbackMs = settings.maxKeepaliveSeconds * 1500 + 1;
-    for (const [client, owned] of ownedClients()) {
-      const idleLimit: unknown = Reflect.get(client, "_keepaliveInterval");
-      const graceMs = typeof idleLimit === "number" && idleLimit > 0 ? idleLimit : fallbackMs;
-      yield { deviceId: owned.deviceId, graceMs };
-    }
-  }
+  const owned = new OwnedClients(broker, connections, settings.maxKeepaliveSeconds * 1500 + 1);
   const liveness = redisParts
     ? new NodeLiveness(ctx, {
         redis: redisParts.redis,
@@ -201,7 +182,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
         heartbeatMs: settings.nodeHeartbeatMs,
         ttlMs: settings.nodeTtlMs,
         onSwept: (deviceId) => void publishAsync(broker, OFFLINE_TOPIC, deviceId),
-        ownConnections: ownedConnections,
+        ownConnections: () => owned.connections(),
       })
     : undefined;
 

@@ -1,7 +1,7 @@
 import { BROKER_CONFIG } from "../../protocol/src/index.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerLimits, BrokerSettings } from "./context.js";
-import { DEFAULT_FORWARDER_MAX_BYTES } from "./forwarder.js";
+import { DEFAULT_FORWARDER_MAX_BYTES } from "./forwarder/options.js";
 
 /**
  * Defaults of startBroker() when called from code (the CLI's come from config.ts). One

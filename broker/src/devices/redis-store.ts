@@ -1,5 +1,12 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import {
+  ADD_QUEUED,
+  CLAIM_EXPIRED,
+  QUEUED_KEY_SLACK_MS,
+  TAKE_ALL_QUEUED,
+  TAKE_QUEUED,
+} from "./redis-queued-scripts.js";
 import type {
   ClaimedDevice,
   ConnectInfo,
@@ -59,48 +66,6 @@ local node = redis.call('HGET', KEYS[1], 'nodeId')
 local alive = 0
 if node and node ~= '' then alive = redis.call('EXISTS', ARGV[1] .. 'node:' .. node) end
 return {record, alive}`;
-
-/** KEYS: device, offline, sessions, queued, queued-expiry. ARGV: id, cutoff. Returns {record, queued ids}. */
-const CLAIM_EXPIRED = `
-local since = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not since or tonumber(since) > tonumber(ARGV[2]) then return false end
-local record = redis.call('HGETALL', KEYS[1])
-local queued = redis.call('ZRANGE', KEYS[4], 0, -1)
-for _, command in ipairs(queued) do redis.call('ZREM', KEYS[5], ARGV[1] .. ':' .. command) end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('DEL', KEYS[1], KEYS[4])
-return {record, queued}`;
-
-/**
- * KEYS: queued, queued-expiry. ARGV: command id, expiresAt, now, max, device id, key TTL slack ms.
- * Expired commands stay (not counted) until the expiry sweep takes them; the key outlives
- * its last command by the slack, as a safety net: the index is what the sweep reads.
- */
-const ADD_QUEUED = `
-if redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[3], '+inf') >= tonumber(ARGV[4]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5] .. ':' .. ARGV[1])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + tonumber(ARGV[6]))
-return 1`;
-
-/** KEYS: queued, queued-expiry. ARGV: command id, device id. 1 for exactly one caller. */
-const TAKE_QUEUED = `
-local a = redis.call('ZREM', KEYS[1], ARGV[1])
-local b = redis.call('ZREM', KEYS[2], ARGV[2] .. ':' .. ARGV[1])
-if a + b > 0 then return 1 end
-return 0`;
-
-/** KEYS: queued, queued-expiry. ARGV: device id. Returns the ids taken. */
-const TAKE_ALL_QUEUED = `
-local queued = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, command in ipairs(queued) do redis.call('ZREM', KEYS[2], ARGV[1] .. ':' .. command) end
-redis.call('DEL', KEYS[1])
-return queued`;
-
-/** A queued key outlives its last command by this long (the expiry index is the authority). */
-const QUEUED_KEY_SLACK_MS = 86_400_000;
 
 const stateSchema = z.record(z.string(), z.unknown());
 
