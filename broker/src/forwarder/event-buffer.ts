@@ -124,7 +124,9 @@ export class EventBuffer {
       for (const item of items) {
         if (!everything && this.#discrete.owns(item) && item.event.lane !== "discrete") continue;
         const cost = item.event.bytes + (chosen.length > 0 ? 1 : 0);
-        if (chosen.length >= maxEvents || used + cost > budget) return false;
+        // The first event always goes, even one above the budget (only if maxBodyBytes was set
+        // below MAX_EVENT_BYTES): the edge's 413 then drops it alone instead of stalling the queue.
+        if (chosen.length > 0 && (chosen.length >= maxEvents || used + cost > budget)) return false;
         chosen.push(item);
         used += cost;
       }
