@@ -39,6 +39,12 @@ Options:
                            the edge, broker events go to it, and --ws-clients WebSocket clients
                            watch routers through it
   --ws-clients <n>         with --edge: WebSocket clients watching routers (default 20)
+  --edge-outages           implies --edge: stop the edge for 30 s every 5 minutes (issue 12); after each
+                           outage, check that every router's view at the edge (online, and the state
+                           of an online router) matches the router's truth within 60 s. The report
+                           shows each outage; a view that does not converge fails the run (exit 1)
+  --edge-outage-every <d>  with --edge-outages: time between outages (default 5m)
+  --edge-outage-for <d>    with --edge-outages: how long the edge stays down (default 30s)
   --mqtt-port <p>          broker MQTT port (default 0: any free port)
   --http-port <p>          broker HTTP port (default 0: any free port)
   --broker-log-level <l>   broker LOG_LEVEL (default warn); its output goes to <out>/broker.log
@@ -66,7 +72,7 @@ export interface SoakOptions {
   maxSlopeKbps: number;
   out: string;
   /** Run a local edge (wrangler dev) in front of the broker; null = broker only. */
-  edge: { wsClients: number } | null;
+  edge: { wsClients: number; outages: { everyMs: number; forMs: number } | null } | null;
   mqttPort: number;
   httpPort: number;
   brokerLogLevel: string;
@@ -121,6 +127,9 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
       out: { type: "string" },
       edge: { type: "boolean" },
       "ws-clients": { type: "string" },
+      "edge-outages": { type: "boolean" },
+      "edge-outage-every": { type: "string" },
+      "edge-outage-for": { type: "string" },
       "mqtt-port": { type: "string" },
       "http-port": { type: "string" },
       "broker-log-level": { type: "string" },
@@ -137,10 +146,21 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
       : parseDuration(values.warmup);
   if (warmupMs >= durationMs) throw new Error("--warmup must be shorter than --duration");
   const churnSpec = values.churn ?? DEFAULT_CHURN;
-  const edge: SoakOptions["edge"] = values.edge
-    ? { wsClients: number("ws-clients", values["ws-clients"], 20) }
+  const outages = values["edge-outages"]
+    ? {
+        everyMs: parseDuration(values["edge-outage-every"] ?? "5m"),
+        forMs: parseDuration(values["edge-outage-for"] ?? "30s"),
+      }
     : null;
-  if (!values.edge && values["ws-clients"] !== undefined) throw new Error("--ws-clients needs --edge");
+  // --edge-outages needs an edge to stop: it implies --edge.
+  const withEdge = values.edge === true || outages !== null;
+  const edge: SoakOptions["edge"] = withEdge
+    ? { wsClients: number("ws-clients", values["ws-clients"], 20), outages }
+    : null;
+  if (!withEdge && values["ws-clients"] !== undefined) throw new Error("--ws-clients needs --edge");
+  if (!values["edge-outages"] && (values["edge-outage-every"] ?? values["edge-outage-for"]) !== undefined) {
+    throw new Error("--edge-outage-every and --edge-outage-for need --edge-outages");
+  }
   return {
     durationMs,
     routers: number("routers", values.routers, 200, 1),

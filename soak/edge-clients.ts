@@ -62,12 +62,17 @@ export function startEdgeClients(
     // The token travels as the subprotocol after `tether`, never in the URL.
     const socket = new WebSocket(url, ["tether", clientJwt(jwtSecret, `soak-user-${slot}`, [deviceId])]);
     sockets.add(socket);
-    socket.on("open", () => tally.open++);
+    let opened = false;
+    socket.on("open", () => {
+      opened = true;
+      tally.open++;
+    });
     socket.on("message", () => tally.frames++);
     socket.on("error", () => tally.errors++);
     socket.on("close", () => {
       sockets.delete(socket);
-      tally.closes++;
+      // Only a socket that opened closes; one refused (the edge is down) counts as an error.
+      if (opened) tally.closes++;
       later(slot);
     });
   };

@@ -11,6 +11,10 @@ export interface LocalEdge {
   url: string;
   railsToken: string;
   clientJwtSecret: string;
+  /** Stops the edge process (an outage); its Durable Objects' state stays for resume(). */
+  pause(): Promise<void>;
+  /** Starts it again on the same port and state, and waits for its /healthz. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -35,30 +39,53 @@ export async function startLocalEdge(options: {
     BROKER_API_TOKEN: options.brokerApiToken,
     EDGE_EVENTS_SECRET: options.eventsSecret,
   };
-  const edge = await spawnEdge({
-    host,
-    port: options.port,
-    brokerHttp: options.brokerHttp,
-    secrets,
-    stateDir,
-    output: (line) => log.write(`${line}\n`),
-  });
   const url = `http://${host}:${options.port}`;
+  const launch = async () => {
+    const edge = await spawnEdge({
+      host,
+      port: options.port,
+      brokerHttp: options.brokerHttp,
+      secrets,
+      stateDir,
+      output: (line) => log.write(`${line}\n`),
+    });
+    try {
+      await waitUntilReady({
+        what: "edge",
+        probe: httpProbe(`${url}/healthz`),
+        process: edge,
+        timeoutMs: 90_000,
+      });
+    } catch (error) {
+      await edge.stop();
+      throw error;
+    }
+    return edge;
+  };
+  let edge: Awaited<ReturnType<typeof spawnEdge>> | null = null;
   const stop = async () => {
-    await edge.stop();
+    await edge?.stop();
+    edge = null;
     log.end();
     await rm(stateDir, { recursive: true, force: true });
   };
   try {
-    await waitUntilReady({
-      what: "edge",
-      probe: httpProbe(`${url}/healthz`),
-      process: edge,
-      timeoutMs: 90_000,
-    });
+    edge = await launch();
   } catch (error) {
     await stop();
     throw error;
   }
-  return { url, railsToken: secrets.RAILS_API_TOKEN, clientJwtSecret: secrets.CLIENT_JWT_SECRET, stop };
+  return {
+    url,
+    railsToken: secrets.RAILS_API_TOKEN,
+    clientJwtSecret: secrets.CLIENT_JWT_SECRET,
+    pause: async () => {
+      await edge?.stop();
+      edge = null;
+    },
+    resume: async () => {
+      edge ??= await launch();
+    },
+    stop,
+  };
 }

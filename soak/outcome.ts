@@ -24,6 +24,7 @@ import {
 } from "./analysis.js";
 import type { SoakOptions } from "./args.js";
 import type { WsTally } from "./edge-clients.js";
+import type { OutageReport } from "./edge-outages.js";
 import type { EventTally } from "./events-sink.js";
 import { type CommandTally, succeeded } from "./rails.js";
 import { describeFit, footprintMarkdown, footprintText, kbps } from "./report.js";
@@ -46,6 +47,8 @@ export interface Run {
   /** Once the fleet and Rails stopped: counts must be back to zero. */
   afterFleet: Sample | null;
   gcFailures: number;
+  /** With --edge-outages: each outage and how the edge's view converged; null without. */
+  outages: OutageReport[] | null;
 }
 
 /** Exit codes: 0 flat, 1 a leak the data show (or the broker died), 3 too noisy or short to tell. */
@@ -91,7 +94,8 @@ export function report(run: Run, command: string): number {
   const columns = footprintTable(samples, gateFit, options.sampleIntervalMs / 1000);
   const slopeKbps = kbps(gateFit);
   const verdict: SlopeVerdict = run.brokerExit === 0 ? slopeVerdict(gateFit, options.maxSlopeKbps) : "leak";
-  const pass = verdict === "pass";
+  const unconverged = (run.outages ?? []).filter((outage) => outage.convergedS === null);
+  const pass = verdict === "pass" && unconverged.length === 0;
   const p50 = percentile(tally.rtts, 50);
   const p99 = percentile(tally.rtts, 99);
 
@@ -137,6 +141,7 @@ export function report(run: Run, command: string): number {
         commands: { ...commands, rttP50Ms: p50, rttP99Ms: p99 },
         events: run.events,
         websocket: run.ws,
+        edgeOutages: run.outages,
         simulator: run.sim,
         samples,
       },
@@ -166,9 +171,13 @@ export function report(run: Run, command: string): number {
         ]
       : []),
     ...(run.ws ? [`websocket clients: ${JSON.stringify(run.ws)}`] : []),
+    ...(run.outages ? outageLines(run.outages) : []),
     `memory source: VmRSS from /proc, heap and counts from ${run.source}; broker exit code ${run.brokerExit}`,
     `wrote ${svgPath} and ${jsonPath}`,
     verdictLine(verdict, gateName, gateFit, options.maxSlopeKbps, run.brokerExit),
+    ...(unconverged.length > 0
+      ? [`FAIL: the edge's view did not converge within 60 s after ${unconverged.length} outage(s)`]
+      : []),
   ];
   console.log(lines.join("\n"));
 
@@ -180,7 +189,19 @@ export function report(run: Run, command: string): number {
     writeBenchmarksSection("Soak", soakSection(run, command, columns, fits, p50, p99, verdict));
     log("wrote docs/soak.svg, docs/soak.json and the Soak section of docs/BENCHMARKS.md");
   }
-  return VERDICT_EXIT[verdict];
+  return unconverged.length > 0 && verdict === "pass" ? 1 : VERDICT_EXIT[verdict];
+}
+
+/** The --edge-outages part of the summary: one line per outage, the view converging (or not). */
+function outageLines(outages: OutageReport[]): string[] {
+  if (outages.length === 0) return ["edge outages: none happened (run longer than --edge-outage-every)"];
+  return outages.map(
+    (o, i) =>
+      `edge outage ${i + 1} at ${o.atS} s: down ${o.downS} s; ` +
+      (o.convergedS === null
+        ? `NOT converged: ${o.unconverged.length}+ of ${o.routers} routers never matched (${o.unconverged.join(", ")})`
+        : `all ${o.routers} routers matched their truth at the edge ${o.convergedS} s after it was back`),
+  );
 }
 
 function soakSection(
@@ -221,6 +242,11 @@ function soakSection(
       : []),
     `- Commands: ${tally.ok} ok, ${tally.queued} queued, ${tally.offline} offline (409), ${tally.timeout} timeouts,`,
     `  ${tally.errors} errors; RTT p50 ${p50?.toFixed(1) ?? "–"} ms, p99 ${p99?.toFixed(1) ?? "–"} ms.`,
+    ...(run.outages
+      ? run.outages.map(
+          (o, i) => `- Edge outage ${i + 1}: ${outageLines([o])[0]?.replace(/^edge outage 1 /, "")}.`,
+        )
+      : []),
     ...(run.events
       ? [
           `- Presence events seen by the sink: ${JSON.stringify(run.events.presence)} — \`session_expired\` are the`,

@@ -13,6 +13,7 @@ import { formatBytes } from "./analysis.js";
 import { HELP, parseSoakArgs, type SoakOptions } from "./args.js";
 import { BrokerProcess } from "./broker-process.js";
 import { startEdgeClients, type WsTally } from "./edge-clients.js";
+import { startEdgeOutages } from "./edge-outages.js";
 import { startEventsSink } from "./events-sink.js";
 import { InspectorGc } from "./inspector-gc.js";
 import { type LocalEdge, startLocalEdge } from "./local-edge.js";
@@ -79,6 +80,7 @@ async function soak(options: SoakOptions): Promise<Run> {
       HEAP_SNAPSHOT_DIR: join(out, "heap"),
       // Every simulated router connects from 127.0.0.1; a real fleet comes from many addresses.
       MAX_UNAUTHENTICATED_PER_ADDRESS: "100000",
+      STATE_DIR: join(out, "state"),
       ...(options.mallocArenaMax > 0 ? { MALLOC_ARENA_MAX: String(options.mallocArenaMax) } : {}),
     },
     join(out, "broker.log"),
@@ -125,6 +127,10 @@ async function soak(options: SoakOptions): Promise<Run> {
     ws && edge && options.edge
       ? startEdgeClients(edge.url, edge.clientJwtSecret, () => sim.routerIds(), options.edge.wsClients, ws)
       : () => {};
+  const outages =
+    edge && options.edge?.outages
+      ? startEdgeOutages(edge, sim, startedAt, { ...options.edge.outages, convergeLimitMs: 60_000 }, log)
+      : null;
 
   let interrupted = false;
   const onSignal = () => {
@@ -151,6 +157,7 @@ async function soak(options: SoakOptions): Promise<Run> {
   if (tty) process.stderr.write("\n");
   process.off("SIGINT", onSignal);
 
+  const outageReports = (await outages?.stop()) ?? null;
   stopWs();
   await stopRails();
   const simStats = sim.stats();
@@ -183,6 +190,7 @@ async function soak(options: SoakOptions): Promise<Run> {
     interrupted,
     afterFleet,
     gcFailures: sampler.gcFailures,
+    outages: outageReports,
   };
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { isDeviceId } from "../../protocol/src/index.js";
+import { isDeviceId, MAX_EVENT_BYTES } from "../../protocol/src/index.js";
 import { productionProblems } from "./config/production.js";
 import { secretSource } from "./config/secret-sources.js";
 import { type BrokerConfigKey, helpText, SETTINGS, type Setting } from "./config/settings.js";
@@ -43,6 +43,10 @@ export interface BrokerConfig {
   httpTlsCertFile?: string;
   httpTlsKeyFile?: string;
   allowPlainMqtt: boolean;
+  /** Memory mode: where the online roster survives a restart (devices/online-roster.ts); unset = off. */
+  stateDir?: string;
+  /** Bytes of events held for the edge while it is slow or down (forwarder). */
+  forwarderMaxBytes: number;
 }
 
 export type CliCommand =
@@ -127,6 +131,9 @@ const schema = z.object({
   allowPlainMqtt: z
     .enum(["0", "1", "false", "true"], { error: "must be 0 or 1" })
     .transform((value) => value === "1" || value === "true"),
+  stateDir: optionalText,
+  // At least one event of the largest size fits; at most 4 GiB.
+  forwarderMaxBytes: wholeNumber(MAX_EVENT_BYTES, 4 * 1024 ** 3),
 });
 
 const BY_KEY = new Map<string, Setting>(SETTINGS.map((setting) => [setting.key, setting]));

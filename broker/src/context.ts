@@ -3,6 +3,7 @@ import type { TetherEvent } from "../../protocol/src/index.js";
 import type { TrackedClock } from "./clock.js";
 import type { BrokerConfig } from "./config.js";
 import type { DeviceStore } from "./devices/store.js";
+import type { EncodedEvent } from "./forwarder/encoded-event.js";
 import type { ThrottledLog } from "./logging/throttled-log.js";
 import type { BrokerMetrics } from "./metrics.js";
 
@@ -38,13 +39,20 @@ export interface BrokerLimits {
   revocationCheckMs: number;
   /** Rate-limited logs: at most one line per reason per interval. */
   logIntervalMs: number;
+  /** How often queued commands past their expiresAt are ended with `command_expired`. */
+  commandExpiryIntervalMs: number;
+  /** The edge refusing or silent this long turns /healthz `degraded`. */
+  edgeDegradedAfterMs: number;
 }
 
 export type BrokerSettings = BrokerConfig & BrokerLimits;
 
 /** Where events for the edge go: the EventForwarder, or nowhere when no EDGE_EVENTS_URL is set. */
 export interface EventSink {
+  /** An event the broker produced (presence, a command's end): serialized by the sink. */
   push(event: TetherEvent): void;
+  /** An event serialized at ingest (forwarder/encoded-event.ts), so it is serialized once. */
+  pushEncoded(event: EncodedEvent): void;
 }
 
 /**
@@ -114,8 +122,16 @@ export function refuse(ctx: BrokerContext, reason: RefusalReason, details: Recor
   ctx.logs.refusals.record(reason, details);
 }
 
-/** Counts and logs (rate-limited) a device payload dropped as invalid; the connection stays. */
-export function dropInvalid(ctx: BrokerContext, reason: string, details: Record<string, unknown>): void {
+/**
+ * Counts a device payload dropped as invalid, and logs it (rate-limited per reason) when
+ * `log` says so (ingest also logs once per device per interval); the connection stays.
+ */
+export function dropInvalid(
+  ctx: BrokerContext,
+  reason: string,
+  details: Record<string, unknown>,
+  log = true,
+): void {
   ctx.metrics.invalidPayloads.inc({ reason });
-  ctx.logs.invalid.record(reason, details);
+  if (log) ctx.logs.invalid.record(reason, details);
 }

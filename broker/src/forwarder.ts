@@ -1,68 +1,54 @@
-import pino, { type Logger } from "pino";
-import type { TetherEvent } from "../../protocol/src/index.js";
-import { BoundedQueue } from "./forwarder/bounded-queue.js";
-import { type Delivery, type Outcome, postBatch, realTimers, type Timers } from "./forwarder/post-batch.js";
-import { ThrottledCounter } from "./forwarder/throttled-counter.js";
-import type { BrokerMetrics } from "./metrics.js";
+import pino from "pino";
+import { EVENT_BATCH_LIMITS, type TetherEvent } from "../../protocol/src/index.js";
+import type { EventSink } from "./context.js";
+import { ForwarderAccounting } from "./forwarder/accounting.js";
+import { EdgeHealth, type EdgeProblem } from "./forwarder/edge-health.js";
+import { type EncodedEvent, encodeEvent } from "./forwarder/encoded-event.js";
+import { type BufferedEvent, EventBuffer } from "./forwarder/event-buffer.js";
+import { DEFAULT_FORWARDER_MAX_BYTES, type EventForwarderOptions } from "./forwarder/options.js";
+import {
+  batchBody,
+  type Delivery,
+  type Outcome,
+  postBatch,
+  realTimers,
+  type Timers,
+} from "./forwarder/post-batch.js";
 
-export interface EventForwarderOptions {
-  /** EDGE_EVENTS_URL: the edge's `/internal/events`. */
-  url: string;
-  /** EDGE_EVENTS_SECRET: signs each batch (`Tether-Signature`). */
-  secret: string;
-  /** Events per request (default 100). */
-  batchSize?: number;
-  /** How long a partial batch waits for more events (default 25 ms). */
-  flushIntervalMs?: number;
-  /** Events kept while the edge is slow or down; beyond it the oldest are dropped (default 10,000). */
-  maxBuffer?: number;
-  /** First retry delay before jitter (default 250 ms); doubles per consecutive failure. */
-  baseRetryDelayMs?: number;
-  /** Cap of the retry delay (default 30 s). */
-  maxRetryDelayMs?: number;
-  /** A request slower than this is aborted and retried (default 10 s). */
-  requestTimeoutMs?: number;
-  fetch?: typeof fetch;
-  /** Epoch ms; signs batches and paces logs. */
-  now?: () => number;
-  /** In [0, 1); jitters retry delays. */
-  random?: () => number;
-  logger?: Logger;
-  metrics?: BrokerMetrics;
-  /** Injected so tests can see that no timer outlives close(). */
-  timers?: Timers;
-}
-
-/** Summaries of drops and failures are logged at most this often. */
-const LOG_INTERVAL_MS = 10_000;
-
+export type { EdgeProblem } from "./forwarder/edge-health.js";
+export { DEFAULT_FORWARDER_MAX_BYTES, type EventForwarderOptions } from "./forwarder/options.js";
 export type { Timers } from "./forwarder/post-batch.js";
 
 /**
- * Delivers broker events to the edge: batched, signed, one request in flight,
- * retried with capped exponential backoff and full jitter (so a fleet of
- * brokers does not retry in lockstep), through a bounded buffer that drops the
- * oldest events when the edge stays down (issue 2, capability 5).
+ * Delivers broker events to the edge (issue 12: nothing lost). Events arrive serialized
+ * with their size; they wait in an EventBuffer where each device's latest presence and
+ * state are coalesced and never dropped, command results are never dropped, and device
+ * events share a byte budget fairly. Batches are built by bytes under the edge's body
+ * limit, signed, sent one at a time, and retried with capped exponential backoff and
+ * full jitter (so a fleet of brokers does not retry in lockstep). A batch the edge
+ * refuses as a whole (400/413) is split in halves until the one bad event is alone.
  *
  * @example
  *   const forwarder = new EventForwarder({ url: config.edgeEventsUrl, secret: config.edgeEventsSecret });
  *   forwarder.push({ type: "presence", deviceId: "router-1", ts: Date.now(), online: true, reason: "connect" });
  *   await forwarder.close(5_000);
  */
-export class EventForwarder {
-  private readonly batchSize: number;
+export class EventForwarder implements EventSink {
+  private readonly maxBatchBytes: number;
+  private readonly maxBatchEvents: number;
   private readonly flushIntervalMs: number;
   private readonly baseRetryDelayMs: number;
   private readonly maxRetryDelayMs: number;
   private readonly delivery: Delivery;
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly logger: Logger;
-  private readonly metrics: BrokerMetrics | undefined;
   private readonly timers: Timers;
+  private readonly health: EdgeHealth;
 
-  /** Bound: maxBuffer events, including the batch in flight (it leaves only once delivered). */
-  private readonly queue: BoundedQueue<TetherEvent>;
+  /** Bound: `maxBytes` for device events; latest values and results per EventBuffer's comments. */
+  private readonly buffer: EventBuffer;
+  /** Halves of refused batches, sent before anything new. Bound: their events are in `buffer`. */
+  private readonly splitParts: BufferedEvent[][] = [];
   /** At most one timer: waiting for a fuller batch, or backing off before a retry. */
   private timer: NodeJS.Timeout | undefined;
   private timerIsBackoff = false;
@@ -74,21 +60,22 @@ export class EventForwarder {
   /** Bound: one resolver per concurrent flush() call, removed when it returns. */
   private readonly idleWaiters = new Set<() => void>();
   private closing: Promise<void> | undefined;
-  private droppedTotal = 0;
-  private sentTotal = 0;
-  private readonly dropLog: ThrottledCounter;
-  private readonly refusedLog: ThrottledCounter;
-  private readonly failureLog: ThrottledCounter;
+  private readonly accounting: ForwarderAccounting;
 
   constructor(options: EventForwarderOptions) {
-    this.batchSize = positiveInt("batchSize", options.batchSize ?? 100);
+    this.maxBatchBytes = positiveInt(
+      "maxBatchBytes",
+      options.maxBatchBytes ?? EVENT_BATCH_LIMITS.maxBodyBytes,
+    );
+    this.maxBatchEvents = positiveInt(
+      "maxBatchEvents",
+      options.maxBatchEvents ?? EVENT_BATCH_LIMITS.maxEvents,
+    );
     this.flushIntervalMs = options.flushIntervalMs ?? 25;
     this.baseRetryDelayMs = options.baseRetryDelayMs ?? 250;
-    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 10_000;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
-    this.logger = (options.logger ?? pino({ level: "silent" })).child({ component: "forwarder" });
-    this.metrics = options.metrics;
     this.timers = options.timers ?? realTimers;
     this.delivery = {
       url: options.url,
@@ -98,43 +85,65 @@ export class EventForwarder {
       now: this.now,
       timers: this.timers,
     };
-    this.queue = new BoundedQueue(positiveInt("maxBuffer", options.maxBuffer ?? 10_000));
-    this.dropLog = new ThrottledCounter(LOG_INTERVAL_MS, this.now);
-    this.refusedLog = new ThrottledCounter(LOG_INTERVAL_MS, this.now);
-    this.failureLog = new ThrottledCounter(LOG_INTERVAL_MS, this.now);
+    this.buffer = new EventBuffer(positiveInt("maxBytes", options.maxBytes ?? DEFAULT_FORWARDER_MAX_BYTES));
+    this.health = new EdgeHealth(options.degradedAfterMs ?? 15_000, this.now);
+    const logger = (options.logger ?? pino({ level: "silent" })).child({ component: "forwarder" });
+    this.accounting = new ForwarderAccounting(logger, options.metrics, this.now);
   }
 
-  /** Events buffered, including those in flight. Never more than maxBuffer. */
+  /** Events buffered (every lane), including those in flight. */
   get depth(): number {
-    return this.queue.length;
+    return this.buffer.length;
   }
 
-  /** Events dropped so far: evicted when the buffer was full, refused by the edge, or left at close. */
+  /** Bytes buffered, by lane. */
+  get bytes(): EventBuffer["bytes"] {
+    return this.buffer.bytes;
+  }
+
+  /** Events dropped so far: device events evicted under pressure, events refused alone by the edge, or left at close. */
   get dropped(): number {
-    return this.droppedTotal;
+    return this.accounting.dropped;
   }
 
   /** Events the edge has accepted. */
   get sent(): number {
-    return this.sentTotal;
+    return this.accounting.sent;
   }
 
-  /** Queues an event; never blocks and never throws. */
+  /** The edge's failure once it has lasted `degradedAfterMs`, else null (for /healthz). */
+  edgeProblem(): EdgeProblem | null {
+    return this.health.problem();
+  }
+
+  /** Serializes and queues an event the broker produced; never blocks and never throws. */
   push(event: TetherEvent): void {
-    if (this.closing) {
-      this.drop(1, "forwarder closed");
+    const encoded = encodeEvent(event);
+    if (!encoded.ok) {
+      this.accounting.drop(1, encoded.reason, { deviceId: event.deviceId, message: encoded.message });
       return;
     }
-    // An evicted event may belong to the batch in flight: it is counted as dropped
+    this.pushEncoded(encoded.event);
+  }
+
+  /** Queues an event serialized at ingest; never blocks and never throws. */
+  pushEncoded(event: EncodedEvent): void {
+    if (this.closing) {
+      this.accounting.drop(1, "closed");
+      return;
+    }
+    // A dropped event may belong to the batch in flight: it is counted as dropped
     // even if that request then succeeds, so `dropped` never under-reports.
-    if (this.queue.push(event).evicted) this.drop(1, "buffer full, dropped the oldest");
-    this.metrics?.forwarderQueueDepth.set(this.queue.length);
+    const effect = this.buffer.push(event);
+    this.accounting.superseded(effect.coalesced);
+    this.accounting.drop(effect.dropped, "buffer_full");
+    this.accounting.gauges(this.buffer);
     this.schedule();
   }
 
   /** Tries to deliver everything buffered now (SIGTERM); resolves when empty or after `timeoutMs`. */
   async flush(timeoutMs = 5_000): Promise<void> {
-    if (this.queue.length === 0) return;
+    if (this.buffer.length === 0) return;
     this.flushing++;
     let resolveIdle = () => {};
     const idle = new Promise<void>((resolve) => {
@@ -155,9 +164,7 @@ export class EventForwarder {
       this.idleWaiters.delete(resolveIdle);
       this.flushing--;
     }
-    if (this.queue.length > 0) {
-      this.logger.warn({ undelivered: this.queue.length, timeoutMs }, "forwarder flush timed out");
-    }
+    if (this.buffer.length > 0) this.accounting.flushTimedOut(this.buffer.length, timeoutMs);
   }
 
   /** Flushes for at most `timeoutMs`, then stops: no timer or request is left behind. */
@@ -172,17 +179,20 @@ export class EventForwarder {
     this.abortInFlight?.abort(new Error("forwarder closed"));
     await this.inFlight;
     this.clearTimer();
-    const lost = this.queue.clear();
-    this.metrics?.forwarderQueueDepth.set(0);
-    if (lost > 0) this.drop(lost, "forwarder closed");
-    const unreported = this.dropLog.take();
-    if (unreported > 0)
-      this.logger.warn({ dropped: unreported, total: this.droppedTotal }, "forwarder dropped events");
+    this.splitParts.length = 0;
+    const lost = this.buffer.clear();
+    this.accounting.gauges(this.buffer);
+    this.accounting.drop(lost, "closed");
+    this.accounting.flush();
   }
 
   private schedule(): void {
     if (!this.mayStart()) return;
-    const urgent = this.queue.length >= this.batchSize || this.flushing > 0;
+    const urgent =
+      this.flushing > 0 ||
+      this.splitParts.length > 0 ||
+      this.buffer.length >= this.maxBatchEvents ||
+      this.buffer.bytes.total >= this.maxBatchBytes;
     if (this.timer) {
       if (this.timerIsBackoff || !urgent) return;
       this.clearTimer();
@@ -192,47 +202,66 @@ export class EventForwarder {
   }
 
   private mayStart(): boolean {
-    if (this.inFlight || this.queue.length === 0) return false;
+    if (this.inFlight || this.buffer.length === 0) return false;
     return !this.closing || this.flushing > 0;
   }
 
+  /** The next events to send: a pending half of a refused batch first, else a fresh batch. */
+  private nextBatch(): { items: BufferedEvent[]; isSplitPart: boolean } {
+    for (let part = this.splitParts.shift(); part; part = this.splitParts.shift()) {
+      const current = part.filter((item) => this.buffer.holds(item));
+      if (current.length > 0) return { items: current, isSplitPart: true };
+    }
+    return { items: this.buffer.nextBatch(this.maxBatchBytes, this.maxBatchEvents), isSplitPart: false };
+  }
+
   private send(): void {
-    const { items, endSeq } = this.queue.peek(this.batchSize);
+    const { items, isSplitPart } = this.nextBatch();
+    if (items.length === 0) return;
     const controller = new AbortController();
     this.abortInFlight = controller;
-    this.inFlight = postBatch(this.delivery, items, controller).then((outcome) => {
+    const body = batchBody(items.map((item) => item.event.json));
+    this.inFlight = postBatch(this.delivery, body, controller).then((outcome) => {
       this.inFlight = undefined;
       this.abortInFlight = undefined;
-      this.settle(outcome, endSeq);
+      this.settle(outcome, items, isSplitPart);
     });
   }
 
-  private settle(outcome: Outcome, endSeq: number): void {
+  private settle(outcome: Outcome, items: BufferedEvent[], isSplitPart: boolean): void {
     if (outcome.kind === "retry") {
-      this.consecutiveFailures++;
-      this.metrics?.forwarderFailures.inc();
-      const failures = this.failureLog.add(1);
-      if (failures > 0) {
-        this.logger.warn(
-          { reason: outcome.reason, failures, consecutive: this.consecutiveFailures, depth: this.depth },
-          "forwarder could not reach the edge; retrying",
-        );
-      }
-      if (this.closing && this.flushing === 0) return;
-      this.setTimer(this.retryDelay(outcome.retryAfterMs), true);
+      this.retryLater(outcome, items, isSplitPart);
       return;
     }
     this.consecutiveFailures = 0;
-    const removed = this.queue.removeBefore(endSeq);
-    this.metrics?.forwarderQueueDepth.set(this.queue.length);
+    this.health.answered();
     if (outcome.kind === "sent") {
-      this.sentTotal += removed;
-      this.metrics?.forwarderSent.inc(removed);
+      this.accounting.superseded(this.buffer.remove(items));
+      this.accounting.delivered(items.length, outcome.replayed);
+    } else if (items.length === 1) {
+      this.buffer.remove(items);
+      this.accounting.drop(1, "refused", { reason: outcome.reason, deviceId: items[0]?.event.deviceId });
     } else {
-      this.drop(removed, outcome.reason, this.refusedLog);
+      const half = Math.ceil(items.length / 2);
+      this.splitParts.unshift(items.slice(0, half), items.slice(half));
     }
-    if (this.queue.length === 0) for (const resolve of this.idleWaiters) resolve();
+    this.accounting.gauges(this.buffer);
+    if (this.buffer.length === 0) for (const resolve of this.idleWaiters) resolve();
     this.schedule();
+  }
+
+  private retryLater(
+    outcome: Extract<Outcome, { kind: "retry" }>,
+    items: BufferedEvent[],
+    isSplitPart: boolean,
+  ): void {
+    this.consecutiveFailures++;
+    this.health.failed(outcome.reason);
+    this.accounting.failed(outcome.reason, this.consecutiveFailures, this.depth);
+    // A half of a refused batch is tried again as it is; a fresh batch is rebuilt, with newer values.
+    if (isSplitPart) this.splitParts.unshift(items);
+    if (this.closing && this.flushing === 0) return;
+    this.setTimer(this.retryDelay(outcome.retryAfterMs), true);
   }
 
   /** Capped exponential backoff with full jitter; a Retry-After from the edge is a floor. */
@@ -243,16 +272,6 @@ export class EventForwarder {
     );
     const jittered = Math.floor(this.random() * ceiling);
     return Math.max(jittered, Math.min(retryAfterMs, this.maxRetryDelayMs));
-  }
-
-  private drop(count: number, reason: string, log = this.dropLog): void {
-    if (count <= 0) return;
-    this.droppedTotal += count;
-    this.metrics?.forwarderDropped.inc(count);
-    const report = log.add(count);
-    if (report > 0) {
-      this.logger.warn({ dropped: report, reason, total: this.droppedTotal }, "forwarder dropped events");
-    }
   }
 
   private setTimer(delayMs: number, isBackoff: boolean): void {

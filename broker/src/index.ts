@@ -1,13 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { Aedes } from "aedes";
 import pino, { type Logger } from "pino";
-import { parseCommandResult, parseJson, parseTopic } from "../../protocol/src/index.js";
+import { parseCommandResult, parseDevicePayload, parseTopic } from "../../protocol/src/index.js";
 import { type Clock, systemClock, TrackedClock } from "./clock.js";
 import { PendingCommands } from "./commands/pending.js";
+import { QueuedCommandExpiry } from "./commands/queued-expiry.js";
 import { CommandRouter } from "./commands/router.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
-import { NodeLiveness, type OwnedConnection } from "./devices/node-liveness.js";
+import { NodeLiveness } from "./devices/node-liveness.js";
+import { OnlineRoster } from "./devices/online-roster.js";
 import { Revocations } from "./devices/revocation.js";
 import { installHeapSnapshotOnSignal, memoryGauges, startMemoryLog } from "./diagnostics/index.js";
 import { EventForwarder } from "./forwarder.js";
@@ -23,6 +25,7 @@ import { closeAedes, publishAsync, subscribeAsync } from "./mqtt/bus.js";
 import { DeviceConnections } from "./mqtt/connections.js";
 import { watchClientErrors } from "./mqtt/errors.js";
 import { createPublished } from "./mqtt/ingest.js";
+import { OwnedClients } from "./mqtt/owned-clients.js";
 import { createPublishGate } from "./mqtt/publish-gate.js";
 import { createMqttServer, listen } from "./mqtt/server.js";
 import { drainHttp, localDeviceClients, withTimeout } from "./node-helpers.js";
@@ -60,6 +63,8 @@ export interface RunningBroker {
     forwarderQueue: number;
     timers: number;
   }>;
+  /** Ends now the queued commands past their expiresAt (also done every `commandExpiryIntervalMs`). */
+  expireQueuedCommands(): Promise<number>;
   /** Runs the session reaper now. */
   reapExpiredSessions(): Promise<number>;
   /**
@@ -118,11 +123,19 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
           secret: settings.edgeEventsSecret,
           logger,
           metrics,
+          maxBytes: settings.forwarderMaxBytes,
+          degradedAfterMs: settings.edgeDegradedAfterMs,
           ...(injectedFetch ? { fetch: injectedFetch } : {}),
         })
       : undefined;
-  const events: EventSink = forwarder ?? { push: () => {} };
-  const ctx: BrokerContext = { settings, nodeId, clock, logger, logs, metrics, store, events };
+  const sink: EventSink = forwarder ?? { push: () => {}, pushEncoded: () => {} };
+  const ctx: BrokerContext = { settings, nodeId, clock, logger, logs, metrics, store, events: sink };
+  // Memory mode: the online roster sees presence go by on its way to the forwarder.
+  const roster =
+    !redisParts && settings.stateDir
+      ? new OnlineRoster(ctx, sink, { dir: settings.stateDir, onlineDevices: () => owned.onlineDevices() })
+      : undefined;
+  if (roster) ctx.events = roster;
 
   const pending = new PendingCommands(
     clock,
@@ -157,12 +170,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const broker = aedes;
   watchClientErrors(ctx, broker, connections, admission);
 
-  function* ownedConnections(): Iterable<OwnedConnection> {
-    for (const client of localDeviceClients(broker, connections)) {
-      const owned = connections.owned(client);
-      if (owned) yield owned;
-    }
-  }
+  const owned = new OwnedClients(broker, connections, settings.maxKeepaliveSeconds * 1500 + 1);
   const liveness = redisParts
     ? new NodeLiveness(ctx, {
         redis: redisParts.redis,
@@ -170,7 +178,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
         heartbeatMs: settings.nodeHeartbeatMs,
         ttlMs: settings.nodeTtlMs,
         onSwept: (deviceId) => void publishAsync(broker, OFFLINE_TOPIC, deviceId),
-        ownConnections: ownedConnections,
+        ownConnections: () => owned.connections(),
       })
     : undefined;
 
@@ -180,7 +188,8 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     done();
     const parsed = parseTopic(packet.topic);
     if (parsed?.kind !== "results") return;
-    const json = parseJson(packet.payload.toString());
+    // Too deep for JSON.stringify: refused (and counted) by ingest too, so the command times out.
+    const json = parseDevicePayload(packet.payload.toString());
     const result = json.ok ? parseCommandResult(json.value) : json;
     if (!result.ok) return;
     if (!pending.resolve(parsed.deviceId, result.value))
@@ -223,6 +232,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     metrics,
     logger,
     maxBodyBytes: settings.maxPayloadBytes,
+    health: {
+      ...(forwarder ? { edge: () => forwarder.edgeProblem() } : {}),
+      ...(redisParts ? { redis: () => redisParts.unreachable() } : {}),
+    },
   });
   const mqttServer = await createMqttServer(ctx, broker, {
     admission,
@@ -233,12 +246,15 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     tlsKeyFile: settings.httpTlsKeyFile,
   });
   const reaper = new SessionReaper(ctx, persistence);
+  const expiry = new QueuedCommandExpiry(ctx);
 
   let mqttPort: number;
   let httpPort: number;
   try {
     await liveness?.start();
     await revocations.start();
+    // Before the listeners: a device that reconnects at once must find itself awaited.
+    await roster?.start();
     mqttPort = await listen(mqttServer, settings.mqttPort, settings.host);
     httpPort = await listen(
       httpServer as unknown as import("node:net").Server,
@@ -248,6 +264,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   } catch (error) {
     liveness?.stop();
     await revocations.stop();
+    await roster?.close().catch(() => {});
     logs.close();
     mqttServer.close();
     await closeAedes(broker);
@@ -256,6 +273,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     throw error;
   }
   reaper.start();
+  expiry.start();
   // Node timers (unref'd), not the injected clock: the memory line is operational
   // output, and must not count as a live broker timer in leak tests.
   const stopMemoryLog =
@@ -272,6 +290,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     reaper.stop();
+    expiry.stop();
     await revocations.stop();
     stopMemoryLog();
     uninstallHeapSnapshots();
@@ -286,6 +305,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       .catch((error: unknown) => logger.warn({ err: error }, "could not remove the node heartbeat"));
     pending.closeAll();
     router.close();
+    await roster
+      ?.close()
+      .catch((error: unknown) => logger.warn({ err: error }, "could not write the online roster"));
     // Let the answers to those commands go out, then cut what is left.
     await drainHttp(httpServer, httpClosed, 2_000);
     await forwarder?.close(CLOSE_FLUSH_MS);
@@ -309,6 +331,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     nodeId,
     metrics,
     stats,
+    expireQueuedCommands: () => expiry.run(),
     reapExpiredSessions: () => reaper.run(),
     sweepDeadNodes: () => liveness?.sweep() ?? Promise.resolve(0),
     close() {

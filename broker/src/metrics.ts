@@ -42,7 +42,11 @@ export interface BrokerMetrics {
   messagesOut: Counter<"kind">;
   commands: Counter<"outcome">;
   refusals: Counter<"reason">;
-  forwarderDropped: Counter;
+  /** Bytes buffered for the edge, by lane (latest, results, events). */
+  forwarderBytes: Gauge<"lane">;
+  forwarderDropped: Counter<"reason">;
+  /** Superseded presence/state values given up (under pressure, or once a newer one was delivered). */
+  forwarderCoalesced: Counter;
   forwarderSent: Counter;
   forwarderFailures: Counter;
   invalidPayloads: Counter<"reason">;
@@ -153,9 +157,21 @@ export function createBrokerMetrics(): BrokerMetrics {
       labelNames: ["reason"],
       registers,
     }),
+    forwarderBytes: new Gauge({
+      name: "tether_forwarder_buffer_bytes",
+      help: "Bytes buffered for the edge, by lane: latest (presence and state, one slot per device), results, events",
+      labelNames: ["lane"],
+      registers,
+    }),
     forwarderDropped: new Counter({
       name: "tether_forwarder_dropped_total",
-      help: "Events dropped by the forwarder (buffer full or batch refused by the edge)",
+      help: "Events dropped by the forwarder, by reason: buffer_full (device events only), refused (alone, by the edge), closed, event_too_large, unserializable",
+      labelNames: ["reason"],
+      registers,
+    }),
+    forwarderCoalesced: new Counter({
+      name: "tether_forwarder_coalesced_total",
+      help: "Superseded presence or state values never sent: dropped under pressure, or a newer value of the device was delivered first",
       registers,
     }),
     forwarderSent: new Counter({

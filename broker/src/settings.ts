@@ -1,8 +1,13 @@
 import { BROKER_CONFIG } from "../../protocol/src/index.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerLimits, BrokerSettings } from "./context.js";
+import { DEFAULT_FORWARDER_MAX_BYTES } from "./forwarder/options.js";
 
-/** Defaults of startBroker() when called from code (the CLI's come from config.ts). */
+/**
+ * Defaults of startBroker() when called from code (the CLI's come from config.ts). One
+ * difference: STATE_DIR is unset here (no roster file), so tests and benches that start
+ * brokers side by side in one directory never read each other's online lists.
+ */
 const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLimits = {
   mqttPort: BROKER_CONFIG.MQTT_PORT,
   httpPort: BROKER_CONFIG.HTTP_PORT,
@@ -29,6 +34,7 @@ const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLi
   floodWindowMs: 10_000,
   revocationCheckMs: 2_000,
   logIntervalMs: 10_000,
+  forwarderMaxBytes: DEFAULT_FORWARDER_MAX_BYTES,
   maxPendingCommands: 10_000,
   maxPendingPerDevice: 16,
   maxQueuedPerDevice: 100,
@@ -38,6 +44,8 @@ const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLi
   nodeHeartbeatMs: 5_000,
   nodeTtlMs: 15_000,
   redisKeyPrefix: "tether:",
+  commandExpiryIntervalMs: 1_000,
+  edgeDegradedAfterMs: 15_000,
 };
 
 /** Fills in defaults; `undefined` in `options` means "use the default". */

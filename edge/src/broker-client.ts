@@ -35,7 +35,8 @@ const REVOKE_WAIT_MS = 10_000;
 export function sendCommandToBroker(
   env: EdgeEnv,
   deviceId: string,
-  command: CommandBody,
+  /** With the edge's own command id when it tracks the command (command-tracking.ts). */
+  command: CommandBody & { id?: string },
 ): Promise<BrokerAnswer> {
   const waitMs = (command.timeoutMs ?? COMMAND_LIMITS.timeoutMs.default) + BROKER_GRACE_MS;
   return callBroker(env, deviceId, {

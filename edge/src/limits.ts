@@ -1,3 +1,4 @@
+import { EVENT_BATCH_LIMITS } from "../../protocol/src/index.js";
 import type { EdgeEnv } from "./env.js";
 
 /**
@@ -44,7 +45,8 @@ export const MAX_DISCONNECT_BODY_BYTES = 128 * 1024;
 export const MAX_DISCONNECT_DEVICES = 1000;
 /** Users cut off from one device that its channel remembers (the soonest to expire goes first). */
 export const MAX_CUTOFFS_PER_DEVICE = 1000;
-export const MAX_EVENTS_BODY_BYTES = 1024 * 1024;
+/** The broker builds its batches under this same constant (protocol/src/limits.ts). */
+export const MAX_EVENTS_BODY_BYTES = EVENT_BATCH_LIMITS.maxBodyBytes;
 /** Extra time the edge waits for the broker beyond the command's own timeout. */
 export const BROKER_GRACE_MS = 5_000;
 

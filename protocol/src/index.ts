@@ -7,5 +7,6 @@ export * from "./config.js";
 export * from "./crypto.js";
 export * from "./errors.js";
 export * from "./ids.js";
+export * from "./limits.js";
 export * from "./messages.js";
 export * from "./topics.js";

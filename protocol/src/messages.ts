@@ -1,4 +1,5 @@
 import { isDeviceId } from "./ids.js";
+import { EVENT_BATCH_LIMITS, jsonDepthExceeds, MAX_JSON_DEPTH } from "./limits.js";
 import { EVENT_NAME_PATTERN } from "./topics.js";
 
 /**
@@ -94,9 +95,36 @@ export const COMMAND_LIMITS = {
   ttlMs: { min: 1_000, max: 604_800_000, default: 3_600_000 },
   /** Command and event names: same alphabet as event names. */
   namePattern: EVENT_NAME_PATTERN,
+  /** A caller-chosen command id (the edge sends a UUID); also the status route's `{commandId}`. */
+  idPattern: /^[A-Za-z0-9_-]{8,128}$/,
 } as const;
 
+/**
+ * `GET /v1/devices/{id}/commands/{commandId}` on the edge (Rails token): where a
+ * command sent through the edge stands. `pending` while the broker has not answered,
+ * `queued` after its 202, `done` with the final result — the device's own, or
+ * `ok: false` with the broker's code (`timeout`, `device_offline`, `command_expired`,
+ * `session_expired`, …).
+ */
+export type CommandStatus = {
+  id: string;
+  deviceId: string;
+  /** Epoch ms: when the edge first heard of the command, and when its status last changed. */
+  createdAt: number;
+  updatedAt: number;
+} & (
+  | { status: "pending" }
+  | { status: "queued"; expiresAt: number }
+  | { status: "done"; ok: true; result: unknown }
+  | { status: "done"; ok: false; error: { code: string; message: string } }
+);
+
 export interface CommandRequest {
+  /**
+   * The caller's id for the command (the edge sends a UUID so that it can report the
+   * command as `pending` before the broker answers); the broker makes one when absent.
+   */
+  id?: string;
   name: string;
   params?: unknown;
   timeoutMs?: number;
@@ -165,6 +193,28 @@ export function parseState(value: unknown): Parsed<Record<string, unknown>> {
   return isRecord(value) ? { ok: true, value } : { ok: false, message: "state must be a JSON object" };
 }
 
+/** Why a device payload was refused before it became an event. */
+export type PayloadRefusal = "invalid_json" | "too_deep";
+
+/**
+ * Parses a device's MQTT payload: JSON, nested at most `maxDepth` levels (checked on the
+ * raw text first, so a 7,000-level `[[[…]]]` costs a scan, not a parse).
+ *
+ * @example
+ *   parseDevicePayload('{"wifi":{"ssid":"home"}}') // { ok: true, value: {...} }
+ *   parseDevicePayload("[".repeat(40) + "]".repeat(40)) // { ok: false, reason: "too_deep", ... }
+ */
+export function parseDevicePayload(
+  text: string,
+  maxDepth = MAX_JSON_DEPTH,
+): { ok: true; value: unknown } | { ok: false; reason: PayloadRefusal; message: string } {
+  if (jsonDepthExceeds(text, maxDepth)) {
+    return { ok: false, reason: "too_deep", message: `JSON nested deeper than ${maxDepth} levels` };
+  }
+  const json = parseJson(text);
+  return json.ok ? json : { ok: false, reason: "invalid_json", message: json.message };
+}
+
 /** Validates one event of a batch (the edge's trust boundary). */
 export function parseEvent(value: unknown): Parsed<TetherEvent> {
   if (!isRecord(value)) return { ok: false, message: "event must be a JSON object" };
@@ -210,7 +260,10 @@ export function parseEvent(value: unknown): Parsed<TetherEvent> {
 }
 
 /** Validates a whole `{"events": [...]}` batch; at most `maxEvents`. */
-export function parseEventBatch(value: unknown, maxEvents = 1000): Parsed<EventBatch> {
+export function parseEventBatch(
+  value: unknown,
+  maxEvents: number = EVENT_BATCH_LIMITS.maxEvents,
+): Parsed<EventBatch> {
   if (!isRecord(value) || !Array.isArray(value.events)) {
     return { ok: false, message: 'body must be {"batchId": string, "events": [...]}' };
   }

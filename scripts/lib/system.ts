@@ -35,10 +35,20 @@ export interface RunningSystem {
   generated: (keyof DevSecrets)[];
   urls: { edge: string; brokerHttp: string; mqtt: string };
   processes: ManagedProcess[];
+  /** The broker's STATE_DIR (memory mode: its online roster), inside the system's temp dir. */
+  brokerStateDir: string;
   /** Resolves with the first process that exits on its own. */
   firstExit: Promise<ManagedProcess>;
   /** Routers, then broker (it flushes its last events to the edge), then edge; idempotent. */
   stop(): Promise<void>;
+  /** Stops the edge (an outage); its Durable Objects' state stays for startEdge(). */
+  stopEdge(): Promise<void>;
+  /** Starts the edge again on the same port and state, and waits until it answers. */
+  startEdge(): Promise<void>;
+  /** Kills the broker with `signal` (SIGKILL: no graceful close, as a crash). */
+  killBroker(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the broker again with the same configuration (ports, STATE_DIR) and waits for it. */
+  startBroker(): Promise<void>;
   /** SIGKILL to everything at once (a second Ctrl-C). */
   kill(): void;
 }
@@ -164,8 +174,9 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     for (const managed of processes) managed.kill();
   };
 
-  try {
-    const baseEnv = { ...process.env, FORCE_COLOR: "0" };
+  const baseEnv = { ...process.env, FORCE_COLOR: "0" };
+  const brokerStateDir = options.brokerEnv?.STATE_DIR ?? join(state, "broker-state");
+  const launchEdge = async () => {
     const edgeProcess = track(
       "edge",
       await spawnEdge({
@@ -178,10 +189,6 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         ...(options.wranglerConfig ? { wranglerConfig: options.wranglerConfig } : {}),
       }),
     );
-
-    // Edge first: the broker forwards presence from its first connection on, and its
-    // forwarder backs off (up to 30 s) while the edge is down, so an early router's
-    // presence would reach the console late (measured: 26 s after an 8 s gap). Costs ~1 s.
     await waitUntilReady({
       what: "edge",
       probe: httpProbe(`${edge}/healthz`),
@@ -189,7 +196,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       timeoutMs: readyTimeoutMs,
       signal,
     });
-
+  };
+  const launchBroker = async () => {
     const broker = track(
       "broker",
       spawnManaged({
@@ -206,12 +214,13 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           EDGE_EVENTS_URL: `${edge}/internal/events`,
           // Fewer malloc arenas: RSS stays level under churn (broker/src/diagnostics/malloc.ts).
           MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || "2",
+          // This system's own online roster (memory mode), never another system's in the same cwd.
+          STATE_DIR: brokerStateDir,
           ...options.brokerEnv,
         },
         output,
       }),
     );
-
     await waitUntilReady({
       what: "broker",
       probe: httpProbe(`${brokerHttp}/healthz`),
@@ -219,6 +228,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       timeoutMs: readyTimeoutMs,
       signal,
     });
+  };
+
+  try {
+    // Edge first: the broker forwards presence from its first connection on, and its
+    // forwarder backs off while the edge is down, so an early router's presence would
+    // reach the console late. Costs ~1 s.
+    await launchEdge();
+    await launchBroker();
 
     if (options.simulate && options.simulate > 0) {
       const idPrefix = options.idPrefix ?? "router-";
@@ -262,5 +279,25 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   }
 
   const firstExit = Promise.race(processes.map((p) => p.exited.then(() => p)));
-  return { secrets, generated, urls: { edge, brokerHttp, mqtt }, processes, firstExit, stop, kill };
+  return {
+    secrets,
+    generated,
+    urls: { edge, brokerHttp, mqtt },
+    processes,
+    brokerStateDir,
+    firstExit,
+    stop,
+    kill,
+    stopEdge: async () => {
+      await byRole.edge?.stop();
+    },
+    startEdge: launchEdge,
+    killBroker: async (signal = "SIGKILL") => {
+      const broker = byRole.broker;
+      if (!broker) return;
+      if (broker.child.pid !== undefined) process.kill(-broker.child.pid, signal);
+      await broker.exited;
+    },
+    startBroker: launchBroker,
+  };
 }

@@ -46,6 +46,8 @@ describe("loadConfig", () => {
       devicePublishBurst: 200,
       deviceFloodCooldownSeconds: 30,
       allowPlainMqtt: false,
+      stateDir: ".tether-state",
+      forwarderMaxBytes: 32 * 1024 * 1024,
     });
   });
 

@@ -1,156 +1,25 @@
-import { once } from "node:events";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { EventForwarder, type Timers } from "../../broker/src/forwarder.js";
-import { createBrokerMetrics } from "../../broker/src/metrics.js";
+import { BATCH_ID_PATTERN, verifyBodySignature } from "../../protocol/src/index.js";
 import {
-  BATCH_ID_PATTERN,
-  parseEventBatch,
-  SIGNATURE_HEADER,
-  type TetherEvent,
-  verifyBodySignature,
-} from "../../protocol/src/index.js";
+  cleanUp,
+  counter,
+  event,
+  NOW_MS,
+  SECRET,
+  SIZED_EVENT_BYTES,
+  SIZED_TS,
+  setUp,
+  sizedEvent,
+  waitFor,
+} from "./forwarder-helpers.js";
 
-const SECRET = "edge-events-secret-for-tests";
-const NOW_MS = 1_750_000_000_000;
-
-interface Received {
-  at: number;
-  body: string;
-  signature: string | undefined;
-  contentType: string | undefined;
-  events: TetherEvent[];
-}
-
-/** A real HTTP receiver standing in for the edge; `respond` decides each answer. */
-class EdgeReceiver {
-  readonly requests: Received[] = [];
-  /** Returns a status, or "hang" (never answer) or "reset" (destroy the socket). */
-  respond: (request: number) => number | "hang" | "reset" = () => 204;
-  private readonly server: Server;
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (chunk: Buffer) => chunks.push(chunk));
-      req.on("end", () => {
-        const answer = this.respond(this.requests.length + 1);
-        const body = Buffer.concat(chunks).toString("utf8");
-        if (answer === "reset") {
-          this.requests.push(this.record(body, req.headers, []));
-          req.socket.destroy();
-          return;
-        }
-        if (answer === "hang") {
-          this.requests.push(this.record(body, req.headers, []));
-          return;
-        }
-        const parsed = parseEventBatch(JSON.parse(body));
-        const accepted = answer >= 200 && answer < 300 && parsed.ok ? parsed.value.events : [];
-        this.requests.push(this.record(body, req.headers, accepted));
-        res.writeHead(answer, { "content-type": "application/json" }).end("{}");
-      });
-    });
-  }
-
-  private record(body: string, headers: Record<string, unknown>, events: TetherEvent[]): Received {
-    const signature = headers[SIGNATURE_HEADER.toLowerCase()];
-    const contentType = headers["content-type"];
-    return {
-      at: performance.now(),
-      body,
-      signature: typeof signature === "string" ? signature : undefined,
-      contentType: typeof contentType === "string" ? contentType : undefined,
-      events,
-    };
-  }
-
-  /** Every event the receiver accepted, in arrival order. */
-  get accepted(): TetherEvent[] {
-    return this.requests.flatMap((request) => request.events);
-  }
-
-  async listen(): Promise<string> {
-    this.server.listen(0, "127.0.0.1");
-    await once(this.server, "listening");
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/internal/events`;
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** Real timers that remember which are still pending. */
-function trackedTimers(): Timers & { readonly live: number } {
-  const live = new Set<NodeJS.Timeout>();
-  return {
-    get live() {
-      return live.size;
-    },
-    setTimeout(callback, delayMs) {
-      const timer = setTimeout(() => {
-        live.delete(timer);
-        callback();
-      }, delayMs);
-      live.add(timer);
-      return timer;
-    },
-    clearTimeout(timer) {
-      if (timer) live.delete(timer);
-      clearTimeout(timer);
-    },
-  };
-}
-
-function event(n: number): TetherEvent {
-  return { type: "event", deviceId: `router-${n % 7}`, ts: n, name: "tick", data: { n } };
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function setUp(options: Partial<ConstructorParameters<typeof EventForwarder>[0]> = {}) {
-  const receiver = new EdgeReceiver();
-  const url = await receiver.listen();
-  const metrics = createBrokerMetrics();
-  const timers = trackedTimers();
-  const forwarder = new EventForwarder({
-    url,
-    secret: SECRET,
-    now: () => NOW_MS,
-    random: () => 0,
-    metrics,
-    timers,
-    ...options,
-  });
-  cleanups.push(() => receiver.close());
-  cleanups.push(() => forwarder.close(100));
-  return { receiver, forwarder, metrics, timers };
-}
-
-async function counter(metrics: ReturnType<typeof createBrokerMetrics>, name: string): Promise<number> {
-  const metric = await metrics.registry.getSingleMetric(name)?.get();
-  return metric?.values.reduce((sum, value) => sum + value.value, 0) ?? Number.NaN;
-}
+afterEach(cleanUp);
 
 describe("EventForwarder", () => {
   it("sends many pushes as a few batched requests, in order, without loss", async () => {
-    const { receiver, forwarder } = await setUp({ batchSize: 10 });
+    const { receiver, forwarder } = await setUp({ maxBatchEvents: 10 });
     for (let n = 0; n < 35; n++) forwarder.push(event(n));
     await forwarder.flush(2_000);
 
@@ -161,7 +30,7 @@ describe("EventForwarder", () => {
   });
 
   it("waits up to flushIntervalMs for a partial batch, then sends it", async () => {
-    const { receiver, forwarder } = await setUp({ batchSize: 100, flushIntervalMs: 30 });
+    const { receiver, forwarder } = await setUp({ maxBatchEvents: 100, flushIntervalMs: 30 });
     forwarder.push(event(1));
     forwarder.push(event(2));
     expect(receiver.requests).toHaveLength(0);
@@ -194,7 +63,7 @@ describe("EventForwarder", () => {
     const { receiver, forwarder, metrics } = await setUp({
       baseRetryDelayMs: 40,
       random: () => 0.999,
-      batchSize: 5,
+      maxBatchEvents: 5,
     });
     receiver.respond = (request) => (request <= 3 ? 503 : 200);
     for (let n = 0; n < 12; n++) forwarder.push(event(n));
@@ -225,21 +94,26 @@ describe("EventForwarder", () => {
     expect((third ?? 0) - (first ?? 0)).toBeLessThan(500);
   });
 
-  it("drops and counts a batch the edge refuses with 400, without retrying it, and goes on", async () => {
-    const { receiver, forwarder, metrics } = await setUp({ batchSize: 3 });
-    receiver.respond = (request) => (request === 1 ? 400 : 200);
-    for (let n = 0; n < 3; n++) forwarder.push(event(n));
+  it("splits a batch the edge refuses with 400 until the bad event is alone: only it is dropped", async () => {
+    const { receiver, forwarder, metrics } = await setUp({ maxBatchEvents: 8 });
+    // The edge refuses any batch holding the poison (n = 5), whole.
+    receiver.respond = (_request, body) => (body.includes('"n":5}') ? 400 : 200);
+    for (let n = 0; n < 8; n++) forwarder.push(event(n));
     await forwarder.flush(2_000);
-    expect(receiver.requests).toHaveLength(1);
-    expect(forwarder.dropped).toBe(3);
-    expect(await counter(metrics, "tether_forwarder_dropped_total")).toBe(3);
 
-    forwarder.push(event(3));
+    expect(receiver.accepted.map((e) => e.ts).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 6, 7]);
+    // [0–7] refused → [0–3] ok, [4–7] refused → [4,5] refused → [4] ok, [5] dropped → [6,7] ok.
+    expect(receiver.requests.map((r) => r.events.length)).toEqual([0, 4, 0, 0, 1, 0, 2]);
+    expect(forwarder.dropped).toBe(1);
+    expect(await counter(metrics, "tether_forwarder_dropped_total")).toBe(1);
+    expect(forwarder.depth).toBe(0);
+
+    forwarder.push(event(8));
     await forwarder.flush(2_000);
-    expect(receiver.accepted.map((e) => e.ts)).toEqual([3]);
+    expect(receiver.accepted.map((e) => e.ts)).toContain(8);
   });
 
-  it("keeps a bounded buffer while the edge is down, drops the oldest, and logs drops sparingly", async () => {
+  it("keeps a byte-bounded buffer while the edge is down, drops the oldest events, and logs drops sparingly", async () => {
     const lines: string[] = [];
     const logger = pino(
       { level: "warn" },
@@ -250,15 +124,20 @@ describe("EventForwarder", () => {
         },
       }),
     );
-    const { receiver, forwarder, metrics } = await setUp({ batchSize: 10, maxBuffer: 50, logger });
+    const { receiver, forwarder, metrics } = await setUp({
+      maxBatchEvents: 10,
+      maxBytes: 50 * SIZED_EVENT_BYTES,
+      logger,
+    });
     receiver.respond = () => "reset";
     let deepest = 0;
     for (let n = 0; n < 200; n++) {
-      forwarder.push(event(n));
+      forwarder.push(sizedEvent(n));
       deepest = Math.max(deepest, forwarder.depth);
       if (n % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
     }
     expect(deepest).toBe(50);
+    expect(forwarder.bytes.events).toBe(50 * SIZED_EVENT_BYTES);
     expect(forwarder.dropped).toBe(150);
     expect(await counter(metrics, "tether_forwarder_dropped_total")).toBe(150);
     expect(await counter(metrics, "tether_forwarder_queue_depth")).toBe(50);
@@ -268,7 +147,7 @@ describe("EventForwarder", () => {
     await forwarder.flush(2_000);
     // Only the newest 50 survive, in order; a request in flight while its events
     // were evicted may deliver a few more, which is still no duplicate and no reordering.
-    const delivered = receiver.accepted.map((e) => e.ts);
+    const delivered = receiver.accepted.map((e) => e.ts - SIZED_TS);
     expect(delivered.slice(-50)).toEqual(Array.from({ length: 50 }, (_, n) => 150 + n));
     expect(new Set(delivered).size).toBe(delivered.length);
     expect(forwarder.depth).toBe(0);

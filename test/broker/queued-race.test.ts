@@ -47,7 +47,10 @@ function setup() {
     logs: createBrokerLogs(testLogger, 10_000),
     metrics: createBrokerMetrics(),
     store,
-    events: { push: (event) => events.push(event) },
+    events: {
+      push: (event) => events.push(event),
+      pushEncoded: (encoded) => events.push(JSON.parse(encoded.json) as TetherEvent),
+    },
   };
   const published: string[] = [];
   const aedes = {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../broker/src/config.js";
 import { hasOpenssl, selfSignedCertificate } from "./certificates.js";
@@ -26,6 +27,8 @@ describe.skipIf(!hasOpenssl)("MQTT over TLS (skipped: no openssl binary to issue
       HOST: "127.0.0.1",
       TLS_CERT_FILE: certFile,
       TLS_KEY_FILE: keyFile,
+      // The certificate's temp dir, not the default .tether-state in the working copy.
+      STATE_DIR: dirname(certFile),
     });
     if (cli.command !== "serve") throw new Error(`expected serve, got ${cli.command}`);
     const broker = await startTestBroker(cli.config);

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sign } from "hono/jwt";
+import mqtt, { type MqttClient } from "mqtt";
 import { WebSocket } from "ws";
 import { connectDevice, type Device, type DeviceOptions } from "../../device-sdk/src/index.js";
 import { bearer, devicePassword, isRecord, parseJson } from "../../protocol/src/index.js";
@@ -174,6 +175,20 @@ export class E2ESystem {
     return { status: response.status, body: await response.json() };
   }
 
+  /** The broker's own HTTP API (its bearer token), e.g. `/metrics`, `/debug/memory`, `/healthz`. */
+  async broker(path: string): Promise<{ status: number; text: string }> {
+    const response = await fetch(`${this.urls.brokerHttp}${path}`, {
+      headers: { authorization: bearer(this.secrets.BROKER_API_TOKEN) },
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: response.status, text: await response.text() };
+  }
+
+  /** `GET /v1/devices/{id}/commands/{commandId}` on the edge (Rails). */
+  commandStatus(deviceId: string, commandId: string): Promise<JsonResponse> {
+    return this.rails(`/v1/devices/${deviceId}/commands/${commandId}`);
+  }
+
   /** POST /v1/devices/{id}/commands through the edge. */
   command(deviceId: string, body: unknown, token?: string): Promise<JsonResponse> {
     return this.rails(
@@ -255,6 +270,24 @@ export class E2ESystem {
     });
     this.#open.push(() => device.close());
     return device;
+  }
+
+  /**
+   * A bare mqtt.js client logged in as `deviceId` (closed by cleanup()), for what the SDK
+   * would refuse to send: floods, poison payloads.
+   */
+  async rawDevice(deviceId: string): Promise<MqttClient> {
+    const client = await mqtt.connectAsync(this.urls.mqtt, {
+      clientId: deviceId,
+      username: deviceId,
+      password: await devicePassword(this.secrets.DEVICE_SECRET, deviceId),
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 5_000,
+    });
+    client.on("error", () => {});
+    this.#open.push(() => client.endAsync(true));
+    return client;
   }
 
   /** Closes every router and socket the current test opened. */

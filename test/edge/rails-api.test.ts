@@ -96,7 +96,13 @@ describe("the Rails API", () => {
     expect(sent?.url).toBe(`${env.BROKER_URL}/v1/devices/${id}/commands`);
     expect(sent?.method).toBe("POST");
     expect(sent?.authorization).toBe(`Bearer ${env.BROKER_API_TOKEN}`);
-    expect(sent?.body).toEqual({ name: "wifi.scan", params: { band: 5 }, timeoutMs: 2000 });
+    // The edge names the command (a UUID) so that it can report it pending before the broker answers.
+    expect(sent?.body).toEqual({
+      id: expect.any(String),
+      name: "wifi.scan",
+      params: { band: 5 },
+      timeoutMs: 2000,
+    });
   });
 
   it("passes the broker's refusals through with their status (409, 504, 202)", async () => {

@@ -63,7 +63,7 @@ describe("after thousands of churned connections", () => {
         persistentSessions: 0,
         pendingCommands: 0,
         forwarderQueue: 0,
-        // The reaper's interval is the only timer of an idle broker.
+        // The reaper's and the queued-command expiry sweep's intervals are the only timers of an idle broker.
         timers: idle.timers,
       });
     } finally {

@@ -34,7 +34,7 @@ function context(): BrokerContext {
     logs: createBrokerLogs(logger, 10_000),
     metrics: createBrokerMetrics(),
     store: new MemoryDeviceStore(),
-    events: { push: () => {} },
+    events: { push: () => {}, pushEncoded: () => {} },
   };
 }
 

@@ -38,6 +38,10 @@ export class PendingCommands {
     return this.#byId.size;
   }
 
+  has(commandId: string): boolean {
+    return this.#byId.has(commandId);
+  }
+
   hasRoom(deviceId: string): boolean {
     return (
       this.#byId.size < this.#maxGlobal && (this.#perDevice.get(deviceId)?.size ?? 0) < this.#maxPerDevice

@@ -13,7 +13,7 @@ import type { BrokerContext } from "../context.js";
 import type { SessionPersistence } from "../sessions/persistence.js";
 import { EndedWaits } from "./ended-waits.js";
 import type { PendingCommands } from "./pending.js";
-import { commandResultEvent } from "./result-event.js";
+import { takeQueuedResult } from "./queued-outcome.js";
 import { ResultHandoff } from "./result-handoff.js";
 
 /** How long after a 202 a late result of a formerly synchronous wait is still caught (see ResultHandoff). */
@@ -22,7 +22,7 @@ const HANDOFF_GRACE_MS = 2_000;
 const ENDED_WAIT_TTL_MS = 10 * 60_000;
 
 export interface CommandReply {
-  status: 200 | 202 | 403 | 409 | 429 | 504;
+  status: 200 | 202 | 400 | 403 | 409 | 429 | 504;
   body: unknown;
 }
 
@@ -32,7 +32,9 @@ export interface CommandReply {
  * reaches the node the device is on and lands in its persistent session), waits
  * for the result in the bounded pending table, and answers 200 / 504 / 409 / 202
  * / 429. A queued command is recorded in the device store so that its later
- * result becomes a `command_result` event on the device's node.
+ * result becomes a `command_result` event on the device's node; one that expires
+ * first ends as `command_expired` (commands/queued-expiry.ts). Its ttl is clamped to
+ * SESSION_EXPIRY_SECONDS: the session that holds it lasts no longer.
  */
 export class CommandRouter {
   readonly #ctx: BrokerContext;
@@ -82,8 +84,17 @@ export class CommandRouter {
     const { clock, store, metrics } = this.#ctx;
     const timeoutMs = request.timeoutMs ?? COMMAND_LIMITS.timeoutMs.default;
     const queue = request.queue ?? false;
-    const ttlMs = request.ttlMs ?? COMMAND_LIMITS.ttlMs.default;
-    const id = randomUUID();
+    const ttlMs = Math.min(
+      request.ttlMs ?? COMMAND_LIMITS.ttlMs.default,
+      this.#ctx.settings.sessionExpirySeconds * 1000,
+    );
+    const id = request.id ?? randomUUID();
+    if (this.#pending.has(id)) {
+      return {
+        status: 400,
+        body: errorBody(ErrorCode.InvalidRequest, "a command with this id is pending", id),
+      };
+    }
     const now = clock.now();
     const expiresAt = now + (queue ? ttlMs : timeoutMs);
     const command: Command = { id, name: request.name, params: request.params ?? null, expiresAt };
@@ -161,12 +172,8 @@ export class CommandRouter {
 
   /** A result that landed just after a 202: it becomes the event, unless the device's node sent it. */
   #lateResult(deviceId: string, result: CommandResult): void {
-    const { store, events, clock, logger } = this.#ctx;
-    store.takeQueued(deviceId, result.id).then(
-      (taken) => {
-        if (taken) events.push(commandResultEvent(deviceId, clock.now(), result));
-      },
-      (error: unknown) => logger.error({ err: error, deviceId }, "could not record a late command result"),
+    takeQueuedResult(this.#ctx, deviceId, result).catch((error: unknown) =>
+      this.#ctx.logger.error({ err: error, deviceId }, "could not record a late command result"),
     );
   }
 

@@ -31,7 +31,9 @@ export type BrokerConfigKey =
   | "deviceFloodCooldownSeconds"
   | "httpTlsCertFile"
   | "httpTlsKeyFile"
-  | "allowPlainMqtt";
+  | "allowPlainMqtt"
+  | "stateDir"
+  | "forwarderMaxBytes";
 
 export interface Setting {
   key: BrokerConfigKey;
@@ -256,6 +258,24 @@ export const SETTINGS: readonly Setting[] = [
     flag: "allow-plain-mqtt",
     default: "0",
     help: "1 = with TETHER_ENV=production, allow MQTT without TLS on a non-loopback HOST (e.g. TLS ends at a load balancer)",
+  },
+  {
+    key: "stateDir",
+    env: "STATE_DIR",
+    flag: "state-dir",
+    default: ".tether-state",
+    help:
+      "Memory mode: where the list of online devices survives a restart (online-devices.json); " +
+      "after a restart, listed devices that do not reconnect within 1.5 x keepalive are reported offline (broker_restart)",
+  },
+  {
+    key: "forwarderMaxBytes",
+    env: "FORWARDER_MAX_BYTES",
+    flag: "forwarder-max-bytes",
+    default: String(32 * 1024 * 1024),
+    help:
+      "Bytes of events held for the edge while it is slow or down; beyond it device events are dropped " +
+      "(oldest first, fair share per device), never a device's latest state or presence, nor command results",
   },
 ];
 

@@ -1,6 +1,21 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import type { ConnectInfo, ConnectionOwner, DeviceRecord, DeviceStore, DeviceStoreCounts } from "./store.js";
+import {
+  ADD_QUEUED,
+  CLAIM_EXPIRED,
+  QUEUED_KEY_SLACK_MS,
+  TAKE_ALL_QUEUED,
+  TAKE_QUEUED,
+} from "./redis-queued-scripts.js";
+import type {
+  ClaimedDevice,
+  ConnectInfo,
+  ConnectionOwner,
+  DeviceRecord,
+  DeviceStore,
+  DeviceStoreCounts,
+  QueuedRef,
+} from "./store.js";
 
 /**
  * The device store in Redis, shared by every broker node, so presence, last
@@ -9,7 +24,8 @@ import type { ConnectInfo, ConnectionOwner, DeviceRecord, DeviceStore, DeviceSto
  *   device:{id}        HASH  online, connId, nodeId, since, lastSeen, persistent, state (JSON)
  *   offline            ZSET  id → offline-since ms (the session reaper's index)
  *   sessions           SET   ids holding a persistent session
- *   queued:{id}        ZSET  command id → expiresAt; the key expires with its last command
+ *   queued:{id}        ZSET  command id → expiresAt; the key expires a day after its last command
+ *   queued-expiry      ZSET  "{id}:{commandId}" → expiresAt: every queued command, for the expiry sweep
  *   revoked            SET   revoked device ids (CONTRACT.md: "in Redis mode a Redis set")
  *   node:{nodeId}      STRING  the node's heartbeat, with a TTL (devices/node-liveness.ts)
  *   nodes              SET   node ids that may own devices (the liveness sweep's index)
@@ -50,29 +66,6 @@ local node = redis.call('HGET', KEYS[1], 'nodeId')
 local alive = 0
 if node and node ~= '' then alive = redis.call('EXISTS', ARGV[1] .. 'node:' .. node) end
 return {record, alive}`;
-
-const CLAIM_EXPIRED = `
-local since = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not since or tonumber(since) > tonumber(ARGV[2]) then return false end
-local record = redis.call('HGETALL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('DEL', KEYS[1], KEYS[4])
-return record`;
-
-const ADD_QUEUED = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], last[2])
-return 1`;
-
-/** KEYS: queued:{id}. ARGV: now. Deletes the key; returns the ids not yet expired. */
-const CLEAR_QUEUED = `
-local owed = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
-redis.call('DEL', KEYS[1])
-return owed`;
 
 /** Revoked ids are checked against the shared set in batches of this many (SMISMEMBER). */
 const REVOKED_BATCH = 1_000;
@@ -136,6 +129,9 @@ export class RedisDeviceStore implements DeviceStore {
   #queued(id: string): string {
     return `${this.#prefix}queued:${id}`;
   }
+  get #queuedExpiry(): string {
+    return `${this.#prefix}queued-expiry`;
+  }
 
   #nodeDevices(nodeId: string): string {
     return `${this.#prefix}node-devices:${nodeId}`;
@@ -192,19 +188,24 @@ export class RedisDeviceStore implements DeviceStore {
     return this.#redis.zrangebyscore(this.#offline, "-inf", String(cutoff), "LIMIT", 0, limit);
   }
 
-  async claimExpired(deviceId: string, cutoff: number): Promise<DeviceRecord | null> {
-    const record = await this.#redis.eval(
+  async claimExpired(deviceId: string, cutoff: number): Promise<ClaimedDevice | null> {
+    const reply = await this.#redis.eval(
       CLAIM_EXPIRED,
-      4,
+      5,
       this.#device(deviceId),
       this.#offline,
       this.#sessions,
       this.#queued(deviceId),
+      this.#queuedExpiry,
       deviceId,
       String(cutoff),
     );
-    if (!Array.isArray(record)) return null;
-    return toRecord(pairs(record)) ?? { ...emptyRecord(cutoff) };
+    if (!Array.isArray(reply)) return null;
+    const [record, queued] = reply;
+    return {
+      record: toRecord(pairs(record)) ?? { ...emptyRecord(cutoff) },
+      queuedCommands: Array.isArray(queued) ? queued.map(String) : [],
+    };
   }
 
   async addQueued(
@@ -216,23 +217,58 @@ export class RedisDeviceStore implements DeviceStore {
   ): Promise<boolean> {
     const added = await this.#redis.eval(
       ADD_QUEUED,
-      1,
+      2,
       this.#queued(deviceId),
+      this.#queuedExpiry,
       commandId,
       String(expiresAt),
       String(now),
       String(max),
+      deviceId,
+      String(QUEUED_KEY_SLACK_MS),
     );
     return added === 1;
   }
 
   async takeQueued(deviceId: string, commandId: string): Promise<boolean> {
-    return (await this.#redis.zrem(this.#queued(deviceId), commandId)) === 1;
+    const taken = await this.#redis.eval(
+      TAKE_QUEUED,
+      2,
+      this.#queued(deviceId),
+      this.#queuedExpiry,
+      commandId,
+      deviceId,
+    );
+    return taken === 1;
   }
 
-  async clearQueued(deviceId: string, now: number): Promise<string[]> {
-    const owed = await this.#redis.eval(CLEAR_QUEUED, 1, this.#queued(deviceId), String(now));
-    return Array.isArray(owed) ? owed.map(String) : [];
+  async takeAllQueued(deviceId: string): Promise<string[]> {
+    const ids = await this.#redis.eval(
+      TAKE_ALL_QUEUED,
+      2,
+      this.#queued(deviceId),
+      this.#queuedExpiry,
+      deviceId,
+    );
+    return Array.isArray(ids) ? ids.map(String) : [];
+  }
+
+  async expiredQueued(cutoff: number, limit: number): Promise<QueuedRef[]> {
+    const members = await this.#redis.zrangebyscore(
+      this.#queuedExpiry,
+      "-inf",
+      String(cutoff),
+      "LIMIT",
+      0,
+      limit,
+    );
+    const due: QueuedRef[] = [];
+    for (const member of members) {
+      // Device ids cannot hold ':' (DEVICE_ID_PATTERN), so the first one separates the two.
+      const at = member.indexOf(":");
+      if (at > 0) due.push({ deviceId: member.slice(0, at), commandId: member.slice(at + 1) });
+    }
+    return due;
   }
 
   get #revokedSet(): string {
@@ -271,12 +307,13 @@ export class RedisDeviceStore implements DeviceStore {
   async counts(): Promise<DeviceStoreCounts> {
     // After close, the last figures seen (leak tests read stats() after close()).
     if (this.#closed) return this.#lastCounts;
-    const [sessions, offline] = await Promise.all([
+    const [sessions, offline, queued] = await Promise.all([
       this.#redis.scard(this.#sessions),
       this.#redis.zcard(this.#offline),
+      this.#redis.zcard(this.#queuedExpiry),
     ]);
-    // Cluster-wide figures: devices known offline; queued commands are not counted here.
-    this.#lastCounts = { devices: offline, persistentSessions: sessions, queuedCommands: 0 };
+    // Cluster-wide figures: devices known offline, queued commands of every device.
+    this.#lastCounts = { devices: offline, persistentSessions: sessions, queuedCommands: queued };
     return this.#lastCounts;
   }
 

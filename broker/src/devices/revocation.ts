@@ -1,7 +1,7 @@
 import type { Aedes, Client } from "aedes";
 import { ErrorCode } from "../../../protocol/src/index.js";
 import type { TimerHandle } from "../clock.js";
-import { commandResultEvent } from "../commands/result-event.js";
+import { endAllQueuedCommands } from "../commands/queued-outcome.js";
 import type { BrokerContext } from "../context.js";
 import { publishAsync, subscribeAsync } from "../mqtt/bus.js";
 import type { DeviceConnections } from "../mqtt/connections.js";
@@ -112,24 +112,13 @@ export class Revocations {
 
   /** Removes a revoked device's session and queued commands (idempotent: any node may run it). */
   async purge(deviceId: string): Promise<void> {
-    const { store, clock, events, logger } = this.#ctx;
+    const { logger } = this.#ctx;
     try {
       const { persistence } = this.#deps;
       if (canForget(persistence)) await persistence.forgetSession(deviceId);
       else await persistence.cleanSubscriptions({ id: deviceId });
-      const now = clock.now();
-      for (const commandId of await store.clearQueued(deviceId, now)) {
-        events.push(
-          commandResultEvent(deviceId, now, {
-            id: commandId,
-            ok: false,
-            error: {
-              code: ErrorCode.SessionExpired,
-              message: "the device was revoked before the command was delivered",
-            },
-          }),
-        );
-      }
+      // Each queued command's caller gets its command_result (session_expired), through the one path.
+      await endAllQueuedCommands(this.#ctx, deviceId, ErrorCode.SessionExpired);
     } catch (error) {
       logger.error({ err: error, deviceId }, "could not remove a revoked device's session");
     }

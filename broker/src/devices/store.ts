@@ -28,6 +28,18 @@ export interface ConnectInfo extends ConnectionOwner {
   now: number;
 }
 
+/** A queued command, by its device. */
+export interface QueuedRef {
+  deviceId: string;
+  commandId: string;
+}
+
+/** A device the reaper claimed, with the queued commands it still had (they end `session_expired`). */
+export interface ClaimedDevice {
+  record: DeviceRecord;
+  queuedCommands: string[];
+}
+
 export interface DeviceStoreCounts {
   devices: number;
   persistentSessions: number;
@@ -48,11 +60,15 @@ export interface DeviceStore {
   /** Up to `limit` devices offline since at or before `cutoff`, oldest first. */
   expired(cutoff: number, limit: number): Promise<string[]>;
   /**
-   * Atomically forgets a device that is still offline since at or before
-   * `cutoff`; false if it reconnected or another node already reaped it.
+   * Atomically forgets a device that is still offline since at or before `cutoff`,
+   * with its queued commands (returned, so they can end); null if it reconnected or
+   * another node already reaped it.
    */
-  claimExpired(deviceId: string, cutoff: number): Promise<DeviceRecord | null>;
-  /** Records a queued command; false when the device already has `max` unexpired ones. */
+  claimExpired(deviceId: string, cutoff: number): Promise<ClaimedDevice | null>;
+  /**
+   * Records a queued command; false when the device already has `max` unexpired ones.
+   * An expired one stays until taken: the expiry sweep ends it (commands/queued-expiry.ts).
+   */
   addQueued(
     deviceId: string,
     commandId: string,
@@ -60,13 +76,15 @@ export interface DeviceStore {
     now: number,
     max: number,
   ): Promise<boolean>;
-  /** Removes a queued command; true if it was queued (its result becomes a command_result event). */
-  takeQueued(deviceId: string, commandId: string): Promise<boolean>;
   /**
-   * Removes every queued command of a device (it was revoked) and returns the ids
-   * of those not yet expired at `now`, whose callers are owed a command_result.
+   * Removes a queued command atomically; true for exactly one caller, who must then
+   * report its end (commands/queued-outcome.ts).
    */
-  clearQueued(deviceId: string, now: number): Promise<string[]>;
+  takeQueued(deviceId: string, commandId: string): Promise<boolean>;
+  /** Removes and returns every queued command of a device (revocation). */
+  takeAllQueued(deviceId: string): Promise<string[]>;
+  /** Up to `limit` queued commands (of any device) whose expiresAt is at or before `cutoff`. */
+  expiredQueued(cutoff: number, limit: number): Promise<QueuedRef[]>;
   isRevoked(deviceId: string): Promise<boolean>;
   /** Revokes a device (memory: this node; Redis: the shared set, every node). */
   revoke(deviceId: string): Promise<void>;
@@ -82,7 +100,10 @@ export interface DeviceStore {
 
 /** A device record for the in-memory store. */
 interface MemoryEntry extends DeviceRecord {
-  /** Bound: `maxQueuedPerDevice`; expired entries are pruned on every add. Created on first use. */
+  /**
+   * Command id → expiresAt. Bound: `maxQueuedPerDevice` unexpired, plus expired ones until
+   * the expiry sweep (every second) takes them. Created on first use.
+   */
   queued: Map<string, number> | null;
 }
 
@@ -102,6 +123,10 @@ export class MemoryDeviceStore implements DeviceStore {
   readonly #configuredRevoked: ReadonlySet<string>;
   /** Bound: one entry per device revoked through the API (an operator's action, not traffic). */
   readonly #revoked = new Set<string>();
+  /** Devices with a queued command (the expiry sweep's index). Bound: a subset of #devices' keys. */
+  readonly #withQueued = new Set<string>();
+  /** The earliest expiresAt a sweep may find (a lower bound); a sweep before it does nothing. */
+  #nextExpiry = Number.POSITIVE_INFINITY;
   #persistent = 0;
   #queued = 0;
 
@@ -165,15 +190,15 @@ export class MemoryDeviceStore implements DeviceStore {
     return ids;
   }
 
-  async claimExpired(deviceId: string, cutoff: number): Promise<DeviceRecord | null> {
+  async claimExpired(deviceId: string, cutoff: number): Promise<ClaimedDevice | null> {
     const since = this.#offline.get(deviceId);
     const entry = this.#devices.get(deviceId);
     if (since === undefined || since > cutoff || !entry) return null;
     this.#offline.delete(deviceId);
     this.#devices.delete(deviceId);
     if (entry.persistent) this.#persistent--;
-    this.#queued -= entry.queued?.size ?? 0;
-    return toRecord(entry);
+    const queuedCommands = this.#takeAll(entry, deviceId);
+    return { record: toRecord(entry), queuedCommands };
   }
 
   async addQueued(
@@ -186,31 +211,51 @@ export class MemoryDeviceStore implements DeviceStore {
     const entry = this.#devices.get(deviceId);
     if (!entry) return false;
     entry.queued ??= new Map();
-    for (const [id, at] of entry.queued) {
-      if (at <= now) {
-        entry.queued.delete(id);
-        this.#queued--;
-      }
-    }
-    if (entry.queued.size >= max) return false;
+    let unexpired = 0;
+    for (const at of entry.queued.values()) if (at > now) unexpired++;
+    if (unexpired >= max) return false;
     entry.queued.set(commandId, expiresAt);
+    this.#withQueued.add(deviceId);
+    this.#nextExpiry = Math.min(this.#nextExpiry, expiresAt);
     this.#queued++;
     return true;
   }
 
   async takeQueued(deviceId: string, commandId: string): Promise<boolean> {
-    const removed = this.#devices.get(deviceId)?.queued?.delete(commandId) ?? false;
+    const entry = this.#devices.get(deviceId);
+    const removed = entry?.queued?.delete(commandId) ?? false;
     if (removed) this.#queued--;
+    if (entry?.queued?.size === 0) this.#withQueued.delete(deviceId);
     return removed;
   }
 
-  async clearQueued(deviceId: string, now: number): Promise<string[]> {
-    const queued = this.#devices.get(deviceId)?.queued;
-    if (!queued) return [];
-    const owed = [...queued].filter(([, expiresAt]) => expiresAt > now).map(([id]) => id);
-    this.#queued -= queued.size;
-    queued.clear();
-    return owed;
+  async takeAllQueued(deviceId: string): Promise<string[]> {
+    const entry = this.#devices.get(deviceId);
+    return entry ? this.#takeAll(entry, deviceId) : [];
+  }
+
+  async expiredQueued(cutoff: number, limit: number): Promise<QueuedRef[]> {
+    if (cutoff < this.#nextExpiry) return [];
+    const due: QueuedRef[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const deviceId of this.#withQueued) {
+      for (const [commandId, expiresAt] of this.#devices.get(deviceId)?.queued ?? []) {
+        if (expiresAt > cutoff) next = Math.min(next, expiresAt);
+        else if (due.length < limit) due.push({ deviceId, commandId });
+        else next = Number.NEGATIVE_INFINITY; // more are due than one call returns
+      }
+    }
+    // Those returned are about to be taken; if one is not, the next sweep looks again.
+    this.#nextExpiry = due.length > 0 ? Number.NEGATIVE_INFINITY : next;
+    return due;
+  }
+
+  #takeAll(entry: MemoryEntry, deviceId: string): string[] {
+    const ids = [...(entry.queued?.keys() ?? [])];
+    this.#queued -= ids.length;
+    entry.queued = null;
+    this.#withQueued.delete(deviceId);
+    return ids;
   }
 
   async isRevoked(deviceId: string): Promise<boolean> {
@@ -244,6 +289,7 @@ export class MemoryDeviceStore implements DeviceStore {
   async close(): Promise<void> {
     this.#devices.clear();
     this.#offline.clear();
+    this.#withQueued.clear();
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { SIGNATURE_HEADER, signBody, type TetherEvent } from "../../../protocol/src/index.js";
+import { SIGNATURE_HEADER, signBody } from "../../../protocol/src/index.js";
 
 export interface Timers {
   setTimeout(callback: () => void, delayMs: number): NodeJS.Timeout;
@@ -23,13 +23,23 @@ export interface Delivery {
 }
 
 export type Outcome =
-  | { kind: "sent" }
-  | { kind: "retry"; reason: string; retryAfterMs: number }
-  | { kind: "refused"; reason: string };
+  /** 2xx; or 409 `replayed`: the edge already holds this batch, so it must never be sent again. */
+  | { kind: "sent"; replayed: boolean }
+  /** 400 or 413: the edge refuses this batch as a whole; split it so one bad event costs only itself. */
+  | { kind: "split"; reason: string }
+  /** No answer, 5xx, 408, 429, or a 4xx that says the edge refuses us (401, 403, 404…): try again later. */
+  | { kind: "retry"; reason: string; retryAfterMs: number };
 
-/** 408 and 429 are the only 4xx answers worth repeating; any other 4xx will fail again. */
-function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status < 400 || status >= 500;
+/**
+ * What an answer means for the batch. 401/403/404 are not the batch's fault (a wrong
+ * secret, a clock off by more than 300 s, a wrong URL): dropping would lose everything
+ * until an operator fixes it, so they are retried, and /healthz turns `degraded`.
+ */
+function outcomeOf(status: number, retryAfter: string | null): Outcome {
+  if (status >= 200 && status < 300) return { kind: "sent", replayed: false };
+  if (status === 409) return { kind: "sent", replayed: true };
+  if (status === 400 || status === 413) return { kind: "split", reason: `HTTP ${status}` };
+  return { kind: "retry", reason: `HTTP ${status}`, retryAfterMs: parseRetryAfterMs(retryAfter) };
 }
 
 function parseRetryAfterMs(header: string | null): number {
@@ -44,22 +54,24 @@ export function describe(error: unknown): string {
 }
 
 /**
- * POSTs one signed `{"events": [...]}` batch (CONTRACT.md, "Broker → edge events").
+ * The body of one batch from events already serialized at ingest: no stringify here,
+ * so nothing in a batch can fail to serialize. A fresh `batchId` per request, inside
+ * the signed body: the edge answers 409 to one it has seen. A batch re-sent after a
+ * timeout gets a new id, so delivery is at least once.
+ */
+export function batchBody(eventJsons: readonly string[]): string {
+  return `{"batchId":"${randomUUID()}","events":[${eventJsons.join(",")}]}`;
+}
+
+/**
+ * POSTs one signed `{"batchId", "events": [...]}` body (CONTRACT.md, "Broker → edge events").
  * Never rejects: every failure becomes an Outcome. `controller` aborts it on close.
  */
 export async function postBatch(
   delivery: Delivery,
-  events: TetherEvent[],
+  body: string,
   controller: AbortController,
 ): Promise<Outcome> {
-  let body: string;
-  try {
-    // A fresh id per request, inside the signed body: the edge refuses a replayed one (409).
-    body = JSON.stringify({ batchId: randomUUID(), events });
-  } catch (error) {
-    // Retrying cannot help a batch that does not serialize (e.g. a BigInt).
-    return { kind: "refused", reason: `unserializable batch: ${describe(error)}` };
-  }
   const timeout = delivery.timers.setTimeout(
     () => controller.abort(new Error(`request timed out after ${delivery.timeoutMs} ms`)),
     delivery.timeoutMs,
@@ -74,10 +86,7 @@ export async function postBatch(
     });
     // The answer's body is not needed; cancelling it frees the connection.
     await response.body?.cancel().catch(() => undefined);
-    if (response.ok) return { kind: "sent" };
-    const reason = `HTTP ${response.status}`;
-    if (!isRetryableStatus(response.status)) return { kind: "refused", reason };
-    return { kind: "retry", reason, retryAfterMs: parseRetryAfterMs(response.headers.get("retry-after")) };
+    return outcomeOf(response.status, response.headers.get("retry-after"));
   } catch (error) {
     const reason = controller.signal.aborted ? describe(controller.signal.reason) : describe(error);
     return { kind: "retry", reason, retryAfterMs: 0 };

@@ -16,6 +16,7 @@ import type { DeviceStore } from "../devices/store.js";
 import { type CountsSource, debugMemoryRoute } from "../diagnostics/index.js";
 import { clip } from "../logging/clip.js";
 import type { BrokerMetrics } from "../metrics.js";
+import { type HealthSources, healthReport } from "./health.js";
 
 /** What the revoke routes call (devices/revocation.ts). */
 export interface RevocationControl {
@@ -35,9 +36,12 @@ export interface HttpAppDeps {
   /** Largest accepted request body. */
   maxBodyBytes: number;
   logger: Logger;
+  /** What /healthz watches (edge, Redis); none = always ok. */
+  health?: HealthSources;
 }
 
 const commandBody = z.object({
+  id: z.string().regex(COMMAND_LIMITS.idPattern, "id must be 8–128 characters of [A-Za-z0-9_-]").optional(),
   name: z.string().regex(COMMAND_LIMITS.namePattern, "name must match [A-Za-z0-9_.-]{1,64}"),
   params: z.unknown().optional(),
   timeoutMs: z.number().int().min(COMMAND_LIMITS.timeoutMs.min).max(COMMAND_LIMITS.timeoutMs.max).optional(),
@@ -85,7 +89,10 @@ function bearerAuth(token: string) {
 export function createHttpApp(deps: HttpAppDeps): Hono {
   const app = new Hono();
 
-  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/healthz", (c) => {
+    const report = healthReport(deps.health ?? {});
+    return c.json(report, report.ok ? 200 : 503);
+  });
 
   app.use("/v1/*", bearerAuth(deps.brokerApiToken));
   app.use("/metrics", bearerAuth(deps.brokerApiToken));

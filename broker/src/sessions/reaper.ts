@@ -1,4 +1,6 @@
+import { ErrorCode } from "../../../protocol/src/index.js";
 import type { TimerHandle } from "../clock.js";
+import { endQueuedCommand } from "../commands/queued-outcome.js";
 import type { BrokerContext } from "../context.js";
 import { canForget, type SessionPersistence } from "./persistence.js";
 
@@ -6,7 +8,7 @@ import { canForget, type SessionPersistence } from "./persistence.js";
  * Forgets devices that stayed offline longer than SESSION_EXPIRY_SECONDS: their
  * persistent session (subscriptions, queued messages, QoS 2 state, will), last
  * state, presence record and queued commands, and emits `presence` with reason
- * `session_expired`. Offline-since lives in the device store (a Redis sorted set
+ * `session_expired`; each queued command ends as `command_result session_expired`. Offline-since lives in the device store (a Redis sorted set
  * in Redis mode), so expiry survives restarts; claiming a device is atomic, so
  * two nodes never reap the same one twice.
  */
@@ -52,8 +54,8 @@ export class SessionReaper {
       const ids = await store.expired(cutoff, settings.reaperBatchSize);
       const before = reaped;
       for (const deviceId of ids) {
-        const record = await store.claimExpired(deviceId, cutoff);
-        if (!record) continue;
+        const claimed = await store.claimExpired(deviceId, cutoff);
+        if (!claimed) continue;
         if (canForget(this.#persistence)) await this.#persistence.forgetSession(deviceId);
         else await this.#persistence.cleanSubscriptions({ id: deviceId });
         reaped++;
@@ -64,7 +66,10 @@ export class SessionReaper {
           online: false,
           reason: "session_expired",
         });
-        logger.info({ deviceId, offlineSince: record.since }, "session expired");
+        for (const commandId of claimed.queuedCommands) {
+          endQueuedCommand(this.#ctx, deviceId, commandId, ErrorCode.SessionExpired);
+        }
+        logger.info({ deviceId, offlineSince: claimed.record.since }, "session expired");
       }
       // A full batch none of which could be claimed means other nodes are reaping it.
       if (ids.length < settings.reaperBatchSize || reaped === before) break;

@@ -97,7 +97,32 @@ export interface RedisParts {
   persistence: SessionPersistence;
   /** Aedes's message bus across nodes. */
   mq: ReturnType<typeof MQEmitterRedis>;
+  /** Null while every connection is ready; else since when one is not, and which (for /healthz). */
+  unreachable(): { since: number; reason: string } | null;
   close(): Promise<void>;
+}
+
+/**
+ * Tracks whether each Redis connection is ready, and since when one is not. ioredis
+ * reconnects on its own (and queues commands meanwhile), so this only watches.
+ */
+function watchReadiness(connections: Record<string, Redis>, now: () => number) {
+  let downSince: number | null = null;
+  const notReady = () => Object.entries(connections).filter(([, conn]) => conn.status !== "ready");
+  const update = () => {
+    if (notReady().length === 0) downSince = null;
+    else downSince ??= now();
+  };
+  for (const conn of Object.values(connections)) {
+    for (const event of ["ready", "close", "end", "reconnecting"]) conn.on(event, update);
+  }
+  return (): { since: number; reason: string } | null => {
+    const down = notReady();
+    if (down.length === 0) return null;
+    downSince ??= now();
+    const which = down.map(([name, conn]) => `${name} ${conn.status}`).join(", ");
+    return { since: downSince, reason: `redis not ready (${which})` };
+  };
 }
 
 /**
@@ -129,6 +154,15 @@ export function createRedisParts(
   for (const conn of [redis, persistenceConn]) {
     conn.on("error", (error: Error) => ctx.logger.error({ err: error }, "redis error"));
   }
+  // mqemitter-redis's own two connections (untyped fields): the bus between nodes.
+  const busConnections: Record<string, Redis> = {};
+  for (const name of ["pubConn", "subConn"]) {
+    const conn: unknown = Reflect.get(mq, name);
+    if (conn instanceof Redis) busConnections[`bus ${name}`] = conn;
+  }
+  const unreachable = watchReadiness({ store: redis, sessions: persistenceConn, ...busConnections }, () =>
+    Date.now(),
+  );
   // mqemitter-redis reports connection errors on its (untyped) `state` emitter.
   const state: unknown = Reflect.get(mq, "state");
   if (state instanceof EventEmitter) {
@@ -138,6 +172,7 @@ export function createRedisParts(
     redis,
     persistence,
     mq,
+    unreachable,
     async close() {
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -51,10 +51,19 @@ export interface SimulationStats {
   lastError: string | null;
 }
 
+/** What a router really is right now, to compare with what the edge shows. */
+export interface RouterTruth {
+  online: boolean;
+  /** Its local state (the SDK's); null while it is down. */
+  state: Record<string, unknown> | null;
+}
+
 export interface Simulation {
   stats(): SimulationStats;
   /** Ids of the routers currently in the fleet. */
   routerIds(): string[];
+  /** The truth about one router of the fleet, or null when it is not (or not yet) in it. */
+  truth(id: string): RouterTruth | null;
   /** Resolves once at least `count` routers (default all) are connected. */
   waitConnected(count?: number, timeoutMs?: number): Promise<void>;
   /** Stops churn, closes every router and takeover connection, destroys held sockets. */
@@ -247,6 +256,11 @@ export function startSimulation(options: SimulationOptions): Simulation {
   return {
     stats,
     routerIds: () => [...live.keys(), ...rebooting.keys(), ...booting],
+    truth(id) {
+      const router = live.get(id);
+      if (router) return { online: router.online, state: router.online ? router.device.state : null };
+      return rebooting.has(id) ? { online: false, state: null } : null;
+    },
     async waitConnected(count = options.routers, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (stats().connected < count) {

@@ -1,5 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
-import { type DeviceView, ErrorCode, parseJson, type TetherEvent } from "../../../protocol/src/index.js";
+import {
+  type CommandResult,
+  type CommandStatus,
+  type DeviceView,
+  ErrorCode,
+  parseJson,
+  type TetherEvent,
+} from "../../../protocol/src/index.js";
 import { JWT_LEEWAY_SECONDS, socketDeadlineMs } from "../auth/client-token.js";
 import { edgeConfig } from "../config/config-guard.js";
 import type { EdgeEnv } from "../env.js";
@@ -7,6 +14,7 @@ import { errorResponse } from "../http-errors.js";
 import { type ChannelLimits, channelLimits, MAX_CUTOFFS_PER_DEVICE } from "../limits.js";
 import { ClientFrameSchema, type CommandFrame, describeIssue } from "../schemas.js";
 import { broadcast, sendFrame } from "./broadcast.js";
+import { CommandLog, resultOfEvent } from "./command-log.js";
 import { relayCommand } from "./command-relay.js";
 import { CommandSlots } from "./command-slots.js";
 import { type ConnectRequest, parseConnectRequest } from "./connect-request.js";
@@ -33,6 +41,7 @@ const userTag = (user: string) => `user:${user}`;
 export class DeviceChannel extends DurableObject<EdgeEnv> {
   private readonly store: DeviceStore;
   private readonly cutoffs: UserCutoffs;
+  private readonly commands: CommandLog;
   private readonly limits: ChannelLimits;
   private readonly commandSlots: CommandSlots;
   /** The clock; a test may replace it. */
@@ -47,6 +56,7 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       this.limits.maxCommandsInFlight,
       this.limits.maxCommandsInFlightPerUser,
     );
+    this.commands = new CommandLog(ctx.storage.sql);
     // Keepalives are answered by the runtime and never wake a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
@@ -56,6 +66,24 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     return this.store.view(deviceId);
   }
 
+  /** RPC for `GET /v1/devices/{id}/commands/{commandId}`: where a command stands, or null. */
+  commandStatus(deviceId: string, commandId: string): CommandStatus | null {
+    return this.commands.get(deviceId, commandId, this.now());
+  }
+
+  /** RPC: a Rails command is about to go to the broker (`pending`). */
+  commandSent(deviceId: string, commandId: string): void {
+    this.store.claim(deviceId);
+    this.commands.pending(commandId, this.now());
+  }
+
+  /** RPC: the broker's answer to a Rails command: 202 (`queued` until `expiresAt`) or a final result. */
+  commandAnswered(deviceId: string, commandId: string, answer: { expiresAt: number } | CommandResult): void {
+    this.store.claim(deviceId);
+    if ("expiresAt" in answer) this.commands.queued(commandId, answer.expiresAt, this.now());
+    else this.commands.done({ ...answer, id: commandId }, this.now(), false);
+  }
+
   /** RPC for `POST /internal/events`: stores this device's events in order, broadcasting each. */
   deliver(deviceId: string, events: TetherEvent[]): number {
     this.store.claim(deviceId);
@@ -63,6 +91,8 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     let applied = 0;
     for (const event of events) {
       if (event.deviceId !== deviceId) throw new Error(`event of ${event.deviceId} sent to ${deviceId}`);
+      // A queued command's end: its final status, whatever the HTTP answer said before.
+      if (event.type === "command_result") this.commands.done(resultOfEvent(event), this.now(), true);
       if (!this.store.apply(event)) continue;
       applied++;
       broadcast(sockets, event);

@@ -2,7 +2,8 @@ import { Hono } from "hono";
 import { ErrorCode, parseJson, TetherError } from "../../../protocol/src/index.js";
 import { railsToken } from "../auth/rails-token.js";
 import { bodySize } from "../body-size.js";
-import { type BrokerAnswer, revokeOnBroker, sendCommandToBroker } from "../broker-client.js";
+import { type BrokerAnswer, revokeOnBroker } from "../broker-client.js";
+import { sendTrackedCommand } from "../command-tracking.js";
 import type { EdgeEnv } from "../env.js";
 import { MAX_COMMAND_BODY_BYTES } from "../limits.js";
 import { CommandBodySchema, describeIssue } from "../schemas.js";
@@ -32,7 +33,8 @@ railsRoutes.post(
       const message = body ? describeIssue(body.error) : json.ok ? "invalid body" : json.message;
       throw new TetherError(ErrorCode.InvalidRequest, message, { status: 400 });
     }
-    return passThrough(await sendCommandToBroker(c.env, deviceId, body.data));
+    // The broker's answer is the contract's answer: status and body pass through.
+    return passThrough(await sendTrackedCommand(c.env, deviceId, body.data));
   },
 );
 
