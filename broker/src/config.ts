@@ -43,6 +43,10 @@ export interface BrokerConfig {
   httpTlsCertFile?: string;
   httpTlsKeyFile?: string;
   allowPlainMqtt: boolean;
+  /** Admission control (issue 17): commands in flight on this node; beyond it 503 overloaded. */
+  maxCommandsInFlight: number;
+  /** Admission control: shed commands while the event loop lags more than this (ms); 0 = off. */
+  maxEventLoopLagMs: number;
 }
 
 export type CliCommand =
@@ -127,6 +131,8 @@ const schema = z.object({
   allowPlainMqtt: z
     .enum(["0", "1", "false", "true"], { error: "must be 0 or 1" })
     .transform((value) => value === "1" || value === "true"),
+  maxCommandsInFlight: wholeNumber(1, 1_000_000),
+  maxEventLoopLagMs: wholeNumber(0, 60_000),
 });
 
 const BY_KEY = new Map<string, Setting>(SETTINGS.map((setting) => [setting.key, setting]));

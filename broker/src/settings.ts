@@ -1,6 +1,7 @@
 import { BROKER_CONFIG } from "../../protocol/src/index.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerLimits, BrokerSettings } from "./context.js";
+import { ADMISSION_DEFAULTS } from "./limits/command-admission.js";
 
 /** Defaults of startBroker() when called from code (the CLI's come from config.ts). */
 const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLimits = {
@@ -23,6 +24,7 @@ const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLi
   devicePublishBurst: 200,
   deviceFloodCooldownSeconds: 30,
   allowPlainMqtt: false,
+  ...ADMISSION_DEFAULTS,
   authFailuresPerSecond: 0.1,
   maxTrackedAddresses: 100_000,
   maxTrackedDevices: 100_000,

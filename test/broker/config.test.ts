@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../broker/src/config.js";
+import { ADMISSION_DEFAULTS } from "../../broker/src/limits/command-admission.js";
 
 const SECRETS = {
   DEVICE_SECRET: "device-secret-0123456789",
@@ -46,6 +47,8 @@ describe("loadConfig", () => {
       devicePublishBurst: 200,
       deviceFloodCooldownSeconds: 30,
       allowPlainMqtt: false,
+      maxCommandsInFlight: ADMISSION_DEFAULTS.maxCommandsInFlight,
+      maxEventLoopLagMs: ADMISSION_DEFAULTS.maxEventLoopLagMs,
     });
   });
 
