@@ -79,76 +79,88 @@ async function shedTotal(broker: RunningBroker, reason: string): Promise<number>
 }
 
 describe("admission control: overload sheds, it never collapses", () => {
-  it("refuses commands beyond MAX_COMMANDS_IN_FLIGHT at once with 503 and Retry-After, while the admitted ones still succeed", async () => {
-    const broker = await startTestBroker({ maxCommandsInFlight: 4 });
-    const id = deviceId();
-    const router = holdingRouter(await connectDevice(broker, id), id);
+  it(
+    "refuses commands beyond MAX_COMMANDS_IN_FLIGHT at once with 503 and Retry-After, while the admitted ones still succeed",
+    async () => {
+      const broker = await startTestBroker({ maxCommandsInFlight: 4 });
+      const id = deviceId();
+      const router = holdingRouter(await connectDevice(broker, id), id);
 
-    const admitted = Array.from({ length: 4 }, () =>
-      command(broker.httpUrl, id, { name: "slow", timeoutMs: 30_000 }),
-    );
-    await waitFor(() => router.held.length === 4, 10_000, "the router to hold four commands");
-
-    const excess = await Promise.all(Array.from({ length: 6 }, () => command(broker.httpUrl, id)));
-    for (const answer of excess) {
-      expect(answer.status).toBe(503);
-      expect(answer.retryAfter).toBe("1");
-      expect(answer.body).toEqual({ error: { code: "overloaded", message: expect.any(String) } });
-      // "At once": not after a command's timeout. Generous for a loaded two-core machine.
-      expect(answer.ms).toBeLessThan(2_000);
-    }
-    expect(await shedTotal(broker, "in_flight")).toBe(6);
-
-    router.answerAll();
-    for (const answer of await Promise.all(admitted)) {
-      expect(answer.status).toBe(200);
-      expect(answer.body).toMatchObject({ ok: true, result: "done" });
-    }
-    // Nothing left behind: the slots are free again and the next command is served.
-    await waitFor(async () => (await broker.stats()).pendingCommands === 0, 5_000, "no pending command");
-    const next = command(broker.httpUrl, id);
-    await waitFor(() => router.held.length === 1, 10_000, "the next command to arrive");
-    router.answerAll();
-    expect((await next).status).toBe(200);
-  }, SLOW_MACHINE_MS);
-
-  it("sheds while the event loop lags beyond MAX_EVENT_LOOP_LAG_MS, and serves again once it catches up", async () => {
-    const broker = await startTestBroker({ maxEventLoopLagMs: 50 });
-    const id = deviceId();
-    const client = await connectDevice(broker, id);
-    answerCommands(client, id, (c) => ({ id: c.id, ok: true, result: "pong" }));
-    expect((await command(broker.httpUrl, id)).status).toBe(200);
-
-    const stop = starveEventLoop(150, 160);
-    try {
-      const shed = await waitFor(
-        async () => {
-          const answer = await command(broker.httpUrl, id);
-          return answer.status === 503 ? answer : null;
-        },
-        10_000,
-        "a command shed for event-loop lag",
+      const admitted = Array.from({ length: 4 }, () =>
+        command(broker.httpUrl, id, { name: "slow", timeoutMs: 30_000 }),
       );
-      expect(shed?.retryAfter).toBe("1");
-      expect(shed?.body).toEqual({ error: { code: "overloaded", message: expect.any(String) } });
-      expect(await shedTotal(broker, "event_loop_lag")).toBeGreaterThan(0);
-    } finally {
-      stop();
-    }
-    await waitFor(async () => (await command(broker.httpUrl, id)).status === 200, 10_000, "service again");
-  }, SLOW_MACHINE_MS);
+      await waitFor(() => router.held.length === 4, 10_000, "the router to hold four commands");
 
-  it("puts Retry-After on a 429 for a device at its pending bound", async () => {
-    const broker = await startTestBroker({ maxPendingPerDevice: 1 });
-    const id = deviceId();
-    const router = holdingRouter(await connectDevice(broker, id), id);
-    const first = command(broker.httpUrl, id, { name: "slow", timeoutMs: 30_000 });
-    await waitFor(() => router.held.length === 1, 10_000, "the router to hold the first command");
-    const second = await command(broker.httpUrl, id);
-    expect(second.status).toBe(429);
-    expect(second.retryAfter).toBe("1");
-    expect(second.body).toMatchObject({ error: { code: "rate_limited" } });
-    router.answerAll();
-    expect((await first).status).toBe(200);
-  }, SLOW_MACHINE_MS);
+      const excess = await Promise.all(Array.from({ length: 6 }, () => command(broker.httpUrl, id)));
+      for (const answer of excess) {
+        expect(answer.status).toBe(503);
+        expect(answer.retryAfter).toBe("1");
+        expect(answer.body).toEqual({ error: { code: "overloaded", message: expect.any(String) } });
+        // "At once": not after a command's timeout. Generous for a loaded two-core machine.
+        expect(answer.ms).toBeLessThan(2_000);
+      }
+      expect(await shedTotal(broker, "in_flight")).toBe(6);
+
+      router.answerAll();
+      for (const answer of await Promise.all(admitted)) {
+        expect(answer.status).toBe(200);
+        expect(answer.body).toMatchObject({ ok: true, result: "done" });
+      }
+      // Nothing left behind: the slots are free again and the next command is served.
+      await waitFor(async () => (await broker.stats()).pendingCommands === 0, 5_000, "no pending command");
+      const next = command(broker.httpUrl, id);
+      await waitFor(() => router.held.length === 1, 10_000, "the next command to arrive");
+      router.answerAll();
+      expect((await next).status).toBe(200);
+    },
+    SLOW_MACHINE_MS,
+  );
+
+  it(
+    "sheds while the event loop lags beyond MAX_EVENT_LOOP_LAG_MS, and serves again once it catches up",
+    async () => {
+      const broker = await startTestBroker({ maxEventLoopLagMs: 50 });
+      const id = deviceId();
+      const client = await connectDevice(broker, id);
+      answerCommands(client, id, (c) => ({ id: c.id, ok: true, result: "pong" }));
+      expect((await command(broker.httpUrl, id)).status).toBe(200);
+
+      const stop = starveEventLoop(150, 160);
+      try {
+        const shed = await waitFor(
+          async () => {
+            const answer = await command(broker.httpUrl, id);
+            return answer.status === 503 ? answer : null;
+          },
+          10_000,
+          "a command shed for event-loop lag",
+        );
+        expect(shed?.retryAfter).toBe("1");
+        expect(shed?.body).toEqual({ error: { code: "overloaded", message: expect.any(String) } });
+        expect(await shedTotal(broker, "event_loop_lag")).toBeGreaterThan(0);
+      } finally {
+        stop();
+      }
+      await waitFor(async () => (await command(broker.httpUrl, id)).status === 200, 10_000, "service again");
+    },
+    SLOW_MACHINE_MS,
+  );
+
+  it(
+    "puts Retry-After on a 429 for a device at its pending bound",
+    async () => {
+      const broker = await startTestBroker({ maxPendingPerDevice: 1 });
+      const id = deviceId();
+      const router = holdingRouter(await connectDevice(broker, id), id);
+      const first = command(broker.httpUrl, id, { name: "slow", timeoutMs: 30_000 });
+      await waitFor(() => router.held.length === 1, 10_000, "the router to hold the first command");
+      const second = await command(broker.httpUrl, id);
+      expect(second.status).toBe(429);
+      expect(second.retryAfter).toBe("1");
+      expect(second.body).toMatchObject({ error: { code: "rate_limited" } });
+      router.answerAll();
+      expect((await first).status).toBe(200);
+    },
+    SLOW_MACHINE_MS,
+  );
 });
