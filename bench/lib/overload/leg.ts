@@ -1,10 +1,10 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { Agent } from "node:http";
-import type { MqttClient } from "mqtt";
+import { fileURLToPath } from "node:url";
 import { BENCH_API_TOKEN } from "../ipc.js";
 import { startNodePeer } from "../peers/peers.js";
-import { answeringDevice } from "../peers/round-trip.js";
-import { openLoop, type Sample } from "./open-loop.js";
+import { type OpenLoopTarget, openLoop, type Sample } from "./open-loop.js";
+import { postRequest, RawHttpPool } from "./raw-http.js";
 
 export interface OverloadOptions {
   /** The sustainable rate (commands/s) the offered rates are multiples of. */
@@ -62,6 +62,30 @@ const PROBE_SECONDS = 4;
 const COMMAND_TIMEOUT_MS = 5_000;
 /** Connections the simulated Rails fleet holds to the broker at most. */
 const MAX_SOCKETS = 2048;
+const ROUTERS_ENTRY = fileURLToPath(new URL("./routers-child.ts", import.meta.url));
+
+/** The answering routers in a child process (routers-child.ts); resolves once they are subscribed. */
+async function startRouters(mqttUrl: string, prefix: string, count: number): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", ROUTERS_ENTRY, "--mqtt-url", mqttUrl, "--prefix", prefix, "--count", String(count)],
+    { stdio: ["ignore", "inherit", "inherit", "ipc"] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`the routers exited early (code ${code})`)));
+    child.once("message", () => resolve());
+  });
+  return child;
+}
+
+async function stopRouters(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.send("close");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
 
 const percentile = (sorted: number[], p: number) =>
   sorted.length === 0 ? null : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? null);
@@ -121,64 +145,81 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
       : []),
   ];
   const result: OverloadResult = { options: o, configs: [], error: null };
+  const systems: System[] = [];
   try {
     for (const config of configs) {
-      log(`  ${config.label}`);
-      result.configs.push({ ...config, runs: await runConfig(o, config.settings, log) });
+      systems.push(await startSystem(o, config.settings));
+      result.configs.push({ ...config, runs: [] });
+    }
+    // Rate by rate, each configuration in turn: the machine's other load changes over a run,
+    // and both should meet the same.
+    for (const factor of o.factors) {
+      for (const [index, system] of systems.entries()) {
+        const config = result.configs[index] as OverloadConfigResult;
+        const run = await runRate(system, o, factor);
+        config.runs.push(run);
+        log(
+          `  ${config.label}, ${factor}× = ${run.offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed}, 429 ${run.limited}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, slowest refusal ${Math.round(run.maxRefusalMs)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
+        );
+      }
     }
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
     log(`  failed: ${result.error}`);
+  } finally {
+    for (const system of systems) await system.close();
   }
   return result;
 }
 
-async function runConfig(
-  o: OverloadOptions,
-  settings: Record<string, number>,
-  log: (line: string) => void,
-): Promise<RateRun[]> {
+/** One configuration's broker, its routers and the generator's connections to it. */
+interface System {
+  target: OpenLoopTarget;
+  /** p99 of the first (lowest) rate: the recovery probes' yardstick. */
+  baselineP99: number | null;
+  close(): Promise<void>;
+}
+
+async function startSystem(o: OverloadOptions, settings: Record<string, number>): Promise<System> {
   const peer = await startNodePeer("tether", undefined, settings);
-  const devices: MqttClient[] = [];
-  const agents: Agent[] = [];
+  const port = peer.httpPort ?? 0;
+  // Bound: MAX_SOCKETS connections, reused by every run against this broker.
+  const pool = new RawHttpPool("127.0.0.1", port, MAX_SOCKETS);
+  let routers: ChildProcess | null = null;
+  const close = async () => {
+    pool.close();
+    if (routers) await stopRouters(routers);
+    await peer.close();
+  };
   try {
     const prefix = `ovl-${randomBytes(3).toString("hex")}`;
-    const ids = Array.from({ length: o.devices }, (_, i) => `${prefix}-${i}`);
-    const mqttUrl = `mqtt://127.0.0.1:${peer.mqttPort}`;
-    devices.push(...(await Promise.all(ids.map((id) => answeringDevice(mqttUrl, id)))));
-    // Bound: MAX_SOCKETS connections, reused by every run of this configuration.
-    const agent = new Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
-    agents.push(agent);
-    const target = {
-      agent,
-      urls: ids.map((id) => new URL(`http://127.0.0.1:${peer.httpPort}/v1/devices/${id}/commands`)),
-      token: BENCH_API_TOKEN,
-      body: JSON.stringify({ name: "ping", timeoutMs: COMMAND_TIMEOUT_MS }),
+    routers = await startRouters(`mqtt://127.0.0.1:${peer.mqttPort}`, prefix, o.devices);
+    const body = JSON.stringify({ name: "ping", timeoutMs: COMMAND_TIMEOUT_MS });
+    const target: OpenLoopTarget = {
+      pool,
+      requests: Array.from({ length: o.devices }, (_, i) =>
+        postRequest("127.0.0.1", port, `/v1/devices/${prefix}-${i}/commands`, BENCH_API_TOKEN, body),
+      ),
       giveUpMs: COMMAND_TIMEOUT_MS + 5_000,
     };
     // Warm-up: the JIT and the connections, not measured.
     await openLoop(target, Math.round(o.knee / 2), 3).answered;
-    const runs: RateRun[] = [];
-    let baselineP99: number | null = null;
-    for (const factor of o.factors) {
-      const offered = Math.round(o.knee * factor);
-      const burst = openLoop(target, offered, o.seconds);
-      await burst.sent;
-      const probes = openLoop(target, PROBE_RATE, PROBE_SECONDS);
-      const [samples, probeSamples] = await Promise.all([burst.answered, probes.answered]);
-      const summary = summarize(factor, offered, o.seconds, samples);
-      baselineP99 ??= summary.p99;
-      const limitMs = Math.max(2 * (baselineP99 ?? 10), 10);
-      const run: RateRun = { ...summary, recoveryMs: recovery(probeSamples, limitMs) };
-      runs.push(run);
-      log(
-        `    ${factor}× = ${offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed}, 429 ${run.limited}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, slowest ${Math.round(run.maxMs)} ms (refusal ${Math.round(run.maxRefusalMs)} ms), sent late p99 ${run.sendLateP99?.toFixed(1)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
-      );
-    }
-    return runs;
-  } finally {
-    for (const agent of agents) agent.destroy();
-    await Promise.all(devices.map((d) => d.endAsync(true)));
-    await peer.close();
+    return { target, baselineP99: null, close };
+  } catch (error) {
+    await close();
+    throw error;
   }
+}
+
+/** One burst at `factor` × the knee, then the probes that time the recovery. */
+async function runRate(system: System, o: OverloadOptions, factor: number): Promise<RateRun> {
+  const offered = Math.round(o.knee * factor);
+  const burst = openLoop(system.target, offered, o.seconds);
+  await burst.sent;
+  const probes = openLoop(system.target, PROBE_RATE, PROBE_SECONDS);
+  const [samples, probeSamples] = await Promise.all([burst.answered, probes.answered]);
+  const summary = summarize(factor, offered, o.seconds, samples);
+  system.baselineP99 ??= summary.p99;
+  const limitMs = Math.max(2 * (system.baselineP99 ?? 10), 10);
+  return { ...summary, recoveryMs: recovery(probeSamples, limitMs) };
 }

@@ -1,5 +1,4 @@
-import type { Agent } from "node:http";
-import { post } from "../peers/round-trip.js";
+import type { RawHttpPool } from "./raw-http.js";
 
 /** One request of an open-loop run: when it was due, how long until its answer, and what it was. */
 export interface Sample {
@@ -7,32 +6,28 @@ export interface Sample {
   dueMs: number;
   /** ms from the scheduled send to the full answer (client-side queueing included). */
   latencyMs: number;
-  /** HTTP status; 0 = no answer (connection error or the client gave up). */
-  status: number;
   /** How late the generator sent it (ms after its due time): its own backlog, not the server's. */
   lateMs: number;
+  /** HTTP status; 0 = no answer (connection error or the client gave up). */
+  status: number;
   /** `Retry-After` of a 429/503, else null. */
   retryAfter: string | null;
 }
 
 export interface OpenLoopTarget {
-  urls: URL[];
-  token: string;
-  /** Command body: its timeoutMs bounds how long an admitted command may wait. */
-  body: string;
+  /** Keep-alive connections shared by every run against this target, as a Rails fleet holds them. */
+  pool: RawHttpPool;
+  /** Prebuilt requests, used in turn (one per router). */
+  requests: Buffer[];
   /** The client gives up on a request after this long (counted as status 0). */
   giveUpMs: number;
-  /** Keep-alive connections shared by every run against this target, as a Rails fleet holds them. */
-  agent: Agent;
 }
 
 /**
  * Open loop: request n is due at start + n/rate and leaves then, whatever the
  * earlier ones are doing, so a slow server cannot slow the offered load down (as a
  * retry storm would not). Latency is measured from the due time, so a generator or
- * server that falls behind shows in it. Node's http over the target's keep-alive
- * connections (beyond its `maxSockets` requests queue in the client, which counts in
- * their latency). `sent` settles when the last request has
+ * server that falls behind shows in it. `sent` settles when the last request has
  * left, `answered` when every one is answered.
  */
 export function openLoop(
@@ -40,12 +35,6 @@ export function openLoop(
   rate: number,
   seconds: number,
 ): { sent: Promise<void>; answered: Promise<Sample[]> } {
-  const agent = target.agent;
-  const headers = {
-    authorization: `Bearer ${target.token}`,
-    "content-type": "application/json",
-    "content-length": String(Buffer.byteLength(target.body)),
-  };
   const total = Math.round(rate * seconds);
   // Bound: `total` samples, preallocated; the run awaits every request.
   const samples: Sample[] = new Array(total);
@@ -54,18 +43,15 @@ export function openLoop(
   const fire = async (n: number) => {
     const dueMs = (n * 1000) / rate;
     const lateMs = performance.now() - started - dueMs;
-    let status = 0;
-    let retryAfter: string | null = null;
-    try {
-      const answer = await post(agent, target.urls[n % target.urls.length] as URL, headers, target.body, {
-        timeoutMs: target.giveUpMs,
-      });
-      status = answer.status;
-      retryAfter = answer.retryAfter;
-    } catch {
-      status = 0;
-    }
-    samples[n] = { dueMs, latencyMs: performance.now() - started - dueMs, lateMs, status, retryAfter };
+    const request = target.requests[n % target.requests.length] as Buffer;
+    const answer = await target.pool.send(request, target.giveUpMs);
+    samples[n] = {
+      dueMs,
+      latencyMs: performance.now() - started - dueMs,
+      lateMs,
+      status: answer.status,
+      retryAfter: answer.retryAfter,
+    };
   };
   const sending = (async () => {
     let sent = 0;
