@@ -3,7 +3,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createHttpApp, type HttpAppDeps } from "../../broker/src/http/app.js";
 import { createBrokerMetrics } from "../../broker/src/metrics.js";
-import { cleanupAll, startTestBroker } from "../broker/helpers.js";
+import { API_TOKEN, cleanupAll, startTestBroker } from "../broker/helpers.js";
 import { type RoutedApp, undocumentedRoutes } from "./route-coverage.js";
 
 afterEach(cleanupAll);
@@ -97,6 +97,37 @@ describe("the HTTP APIs describe themselves (OpenAPI 3.1)", () => {
     });
     expect(schemas.CommandRequest.properties.queue).toMatchObject({ type: "boolean", default: false });
     expect(schemas.CommandRequest.required).toEqual(["name"]);
+  });
+
+  it("the broker's command route answers only statuses its document declares", async () => {
+    const broker = await startTestBroker({ maxPayloadBytes: 256 });
+    const document: unknown = await (await fetch(`${broker.httpUrl}/openapi.json`)).json();
+    const declared = Object.keys(
+      operation(document, "/v1/devices/{id}/commands", "post").responses as object,
+    );
+    const url = `${broker.httpUrl}/v1/devices/router-x/commands`;
+    const auth = { authorization: `Bearer ${API_TOKEN}` };
+    const json = { ...auth, "content-type": "application/json" };
+    const answers = await Promise.all([
+      fetch(url, { method: "POST", headers: json, body: '{"name":"ping"}' }), // offline: 409
+      fetch(url, { method: "POST", headers: json, body: '{"name":"bad name!"}' }), // 400
+      fetch(url, { method: "POST", headers: json, body: "{not json" }), // 400
+      fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }), // 401
+      fetch(url, { method: "POST", headers: { ...auth, "content-type": "text/plain" }, body: "x" }), // 415
+      fetch(url, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ name: "p", params: "x".repeat(512) }),
+      }), // 413
+    ]);
+    const statuses = answers.map((answer) => String(answer.status));
+    expect(statuses).toEqual(["409", "400", "400", "401", "415", "413"]);
+    for (const status of statuses) expect(declared).toContain(status);
+    for (const answer of answers) {
+      expect(await answer.json()).toMatchObject({
+        error: { code: expect.any(String), message: expect.any(String) },
+      });
+    }
   });
 
   it("every route registered on the broker's app is in its document", async () => {

@@ -127,7 +127,7 @@ export function invalidRequestHook<E extends Env>(onInvalid?: () => void): Hook<
 /**
  * Hono's typed responses cannot follow a status chosen at run time (the router's
  * reply). Each such answer is declared in its route's `responses`, and
- * test/broker/openapi.test.ts checks the statuses against the document.
+ * test/openapi/documents.test.ts checks the statuses it provokes against the document.
  */
 export function declared(response: Response): never {
   return response as never;
