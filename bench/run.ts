@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { startEventsSink } from "../soak/events-sink.js";
 import { overloadLeg } from "./lib/overload/leg.js";
@@ -247,8 +247,10 @@ async function runOverload(
     compare: !values["no-compare"],
   };
   log(`\n[overload] knee ${options.knee}/s, ${options.seconds} s per rate`);
+  const loadBefore = loadavg()[0] ?? 0;
   const result = await overloadLeg(options, log);
-  const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}`;
+  const load = `load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] ?? 0).toFixed(1)} at the end`;
+  const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${load}`;
   const section = renderOverload(result, command, machine, !values["no-write"]);
   if (!values["no-write"]) {
     writeBenchmarksSection("Overload", section);

@@ -39,6 +39,17 @@ function chart(result: OverloadResult): string {
     `<text x="${x(xMax) - 4}" y="${H - 14}" text-anchor="end">offered commands/s</text>`,
     `<text x="14" y="${M.top + 10}" transform="rotate(-90 14 ${M.top + 10})" text-anchor="end">ok commands/s</text>`,
   ];
+  const step =
+    10 ** Math.floor(Math.log10(yMax / 4)) *
+    ([1, 2, 5, 10].find((f) => f * 10 ** Math.floor(Math.log10(yMax / 4)) >= yMax / 5) ?? 1);
+  for (let tick = 0; tick <= yMax; tick += step) {
+    parts.push(
+      `<line x1="${M.left - 4}" y1="${y(tick).toFixed(1)}" x2="${x(xMax)}" y2="${y(tick).toFixed(1)}" stroke="#eee"/>`,
+    );
+    parts.push(
+      `<text x="${M.left - 8}" y="${(y(tick) + 4).toFixed(1)}" text-anchor="end">${whole(tick)}</text>`,
+    );
+  }
   result.configs.forEach((config, i) => {
     const color = colors[i % colors.length];
     const points = config.runs.map((r) => `${x(r.offered).toFixed(1)},${y(r.goodput).toFixed(1)}`).join(" ");
@@ -57,7 +68,7 @@ function chart(result: OverloadResult): string {
   return parts.join("\n");
 }
 
-/** The "Overload" section of docs/BENCHMARKS.md; writes docs/overload.svg when `writeSvg`. */
+/** The "Overload" section of docs/BENCHMARKS.md; writes docs/overload.svg and overload.json when `writeSvg`. */
 export function renderOverload(
   result: OverloadResult,
   command: string,
@@ -69,20 +80,25 @@ export function renderOverload(
       fileURLToPath(new URL("../../../docs/overload.svg", import.meta.url)),
       `${chart(result)}\n`,
     );
+    writeFileSync(
+      fileURLToPath(new URL("../../../docs/overload.json", import.meta.url)),
+      `${JSON.stringify({ command, machine, ...result }, null, 2)}\n`,
+    );
   }
   const o = result.options;
   const lines = [
     `Command: \`${command}\``,
     "",
-    `Machine: ${machine}. Tether's broker alone in its own process (defaults but for what each configuration says);`,
-    `${o.devices} answering routers and the open-loop generator in the bench's process. Each rate is held ${o.seconds} s`,
-    "(each command `timeoutMs` 5000; latency counted from the scheduled send, so a generator that falls behind shows",
-    "in it: see its own lateness), then 20 probes/s for 4 s time the recovery (probes a 200 within 2× the",
-    "first rate's p99). Other engineers' test runs shared these 2 cores: figures are noisy.",
+    `Machine: ${machine}. Each configuration's broker alone in its own process (defaults but for what the`,
+    `configuration says), ${o.devices} answering routers in another, the open-loop generator (a lean keep-alive`,
+    "HTTP/1.1 client, at most 2,048 connections) in the bench's. The configurations alternate rate by rate. Each rate",
+    `is held ${o.seconds} s (each command \`timeoutMs\` 5000; latency counted from the scheduled send, so a generator`,
+    "that falls behind shows in it: see its own lateness), then 20 probes/s for 4 s time the recovery (probes a 200",
+    "within 2× the first rate's p99). A load average well above the core count means other processes took CPU.",
     "",
   ];
   for (const config of result.configs) lines.push(`**${config.label}**`, "", ...table(config.runs), "");
   if (result.error) lines.push(`The leg failed: ${result.error}`, "");
-  lines.push("![Goodput against offered load](overload.svg)");
+  lines.push("![Goodput against offered load](overload.svg) — data: [overload.json](overload.json).");
   return lines.join("\n");
 }
