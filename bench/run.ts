@@ -28,7 +28,9 @@ import { type PeerResult, type PeersReport, renderPeers } from "./lib/peers/sect
 
 /**
  * The broker API's knee on the shared 2-core machine (2026-11-29, docs/BENCHMARKS.md,
- * "Overload"): about the highest rate it served fully without admission control.
+ * "Overload"): without admission control it served 1,000/s fully in one run and 2,000/s
+ * in another, and fell behind at 1,500/s in a third, depending on the machine's other load.
+ * Re-measure on a quiet machine and pass `--knee`.
  */
 const MEASURED_KNEE = 1_500;
 
