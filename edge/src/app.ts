@@ -45,6 +45,11 @@ document(
     responses: { 200: json(z.record(z.string(), z.unknown()), "OpenAPI 3.1") },
   }),
 );
-app.get(OPENAPI_PATH, (c) => c.json(app.getOpenAPI31Document(OPENAPI_INFO)));
+// Built once per isolate, on first request: no token guards it, so asking again costs nothing.
+let openapiDocument: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+app.get(OPENAPI_PATH, (c) => {
+  openapiDocument ??= app.getOpenAPI31Document(OPENAPI_INFO);
+  return c.json(openapiDocument);
+});
 app.notFound(assetOrNotFound);
 app.onError(handleError);

@@ -108,20 +108,20 @@ export function createHttpApp(deps: HttpAppDeps): OpenAPIHono {
     scheme: "bearer",
     description: "BROKER_API_TOKEN",
   });
-  app.openapi(openapiRoute, (c) =>
-    c.json(
-      app.getOpenAPI31Document({
-        openapi: "3.1.0",
-        info: {
-          title: "Tether broker API",
-          version: "1",
-          description:
-            'The broker\'s HTTP API, called by the edge (docs/PROTOCOL.md, docs/BROKER.md). Every error is `{"error":{"code","message"}}`; every 429 and 503 carries Retry-After.',
-        },
-      }),
-      200,
-    ),
-  );
+  // Built once, on first request: no token guards it, so it must cost nothing to ask again.
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  app.openapi(openapiRoute, (c) => {
+    document ??= app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info: {
+        title: "Tether broker API",
+        version: "1",
+        description:
+          'The broker\'s HTTP API, called by the edge (docs/PROTOCOL.md, docs/BROKER.md). Every error is `{"error":{"code","message"}}`; every 429 and 503 carries Retry-After.',
+      },
+    });
+    return c.json(document, 200);
+  });
 
   app.notFound((c) => c.json(errorBody(ErrorCode.NotFound, "no such route"), 404));
   app.onError((error, c) => {
