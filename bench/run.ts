@@ -5,9 +5,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { startEventsSink } from "../soak/events-sink.js";
+import { overloadLeg } from "./lib/overload/leg.js";
+import { renderOverload } from "./lib/overload/section.js";
 import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
 import { edgeLeg } from "./lib/peers/edge-leg.js";
 import { type FanInResult, fanIn, startCountingSubscriber } from "./lib/peers/fan-in.js";
@@ -23,6 +25,14 @@ import {
 } from "./lib/peers/peers.js";
 import { mqttRoundTrips, tetherRoundTrips } from "./lib/peers/round-trip.js";
 import { type PeerResult, type PeersReport, renderPeers } from "./lib/peers/section.js";
+
+/**
+ * The broker API's knee on the shared 2-core machine (2026-11-29, docs/BENCHMARKS.md,
+ * "Overload"): without admission control it served 1,000/s fully in one run and 2,000/s
+ * in another, and fell behind at 1,500/s in a third, depending on the machine's other load.
+ * Re-measure on a quiet machine and pass `--knee`.
+ */
+const MEASURED_KNEE = 1_500;
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -42,7 +52,12 @@ Options:
   --rate N          commands per second (default 500)
   --seconds N       how long the command rate is held (default 10)
   --devices N       answering devices for the commands (default 10)
-  --only LIST       comma-separated subset of tether,aedes,mosquitto
+  --only LIST       comma-separated subset of tether,aedes,mosquitto,overload
+                    (\`--only overload\`: just the overload leg)
+  --knee N          the overload leg's sustainable rate, commands/s (default ${MEASURED_KNEE},
+                    measured here); it offers 0.5×, 1×, 2× and 4× of it
+  --overload-seconds N  how long each overload rate is held (default 10)
+  --no-compare      overload leg without the run with admission control off
   --no-edge         skip the edge leg: command round trips through the local edge (wrangler
                     dev on workerd, as \`npm start\` runs it) beside the same system's broker API
   --no-write        print the section, do not touch docs/BENCHMARKS.md
@@ -135,6 +150,9 @@ async function main(): Promise<number> {
       seconds: { type: "string" },
       devices: { type: "string" },
       only: { type: "string" },
+      knee: { type: "string" },
+      "overload-seconds": { type: "string" },
+      "no-compare": { type: "boolean", default: false },
       "no-write": { type: "boolean", default: false },
       "no-edge": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -154,11 +172,15 @@ async function main(): Promise<number> {
     devices: whole("devices", values.devices, 10),
   };
   const concurrency = whole("concurrency", values.concurrency, 100);
-  const kinds = (values.only ?? "tether,aedes,mosquitto").split(",").map((k) => k.trim());
+  const only = (values.only ?? "tether,aedes,mosquitto,overload").split(",").map((k) => k.trim());
+  const withOverload = only.includes("overload");
+  const kinds = only.filter((k) => k !== "overload");
   if (!kinds.every((k): k is PeerKind => k === "tether" || k === "aedes" || k === "mosquitto")) {
-    log(`--only takes tether, aedes and/or mosquitto (got "${values.only}")`);
+    log(`--only takes tether, aedes, mosquitto and/or overload (got "${values.only}")`);
     return 2;
   }
+  const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
+  if (kinds.length === 0) return withOverload ? await runOverload(values, command) : 0;
   const soft = Number(shell("ulimit -n"));
   if (Number.isFinite(soft) && soft < o.connections + 1024) {
     log(
@@ -204,14 +226,40 @@ async function main(): Promise<number> {
     edge = await edgeLeg(o, log);
   }
 
-  const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
   const section = renderPeers({ results, edge, command, machine, options: o });
   if (!values["no-write"]) {
     writeBenchmarksSection("Peers", section);
     log("wrote the Peers section of docs/BENCHMARKS.md");
   }
   console.log(`\n## Peers\n\n${section}`);
-  return leftovers.length === 0 && results.every((r) => r.error === null) && !edge?.error ? 0 : 1;
+  const overloadCode = withOverload ? await runOverload(values, command) : 0;
+  return leftovers.length === 0 && results.every((r) => r.error === null) && !edge?.error ? overloadCode : 1;
+}
+
+/** The overload leg (issue 17): writes the "Overload" section and docs/overload.svg. */
+async function runOverload(
+  values: { knee?: string; "overload-seconds"?: string; "no-compare"?: boolean; "no-write"?: boolean },
+  command: string,
+): Promise<number> {
+  const options = {
+    knee: whole("knee", values.knee, MEASURED_KNEE),
+    factors: [0.5, 1, 2, 4],
+    seconds: whole("overload-seconds", values["overload-seconds"], 10),
+    devices: 20,
+    compare: !values["no-compare"],
+  };
+  log(`\n[overload] knee ${options.knee}/s, ${options.seconds} s per rate`);
+  const loadBefore = loadavg()[0] ?? 0;
+  const result = await overloadLeg(options, log);
+  const load = `load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] ?? 0).toFixed(1)} at the end`;
+  const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${load}`;
+  const section = renderOverload(result, command, machine, !values["no-write"]);
+  if (!values["no-write"]) {
+    writeBenchmarksSection("Overload", section);
+    log("wrote the Overload section of docs/BENCHMARKS.md and docs/overload.svg");
+  }
+  console.log(`\n## Overload\n\n${section}`);
+  return result.error === null ? 0 : 1;
 }
 
 main().then(

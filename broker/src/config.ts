@@ -47,6 +47,10 @@ export interface BrokerConfig {
   stateDir?: string;
   /** Bytes of events held for the edge while it is slow or down (forwarder). */
   forwarderMaxBytes: number;
+  /** Admission control (issue 17): commands in flight on this node; beyond it 503 overloaded. */
+  maxCommandsInFlight: number;
+  /** Admission control: shed commands while the event loop lags more than this (ms); 0 = off. */
+  maxEventLoopLagMs: number;
 }
 
 export type CliCommand =
@@ -134,6 +138,8 @@ const schema = z.object({
   stateDir: optionalText,
   // At least one event of the largest size fits; at most 4 GiB.
   forwarderMaxBytes: wholeNumber(MAX_EVENT_BYTES, 4 * 1024 ** 3),
+  maxCommandsInFlight: wholeNumber(1, 1_000_000),
+  maxEventLoopLagMs: wholeNumber(0, 60_000),
 });
 
 const BY_KEY = new Map<string, Setting>(SETTINGS.map((setting) => [setting.key, setting]));

@@ -15,7 +15,10 @@ import { installHeapSnapshotOnSignal, memoryGauges, startMemoryLog } from "./dia
 import { EventForwarder } from "./forwarder.js";
 import { createHttpApp } from "./http/app.js";
 import { createHttpServer } from "./http/server.js";
+import { createShedding } from "./http/shed.js";
+import { CommandAdmission } from "./limits/command-admission.js";
 import { createLimits } from "./limits/create-limits.js";
+import { EventLoopLag } from "./limits/event-loop-lag.js";
 import { limiterGauges } from "./limits/gauges.js";
 import { createBrokerLogs } from "./logging/broker-logs.js";
 import { type BrokerMetrics, createBrokerMetrics } from "./metrics.js";
@@ -88,6 +91,8 @@ const CLOSE_FLUSH_MS = 5_000;
 const MAX_INFLIGHT_INBOUND = 8;
 /** Heap snapshots kept in HEAP_SNAPSHOT_DIR (each is tens of MB); older ones are deleted. */
 const HEAP_SNAPSHOTS_KEPT = 3;
+/** The event-loop lag the admission control sees is the mean over this window. */
+const LAG_WINDOW_MS = 100;
 
 /**
  * Starts one broker node: Aedes on TCP (or TLS), the HTTP API, the session
@@ -223,6 +228,13 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     shared: Boolean(redisParts),
   });
 
+  const loopLag = new EventLoopLag(LAG_WINDOW_MS, (lagMs) => metrics.eventLoopLag.set(lagMs / 1000));
+  const commandAdmission = new CommandAdmission({
+    maxInFlight: settings.maxCommandsInFlight,
+    maxLagMs: settings.maxEventLoopLagMs,
+    lagMs: () => loopLag.sustainedLagMs,
+    onChange: (inFlight) => metrics.commandsInFlight.set(inFlight),
+  });
   const app = createHttpApp({
     counts: stats,
     brokerApiToken: settings.brokerApiToken,
@@ -244,6 +256,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const httpServer = await createHttpServer(app, {
     tlsCertFile: settings.httpTlsCertFile,
     tlsKeyFile: settings.httpTlsKeyFile,
+    front: createShedding(commandAdmission, metrics),
   });
   const reaper = new SessionReaper(ctx, persistence);
   const expiry = new QueuedCommandExpiry(ctx);
@@ -274,6 +287,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   }
   reaper.start();
   expiry.start();
+  loopLag.start();
   // Node timers (unref'd), not the injected clock: the memory line is operational
   // output, and must not count as a live broker timer in leak tests.
   const stopMemoryLog =
@@ -291,6 +305,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   async function close(): Promise<void> {
     reaper.stop();
     expiry.stop();
+    loopLag.stop();
     await revocations.stop();
     stopMemoryLog();
     uninstallHeapSnapshots();

@@ -16,7 +16,8 @@ export type CommandOutcome =
   | "queued"
   | "rate_limited"
   | "invalid"
-  | "revoked";
+  | "revoked"
+  | "overloaded";
 
 export interface BrokerMetrics {
   registry: Registry;
@@ -56,6 +57,12 @@ export interface BrokerMetrics {
   revokedDisconnects: Counter<"source">;
   /** Results that matched no waiting or queued command, by kind (`late`, `unknown`). */
   unmatchedResults: Counter<"kind">;
+  /** The event loop's lag over the last window, the admission control's queueing-time signal. */
+  eventLoopLag: Gauge;
+  /** Commands admitted by this node's HTTP API and not yet answered. */
+  commandsInFlight: Gauge;
+  /** Commands refused 503 overloaded by the admission control, by reason (`in_flight`, `event_loop_lag`). */
+  commandsShed: Counter<"reason">;
 }
 
 /**
@@ -206,6 +213,20 @@ export function createBrokerMetrics(): BrokerMetrics {
       name: "tether_unmatched_results_total",
       help: "Command results no node was waiting for (kind=late: after its wait ended; unknown)",
       labelNames: ["kind"],
+      registers,
+    }),
+    eventLoopLag: gauge(
+      "tether_event_loop_lag_seconds",
+      "Mean event-loop lag over the last 100 ms: how long a request waits before the broker reads it; above MAX_EVENT_LOOP_LAG_MS commands are shed",
+    ),
+    commandsInFlight: gauge(
+      "tether_commands_in_flight",
+      "Commands admitted by this node's HTTP API and not yet answered (bound MAX_COMMANDS_IN_FLIGHT)",
+    ),
+    commandsShed: new Counter({
+      name: "tether_commands_shed_total",
+      help: "Commands refused 503 overloaded by the admission control, by reason (in_flight, event_loop_lag)",
+      labelNames: ["reason"],
       registers,
     }),
   };

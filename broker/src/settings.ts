@@ -2,6 +2,7 @@ import { BROKER_CONFIG } from "../../protocol/src/index.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerLimits, BrokerSettings } from "./context.js";
 import { DEFAULT_FORWARDER_MAX_BYTES } from "./forwarder/options.js";
+import { ADMISSION_DEFAULTS } from "./limits/command-admission.js";
 
 /**
  * Defaults of startBroker() when called from code (the CLI's come from config.ts). One
@@ -28,6 +29,7 @@ const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLi
   devicePublishBurst: 200,
   deviceFloodCooldownSeconds: 30,
   allowPlainMqtt: false,
+  ...ADMISSION_DEFAULTS,
   authFailuresPerSecond: 0.1,
   maxTrackedAddresses: 100_000,
   maxTrackedDevices: 100_000,

@@ -4,6 +4,7 @@ import {
   ErrorCode,
   isRecord,
   parseJson,
+  RETRY_AFTER_HEADER,
   TetherError,
 } from "../../protocol/src/index.js";
 import type { EdgeEnv } from "./env.js";
@@ -16,6 +17,8 @@ export interface BrokerAnswer {
   status: number;
   contentType: string;
   body: string;
+  /** The broker's `Retry-After` (its 429s and 503s), passed through to Rails unchanged. */
+  retryAfter: string | null;
 }
 
 function deviceUrl(brokerUrl: string, deviceId: string, action: "commands" | "revoke"): string {
@@ -101,6 +104,7 @@ async function callBroker(
     status: response.status,
     contentType: response.headers.get("content-type") ?? "application/json",
     body,
+    retryAfter: response.headers.get(RETRY_AFTER_HEADER),
   };
 }
 

@@ -54,3 +54,12 @@ export function describeIssue(error: z.ZodError): string {
   const path = issue.path.map(String).join(".");
   return path ? `${path}: ${issue.message}` : issue.message;
 }
+
+/** `GET /v1/devices/{id}`'s answer (its shape in the OpenAPI document; the DeviceChannel builds it). */
+export const DeviceViewSchema = z.object({
+  id: z.string(),
+  online: z.boolean(),
+  since: z.number().nullable(),
+  lastSeen: z.number().nullable(),
+  state: z.record(z.string(), z.unknown()).nullable(),
+});

@@ -4,7 +4,7 @@ import type { EdgeEnv } from "./env.js";
 import { errorResponse } from "./http-errors.js";
 
 /** Paths that belong to the API (wrangler.toml `run_worker_first`); never answered by an asset. */
-const API_PREFIXES = ["/v1/", "/internal/", "/healthz"];
+const API_PREFIXES = ["/v1/", "/internal/", "/healthz", "/openapi.json"];
 
 /**
  * Last route: a GET for a non-API path is offered to the static assets (the web

@@ -38,6 +38,12 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/**
+ * Every `429` and `503` carries this header: whole seconds after which a retry may succeed
+ * (RFC 9110 §10.2.3). The edge passes the broker's through unchanged.
+ */
+export const RETRY_AFTER_HEADER = "Retry-After";
+
 export interface ErrorInfo {
   code: string;
   message: string;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../broker/src/config.js";
+import { ADMISSION_DEFAULTS } from "../../broker/src/limits/command-admission.js";
 
 const SECRETS = {
   DEVICE_SECRET: "device-secret-0123456789",
@@ -48,6 +49,8 @@ describe("loadConfig", () => {
       allowPlainMqtt: false,
       stateDir: ".tether-state",
       forwarderMaxBytes: 32 * 1024 * 1024,
+      maxCommandsInFlight: ADMISSION_DEFAULTS.maxCommandsInFlight,
+      maxEventLoopLagMs: ADMISSION_DEFAULTS.maxEventLoopLagMs,
     });
   });
 

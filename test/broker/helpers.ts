@@ -46,6 +46,9 @@ export async function startTestBroker(options: Partial<BrokerOptions> = {}): Pro
     host: "127.0.0.1",
     logger: testLogger,
     memoryLogIntervalSeconds: 0,
+    // Off unless a test asks for it (test/broker/overload.test.ts): the suite shares two cores
+    // between many files, and a test's broker must not shed because another file is busy.
+    maxEventLoopLagMs: 0,
     ...options,
   });
   onCleanup(() => broker.close());

@@ -127,6 +127,9 @@ describe("GET /v1/devices/{id}/commands/{commandId}", () => {
     expect((await status(id, "no")).status).toBe(400);
     const res = await railsRequest(`/v1/devices/${id}/commands/${crypto.randomUUID()}`, {}, "not-the-token");
     expect(res.status).toBe(401);
+    // The token is checked before the device id and the command id (nothing learnt without it).
+    const invalid = await railsRequest("/v1/devices/bad%20id/commands/no", {}, "not-the-token");
+    expect(invalid.status).toBe(401);
   });
 
   it("forgets a command after the retention, and keeps at most the bounded count per device", async () => {

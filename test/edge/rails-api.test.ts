@@ -124,6 +124,25 @@ describe("the Rails API", () => {
     }
   });
 
+  it("passes the broker's 503 overloaded and 429 through with their Retry-After, unchanged", async () => {
+    const id = freshDeviceId();
+    const answers = [
+      [503, "1", { error: { code: "overloaded", message: "the broker is falling behind; retry later" } }],
+      [429, "30", { id: "c4", error: { code: "rate_limited", message: "device already has 100 queued" } }],
+    ] as const;
+    let next = 0;
+    mockBroker(() => {
+      const [status, retryAfter, body] = answers[next++] ?? [500, "0", {}];
+      return Response.json(body, { status, headers: { "retry-after": retryAfter } });
+    });
+    for (const [status, retryAfter, body] of answers) {
+      const res = await railsRequest(`/v1/devices/${id}/commands`, command({ name: "reboot" }));
+      expect(res.status).toBe(status);
+      expect(res.headers.get("retry-after")).toBe(retryAfter);
+      expect(await res.json()).toEqual(body);
+    }
+  });
+
   it("refuses a bad body with 400 invalid_request before calling the broker", async () => {
     const { calls } = mockBroker(() => Response.json({}));
     const id = freshDeviceId();

@@ -67,6 +67,9 @@ export async function startTetherTarget(): Promise<ChurnTarget> {
     connectTimeoutMs: 500,
     edgeEventsUrl: receiver.url,
     edgeEventsSecret: EVENTS_SECRET,
+    // Lag shedding off (issue 17): this broker shares its event loop and the suite's two cores
+    // with the test's own load; test/broker/overload.test.ts tests the shedding.
+    maxEventLoopLagMs: 0,
     clock,
   });
   return {

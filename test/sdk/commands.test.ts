@@ -43,6 +43,43 @@ describe("device commands", () => {
     expect(operator.results[0]).toEqual({ id: "c1", ok: true, result: { sum: 5 } });
   });
 
+  it("keeps answering a flood of commands at its bound (rate_limited beyond it) and recovers", async () => {
+    await online({ maxConcurrentCommands: 4 });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let running = 0;
+    let mostAtOnce = 0;
+    device.command("work", async () => {
+      running++;
+      mostAtOnce = Math.max(mostAtOnce, running);
+      await gate;
+      running--;
+      return "done";
+    });
+    const flood = Array.from({ length: 50 }, (_, i) => `flood-${i}`);
+    for (const id of flood) void operator.sendCommand({ id, name: "work", params: null, expiresAt: far() });
+    // Every command beyond the 4 running is answered at once, not queued.
+    await waitFor(() => operator.results.length === 46, "46 rate_limited answers");
+    expect(operator.results.every((r) => !r.ok && r.error?.code === "rate_limited")).toBe(true);
+    expect(device.stats().running).toBe(4);
+
+    release();
+    await waitFor(() => operator.results.length === 50, "the 4 admitted results");
+    const answered = new Map(operator.results.map((r) => [r.id, r]));
+    expect([...answered.keys()].sort()).toEqual([...flood].sort());
+    expect(operator.results.filter((r) => r.ok)).toHaveLength(4);
+    expect(mostAtOnce).toBe(4);
+
+    // After the burst: nothing left running, and the next commands run as before.
+    expect(device.stats().running).toBe(0);
+    for (const id of ["after-1", "after-2", "after-3", "after-4"])
+      await operator.sendCommand({ id, name: "work", params: null, expiresAt: far() });
+    await waitFor(() => operator.results.length === 54, "the commands after the burst");
+    expect(operator.results.slice(50).every((r) => r.ok)).toBe(true);
+  });
+
   it("answers a redelivered command id from its cache and never runs the handler twice", async () => {
     await online();
     let runs = 0;

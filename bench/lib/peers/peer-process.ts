@@ -17,8 +17,18 @@ const { values } = parseArgs({
     kind: { type: "string" },
     "events-url": { type: "string" },
     "events-secret": { type: "string" },
+    /** JSON object of startBroker options to override (the overload leg: admission settings). */
+    settings: { type: "string" },
   },
 });
+
+function overrides(): Record<string, number> {
+  const parsed: unknown = JSON.parse(values.settings ?? "{}");
+  if (typeof parsed !== "object" || parsed === null) throw new Error("--settings must be a JSON object");
+  return Object.fromEntries(
+    Object.entries(parsed).filter((e): e is [string, number] => typeof e[1] === "number"),
+  );
+}
 
 const gc = globalThis.gc;
 if (!gc) throw new Error("peer-process needs node --expose-gc");
@@ -72,6 +82,7 @@ async function tether(): Promise<Running> {
     devicePublishRate: 1_000_000,
     devicePublishBurst: 1_000_000,
     ...(eventsUrl && eventsSecret ? { edgeEventsUrl: eventsUrl, edgeEventsSecret: eventsSecret } : {}),
+    ...overrides(),
   });
   return {
     mqttPort: broker.mqttPort,

@@ -62,9 +62,11 @@ const ENTRY = fileURLToPath(new URL("./peer-process.ts", import.meta.url));
 export async function startNodePeer(
   kind: "tether" | "aedes",
   events?: { url: string; secret: string },
+  settings?: Record<string, number>,
 ): Promise<Peer> {
   const args = ["--expose-gc", "--import", "tsx", ENTRY, "--kind", kind];
   if (events) args.push("--events-url", events.url, "--events-secret", events.secret);
+  if (settings) args.push("--settings", JSON.stringify(settings));
   const child = spawn(process.execPath, args, {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
     // As deployed (README's systemd unit): fewer glibc malloc arenas; both Node brokers alike.

@@ -23,7 +23,7 @@ function noDelay(client: MqttClient): MqttClient {
 }
 
 /** A device that answers every command `{id}` with `{id, ok: true, result: {pong: true}}`. */
-async function answeringDevice(mqttUrl: string, id: string): Promise<MqttClient> {
+export async function answeringDevice(mqttUrl: string, id: string): Promise<MqttClient> {
   const client = noDelay(
     await mqtt.connectAsync(mqttUrl, {
       clientId: id,
@@ -78,18 +78,33 @@ function summarize(
  * second) then showed up as broker latency. Same wire traffic: HTTP/1.1, reused
  * connections.
  */
-function post(agent: Agent, url: URL, headers: Record<string, string>, body: string) {
-  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+export function post(
+  agent: Agent,
+  url: URL,
+  headers: Record<string, string>,
+  body: string,
+  options: { timeoutMs?: number } = {},
+) {
+  return new Promise<{ status: number; text: string; retryAfter: string | null }>((resolve, reject) => {
     const req = request(url, { method: "POST", agent, headers }, (response) => {
       let text = "";
       response.setEncoding("utf8");
       response.on("data", (chunk: string) => {
         text += chunk;
       });
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
+      response.on("end", () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          text,
+          retryAfter: response.headers["retry-after"] ?? null,
+        }),
+      );
       response.on("error", reject);
     });
     req.on("error", reject);
+    // Gives up on a request that has not been answered in time (the open-loop overload bench).
+    if (options.timeoutMs !== undefined)
+      req.setTimeout(options.timeoutMs, () => req.destroy(new Error("gave up")));
     req.end(body);
   });
 }

@@ -21,9 +21,15 @@ const HANDOFF_GRACE_MS = 2_000;
 /** How long a command answered 504/409 is remembered, so that its late result is logged as such. */
 const ENDED_WAIT_TTL_MS = 10 * 60_000;
 
+/** `Retry-After` of a 429: a pending slot frees within a command's timeout, a queued one much later. */
+const PENDING_RETRY_AFTER_SECONDS = 1;
+const QUEUED_RETRY_AFTER_SECONDS = 30;
+
 export interface CommandReply {
   status: 200 | 202 | 400 | 403 | 409 | 429 | 504;
   body: unknown;
+  /** Set on every 429 (sent as `Retry-After`). */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -114,6 +120,7 @@ export class CommandRouter {
       return {
         status: 429,
         body: errorBody(ErrorCode.RateLimited, "too many commands waiting for a result", id),
+        retryAfterSeconds: PENDING_RETRY_AFTER_SECONDS,
       };
     }
     const outcome = this.#pending.wait(deviceId, id, timeoutMs);
@@ -199,6 +206,7 @@ export class CommandRouter {
       return {
         status: 429,
         body: errorBody(ErrorCode.RateLimited, `device already has ${max} queued commands`, command.id),
+        retryAfterSeconds: QUEUED_RETRY_AFTER_SECONDS,
       };
     }
     metrics.commands.inc({ outcome: "queued" });

@@ -1,4 +1,5 @@
 import { BROKER_CONFIG } from "../../../protocol/src/index.js";
+import { ADMISSION_DEFAULTS } from "../limits/command-admission.js";
 
 /** Keys of BrokerConfig, each settable by one env variable and one flag. */
 export type BrokerConfigKey =
@@ -33,7 +34,9 @@ export type BrokerConfigKey =
   | "httpTlsKeyFile"
   | "allowPlainMqtt"
   | "stateDir"
-  | "forwarderMaxBytes";
+  | "forwarderMaxBytes"
+  | "maxCommandsInFlight"
+  | "maxEventLoopLagMs";
 
 export interface Setting {
   key: BrokerConfigKey;
@@ -276,6 +279,20 @@ export const SETTINGS: readonly Setting[] = [
     help:
       "Bytes of events held for the edge while it is slow or down; beyond it device events are dropped " +
       "(oldest first, fair share per device), never a device's latest state or presence, nor command results",
+  },
+  {
+    key: "maxCommandsInFlight",
+    env: "MAX_COMMANDS_IN_FLIGHT",
+    flag: "max-commands-in-flight",
+    default: String(ADMISSION_DEFAULTS.maxCommandsInFlight),
+    help: 'Commands this node has admitted and not yet answered (waiting devices included); beyond it a command is answered 503 overloaded with Retry-After at once (tether_commands_shed_total{reason="in_flight"})',
+  },
+  {
+    key: "maxEventLoopLagMs",
+    env: "MAX_EVENT_LOOP_LAG_MS",
+    flag: "max-event-loop-lag-ms",
+    default: String(ADMISSION_DEFAULTS.maxEventLoopLagMs),
+    help: "While the event loop's lag (tether_event_loop_lag_seconds, the time a request waits to be read) is above this, commands are answered 503 overloaded with Retry-After at once (reason event_loop_lag); 0 = off",
   },
 ];
 

@@ -1,29 +1,18 @@
-import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import { createMiddleware } from "hono/factory";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
-import { z } from "zod";
-import {
-  COMMAND_LIMITS,
-  type DeviceView,
-  ErrorCode,
-  errorBody,
-  isDeviceId,
-  timingSafeEqual,
-} from "../../../protocol/src/index.js";
+import { ErrorCode, errorBody } from "../../../protocol/src/index.js";
 import type { CommandRouter } from "../commands/router.js";
 import type { DeviceStore } from "../devices/store.js";
 import { type CountsSource, debugMemoryRoute } from "../diagnostics/index.js";
 import { clip } from "../logging/clip.js";
 import type { BrokerMetrics } from "../metrics.js";
+import { deviceRoutes, type RevocationControl } from "./device-routes.js";
 import { type HealthSources, healthReport } from "./health.js";
+import { bearerAuth } from "./middleware.js";
+import { BEARER, errorAnswer, invalidRequestHook } from "./openapi.js";
 
-/** What the revoke routes call (devices/revocation.ts). */
-export interface RevocationControl {
-  revoke(deviceId: string): Promise<void>;
-  /** False when the device is in REVOKED_DEVICES, which only a configuration change lifts. */
-  unrevoke(deviceId: string): Promise<boolean>;
-}
+export type { RevocationControl } from "./device-routes.js";
 
 export interface HttpAppDeps {
   brokerApiToken: string;
@@ -40,127 +29,134 @@ export interface HttpAppDeps {
   health?: HealthSources;
 }
 
-const commandBody = z.object({
-  id: z.string().regex(COMMAND_LIMITS.idPattern, "id must be 8–128 characters of [A-Za-z0-9_-]").optional(),
-  name: z.string().regex(COMMAND_LIMITS.namePattern, "name must match [A-Za-z0-9_.-]{1,64}"),
-  params: z.unknown().optional(),
-  timeoutMs: z.number().int().min(COMMAND_LIMITS.timeoutMs.min).max(COMMAND_LIMITS.timeoutMs.max).optional(),
-  queue: z.boolean().optional(),
-  ttlMs: z.number().int().min(COMMAND_LIMITS.ttlMs.min).max(COMMAND_LIMITS.ttlMs.max).optional(),
+/** Where the API describes itself (OpenAPI 3.1, generated from the zod schemas that validate requests). */
+export const OPENAPI_PATH = "/openapi.json";
+
+const HealthReason = z.object({
+  code: z.enum(["edge_unreachable", "redis_unreachable"]),
+  message: z.string(),
+  since: z.number().int().openapi({ description: "Epoch ms since when" }),
+});
+
+const healthz = createRoute({
+  method: "get",
+  path: "/healthz",
+  summary: "Health (no token): ok, or degraded while the edge or Redis is unreachable",
+  responses: {
+    200: {
+      description: "Up and healthy",
+      content: {
+        "application/json": { schema: z.object({ ok: z.literal(true), status: z.literal("ok") }) },
+      },
+    },
+    503: {
+      description:
+        "Degraded: the edge has refused or not answered event batches for a while, or Redis is unreachable; recovers on its own",
+      content: {
+        "application/json": {
+          schema: z.object({
+            ok: z.literal(false),
+            status: z.literal("degraded"),
+            reasons: z.array(HealthReason),
+          }),
+        },
+      },
+    },
+  },
+});
+
+const metricsRoute = createRoute({
+  method: "get",
+  path: "/metrics",
+  summary: "Prometheus metrics (tether_*, process_*, nodejs_*)",
+  security: BEARER,
+  responses: {
+    200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } },
+    401: errorAnswer("Missing or wrong bearer token"),
+  },
+});
+
+const debugMemory = createRoute({
+  method: "get",
+  path: "/debug/memory",
+  summary: "Process memory and live-object counts (docs/MEMORY.md)",
+  security: BEARER,
+  responses: {
+    200: {
+      description: "The reading",
+      content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
+    },
+    401: errorAnswer("Missing or wrong bearer token"),
+  },
+});
+
+const openapiRoute = createRoute({
+  method: "get",
+  path: OPENAPI_PATH,
+  summary: "This document (no token)",
+  responses: {
+    200: {
+      description: "OpenAPI 3.1",
+      content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
+    },
+  },
 });
 
 /**
- * Hono's bodyLimit reads `c.req.raw.body`, which on @hono/node-server turns the
- * lightweight request into a full web Request with a ReadableStream and an
- * AbortController: ~40 KB of garbage per command, the main source of the
- * broker's GC pauses at 500 commands/s. With a Content-Length (Node's parser
- * never reads past it) the declared size is the whole check, exactly as bodyLimit
- * does, and `c.req.json()` then reads the socket directly. Chunked bodies still
- * go through bodyLimit, which counts them.
- */
-function limitBody(maxBytes: number) {
-  const tooLarge = (c: Context) =>
-    c.json(errorBody(ErrorCode.PayloadTooLarge, `body above ${maxBytes} bytes`), 413);
-  const counting = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
-  return createMiddleware(async function limitRequestBody(c, next) {
-    const length = c.req.header("content-length");
-    if (length === undefined || c.req.header("transfer-encoding") !== undefined) return counting(c, next);
-    if (Number.parseInt(length, 10) > maxBytes) return tooLarge(c);
-    await next();
-  });
-}
-
-/** `Authorization: Bearer BROKER_API_TOKEN`, compared in constant time. */
-function bearerAuth(token: string) {
-  const expected = `Bearer ${token}`;
-  return createMiddleware(async function requireBrokerToken(c, next) {
-    const given = c.req.header("authorization") ?? "";
-    if (!timingSafeEqual(given, expected)) {
-      return c.json(errorBody(ErrorCode.Unauthorized, "missing or wrong bearer token"), 401);
-    }
-    await next();
-  });
-}
-
-/**
  * The broker's HTTP API (CONTRACT.md "Broker HTTP API"). Pure Hono: tests call
- * `app.request()` without a server; http/server.ts serves it on Node.
+ * `app.request()` without a server; http/server.ts serves it on Node. Every route is
+ * declared with `createRoute` next to its handler, so it is validated by its zod
+ * schemas and appears in `GET /openapi.json`.
  */
-export function createHttpApp(deps: HttpAppDeps): Hono {
-  const app = new Hono();
+export function createHttpApp(deps: HttpAppDeps): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: invalidRequestHook() });
 
-  app.get("/healthz", (c) => {
+  app.openapi(healthz, (c) => {
     const report = healthReport(deps.health ?? {});
-    return c.json(report, report.ok ? 200 : 503);
+    return report.ok ? c.json(report, 200) : c.json(report, 503);
   });
 
   app.use("/v1/*", bearerAuth(deps.brokerApiToken));
   app.use("/metrics", bearerAuth(deps.brokerApiToken));
   app.use("/debug/*", bearerAuth(deps.brokerApiToken));
+  // Documented here, served by diagnostics/debug-route.ts (a plain Hono sub-app shared with the bench).
+  app.openAPIRegistry.registerPath(debugMemory);
   app.route("/", debugMemoryRoute(deps.counts));
 
-  app.get("/metrics", async (c) => {
+  app.openapi(metricsRoute, async (c) => {
     const text = await deps.metrics.registry.metrics();
     return c.text(text, 200, { "content-type": deps.metrics.registry.contentType });
   });
 
-  app.post("/v1/devices/:id/commands", limitBody(deps.maxBodyBytes), async (c) => {
-    const deviceId = c.req.param("id");
-    if (!isDeviceId(deviceId)) return c.json(errorBody(ErrorCode.InvalidRequest, "not a device id"), 400);
-    let raw: unknown;
-    try {
-      raw = await c.req.json();
-    } catch {
-      return c.json(errorBody(ErrorCode.InvalidRequest, "body must be JSON"), 400);
-    }
-    const parsed = commandBody.safeParse(raw);
-    if (!parsed.success) {
-      const message = parsed.error.issues
-        .map((i) => `${i.path.join(".") || "body"}: ${i.message}`)
-        .join("; ");
-      deps.metrics.commands.inc({ outcome: "invalid" });
-      return c.json(errorBody(ErrorCode.InvalidRequest, message), 400);
-    }
-    const reply = await deps.router.send(deviceId, parsed.data);
-    return c.json(reply.body, reply.status);
-  });
+  app.route("/v1/devices", deviceRoutes(deps));
 
-  // Live revocation (issue 10 §6): takes effect on a connected device within seconds on every node.
-  app.post("/v1/devices/:id/revoke", async (c) => {
-    const deviceId = c.req.param("id");
-    if (!isDeviceId(deviceId)) return c.json(errorBody(ErrorCode.InvalidRequest, "not a device id"), 400);
-    await deps.revocations.revoke(deviceId);
-    deps.logger.warn({ deviceId }, "device revoked");
-    return c.json({ id: deviceId, revoked: true });
+  app.openAPIRegistry.registerComponent("securitySchemes", "brokerToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "BROKER_API_TOKEN",
   });
-
-  app.delete("/v1/devices/:id/revoke", async (c) => {
-    const deviceId = c.req.param("id");
-    if (!isDeviceId(deviceId)) return c.json(errorBody(ErrorCode.InvalidRequest, "not a device id"), 400);
-    if (!(await deps.revocations.unrevoke(deviceId))) {
-      const message = "the device is listed in REVOKED_DEVICES on this broker; remove it there";
-      return c.json(errorBody(ErrorCode.Revoked, message), 409);
-    }
-    deps.logger.warn({ deviceId }, "device revocation lifted");
-    return c.json({ id: deviceId, revoked: false });
-  });
-
-  app.get("/v1/devices/:id", async (c) => {
-    const deviceId = c.req.param("id");
-    if (!isDeviceId(deviceId)) return c.json(errorBody(ErrorCode.InvalidRequest, "not a device id"), 400);
-    const record = await deps.store.get(deviceId);
-    const view: DeviceView = {
-      id: deviceId,
-      online: record?.online ?? false,
-      since: record?.since ?? null,
-      lastSeen: record?.lastSeen ?? null,
-      state: record?.state ?? null,
-    };
-    return c.json(view);
+  // Built once, on first request: no token guards it, so it must cost nothing to ask again.
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  app.openapi(openapiRoute, (c) => {
+    document ??= app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info: {
+        title: "Tether broker API",
+        version: "1",
+        description:
+          'The broker\'s HTTP API, called by the edge (docs/PROTOCOL.md, docs/BROKER.md). Every error is `{"error":{"code","message"}}`; every 429 and 503 carries Retry-After.',
+      },
+    });
+    return c.json(document, 200);
   });
 
   app.notFound((c) => c.json(errorBody(ErrorCode.NotFound, "no such route"), 404));
   app.onError((error, c) => {
+    // Refusals thrown by Hono's validators: malformed JSON (400), a body that is not JSON (415).
+    if (error instanceof HTTPException && error.status < 500) {
+      const message = error.status === 415 ? "Content-Type must be application/json" : error.message;
+      return c.json(errorBody(ErrorCode.InvalidRequest, message), error.status);
+    }
     deps.logger.error({ err: error, path: clip(c.req.path) }, "http handler failed");
     return c.json(errorBody(ErrorCode.Internal, "internal error"), 500);
   });

@@ -1,13 +1,24 @@
 import { readFile } from "node:fs/promises";
-import type { Server as HttpServer } from "node:http";
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { createAdaptorServer } from "@hono/node-server";
-import type { Hono } from "hono";
+import { getRequestListener } from "@hono/node-server";
+
+/** What the server serves: a Hono app's `fetch`. */
+interface FetchApp {
+  fetch: (request: Request) => Response | Promise<Response>;
+}
 
 export interface HttpServerOptions {
   /** PEM files; with both, the API is served over HTTPS (HTTP_TLS_CERT_FILE, HTTP_TLS_KEY_FILE). */
   tlsCertFile?: string | undefined;
   tlsKeyFile?: string | undefined;
+  /** Runs first on every request; true = it answered (admission control, http/shed.ts). */
+  front?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 /**
@@ -15,14 +26,17 @@ export interface HttpServerOptions {
  * key are configured — the edge reaches the broker over the internet, with the
  * broker's bearer token in every request.
  */
-export async function createHttpServer(app: Hono, options: HttpServerOptions): Promise<HttpServer> {
+export async function createHttpServer(app: FetchApp, options: HttpServerOptions): Promise<HttpServer> {
+  const hono = getRequestListener(app.fetch);
+  const front = options.front;
+  const listener = front
+    ? (request: IncomingMessage, response: ServerResponse) => {
+        if (!front(request, response)) void hono(request, response);
+      }
+    : hono;
   if (options.tlsCertFile && options.tlsKeyFile) {
     const [cert, key] = await Promise.all([readFile(options.tlsCertFile), readFile(options.tlsKeyFile)]);
-    return createAdaptorServer({
-      fetch: app.fetch,
-      createServer: createHttpsServer,
-      serverOptions: { cert, key },
-    }) as unknown as HttpServer;
+    return createHttpsServer({ cert, key }, listener) as unknown as HttpServer;
   }
-  return createAdaptorServer({ fetch: app.fetch }) as HttpServer;
+  return createServer(listener);
 }

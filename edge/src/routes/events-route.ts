@@ -1,8 +1,9 @@
-import { Hono } from "hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   ErrorCode,
   parseEventBatch,
   parseJson,
+  RETRY_AFTER_HEADER,
   SIGNATURE_HEADER,
   TetherError,
   type TetherEvent,
@@ -13,6 +14,7 @@ import type { EdgeEnv } from "../env.js";
 import { errorResponse, requireSecret } from "../http-errors.js";
 import { ledgerFor } from "../ledger/batch-ledger.js";
 import { MAX_EVENTS_BODY_BYTES } from "../limits.js";
+import { document, errorAnswer, json, retryAnswer } from "../openapi.js";
 
 /**
  * `POST /internal/events`: the broker's signed event batches, one DeviceChannel call
@@ -20,7 +22,40 @@ import { MAX_EVENTS_BODY_BYTES } from "../limits.js";
  * anything is delivered; a batch whose delivery fails is forgotten again, so the
  * broker may resend it.
  */
-export const eventsRoute = new Hono<{ Bindings: EdgeEnv }>();
+export const eventsRoute = new OpenAPIHono<{ Bindings: EdgeEnv }>();
+
+document(
+  eventsRoute,
+  createRoute({
+    method: "post",
+    path: "/events",
+    summary: "Signed event batches from the broker (not for Rails)",
+    description: `\`${SIGNATURE_HEADER}: t=<unix s>,v1=<hex HMAC-SHA256(EDGE_EVENTS_SECRET, "<t>.<raw body>")>\`; body \`{"batchId", "events": [Event, …]}\` (docs/PROTOCOL.md), at most 1,000 events and 1 MiB.`,
+    request: {
+      headers: z.object({ [SIGNATURE_HEADER.toLowerCase()]: z.string() }),
+      body: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: z.object({ batchId: z.string(), events: z.array(z.record(z.string(), z.unknown())) }),
+          },
+        },
+      },
+    },
+    responses: {
+      200: json(
+        z.object({ ok: z.literal(true), events: z.number().int(), devices: z.number().int() }),
+        "Delivered",
+      ),
+      400: errorAnswer("Not a valid batch (`invalid_request`)"),
+      401: errorAnswer("Bad signature or a `t` more than 300 s away (`unauthorized`)"),
+      409: errorAnswer("This batchId was accepted in the last 600 s (`replayed`)"),
+      413: errorAnswer("Body above 1 MiB (`payload_too_large`)"),
+      500: errorAnswer("Delivery to a device failed; the batchId is released, so it may be resent"),
+      503: retryAnswer("The replay ledger is full (`overloaded`, Retry-After: 1)"),
+    },
+  }),
+);
 
 eventsRoute.post("/events", bodySize(MAX_EVENTS_BODY_BYTES), async (c) => {
   const secret = requireSecret(c.env, "EDGE_EVENTS_SECRET");
@@ -45,7 +80,7 @@ eventsRoute.post("/events", bodySize(MAX_EVENTS_BODY_BYTES), async (c) => {
   if (claim === "full") {
     console.error("edge: batch ledger full, refusing a batch", { batchId });
     const refusal = errorResponse(503, ErrorCode.Overloaded, "too many batches in the replay window; retry");
-    refusal.headers.set("retry-after", "1");
+    refusal.headers.set(RETRY_AFTER_HEADER, "1");
     return refusal;
   }
   const byDevice = groupByDevice(events);

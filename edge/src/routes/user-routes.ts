@@ -1,10 +1,10 @@
-import { Hono } from "hono";
-import { z } from "zod";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ErrorCode, isDeviceId, parseJson, TetherError } from "../../../protocol/src/index.js";
 import { railsToken } from "../auth/rails-token.js";
 import { bodySize } from "../body-size.js";
 import type { EdgeEnv } from "../env.js";
 import { MAX_DISCONNECT_BODY_BYTES, MAX_DISCONNECT_DEVICES } from "../limits.js";
+import { document, errorAnswer, json, RAILS_BEARER, unauthorized } from "../openapi.js";
 import { describeIssue } from "../schemas.js";
 
 /** Body of `POST /v1/users/{sub}/disconnect`: the devices to cut the user off from. */
@@ -19,7 +19,30 @@ const DisconnectBodySchema = z.strictObject({
 const SubSchema = z.string().min(1).max(200);
 
 /** Rails' routes under `/v1/users/:sub` (bearer RAILS_API_TOKEN). */
-export const userRoutes = new Hono<{ Bindings: EdgeEnv }>();
+export const userRoutes = new OpenAPIHono<{ Bindings: EdgeEnv }>();
+
+document(
+  userRoutes,
+  createRoute({
+    method: "post",
+    path: "/{sub}/disconnect",
+    summary: "Cut a user off some devices: close their sockets (4403) and refuse their older tokens there",
+    security: RAILS_BEARER,
+    request: {
+      params: z.object({ sub: SubSchema.openapi({ param: { name: "sub", in: "path" } }) }),
+      body: { required: true, content: { "application/json": { schema: DisconnectBodySchema } } },
+    },
+    responses: {
+      200: json(
+        z.object({ ok: z.literal(true), devices: z.number().int(), closed: z.number().int() }),
+        "Done: how many devices, how many sockets closed",
+      ),
+      400: errorAnswer("Bad sub or body (`invalid_request`)"),
+      401: unauthorized,
+      413: errorAnswer("Body above 128 KiB (`payload_too_large`)"),
+    },
+  }),
+);
 
 /**
  * Cuts a user off: every socket of `sub` on the named devices is closed (4403), and
@@ -40,5 +63,9 @@ userRoutes.post("/:sub/disconnect", railsToken(), bodySize(MAX_DISCONNECT_BODY_B
   const closed = await Promise.all(
     devices.map((deviceId) => c.env.DEVICE_CHANNEL.getByName(deviceId).disconnectUser(deviceId, sub.data)),
   );
-  return c.json({ ok: true, devices: devices.length, closed: closed.reduce((sum, n) => sum + n, 0) });
+  return c.json({
+    ok: true,
+    devices: devices.length,
+    closed: closed.reduce((sum: number, n: number) => sum + n, 0),
+  });
 });

@@ -49,6 +49,9 @@ export async function startTestBroker(): Promise<TestBroker> {
       edgeEventsSecret: "sdk-test-edge-events-secret-0123",
       fetch: captureFetch,
       logger: pino({ level: "silent" }),
+      // Lag shedding off (issue 17): this broker shares its event loop and the suite's two cores
+      // with the test's own load; test/broker/overload.test.ts tests the shedding.
+      maxEventLoopLagMs: 0,
     });
 
   let broker: RunningBroker | null = await launch(0, 0);

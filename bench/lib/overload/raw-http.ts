@@ -1,0 +1,135 @@
+import { connect, type Socket } from "node:net";
+
+/** One answer as the overload bench needs it: the status and `Retry-After`. */
+export interface RawAnswer {
+  /** 0 = no answer (connection error or timeout). */
+  status: number;
+  retryAfter: string | null;
+}
+
+interface Waiting {
+  request: Buffer;
+  timeoutMs: number;
+  resolve: (answer: RawAnswer) => void;
+}
+
+interface Connection {
+  socket: Socket;
+  buffer: Buffer;
+  current: (Waiting & { timer: NodeJS.Timeout }) | null;
+}
+
+const HEADER_END = Buffer.from("\r\n\r\n");
+
+/** A header's value in a raw header block (names are case-insensitive), or null. */
+function header(block: string, name: string): string | null {
+  const match = new RegExp(`\\r\\n${name}:[ \\t]*([^\\r]*)`, "i").exec(block);
+  return match?.[1] ?? null;
+}
+
+/**
+ * A lean HTTP/1.1 client for the open-loop generator: keep-alive connections, one
+ * request at a time on each (as Node's Agent and a Rails fleet do), a prebuilt request
+ * written as is, and only the status line, Content-Length and Retry-After read back.
+ * Node's http client cost the bench ~0.1–0.2 ms of CPU per request, so at a few
+ * thousand requests a second the generator, not the broker, fell behind; this one
+ * costs a fraction of that. Responses must carry Content-Length (the broker's do).
+ */
+export class RawHttpPool {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #maxSockets: number;
+  // Bound: maxSockets connections.
+  readonly #idle: Connection[] = [];
+  #open = 0;
+  // Bound: the requests of one run (the generator's own schedule), each settled once.
+  readonly #queue: Waiting[] = [];
+  #closed = false;
+
+  constructor(host: string, port: number, maxSockets: number) {
+    this.#host = host;
+    this.#port = port;
+    this.#maxSockets = maxSockets;
+  }
+
+  send(request: Buffer, timeoutMs: number): Promise<RawAnswer> {
+    return new Promise((resolve) => {
+      if (this.#closed) return resolve({ status: 0, retryAfter: null });
+      this.#queue.push({ request, timeoutMs, resolve });
+      this.#pump();
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const waiting of this.#queue.splice(0)) waiting.resolve({ status: 0, retryAfter: null });
+    for (const connection of this.#idle.splice(0)) connection.socket.destroy();
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      const connection = this.#idle.pop() ?? (this.#open < this.#maxSockets ? this.#connect() : null);
+      if (!connection) return;
+      const waiting = this.#queue.shift() as Waiting;
+      const timer = setTimeout(() => connection.socket.destroy(new Error("gave up")), waiting.timeoutMs);
+      connection.current = { ...waiting, timer };
+      connection.socket.write(waiting.request);
+    }
+  }
+
+  #connect(): Connection {
+    const socket = connect(this.#port, this.#host);
+    socket.setNoDelay(true);
+    const connection: Connection = { socket, buffer: Buffer.alloc(0), current: null };
+    this.#open++;
+    socket.on("data", (chunk: Buffer) => this.#read(connection, chunk));
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      this.#open--;
+      const index = this.#idle.indexOf(connection);
+      if (index !== -1) this.#idle.splice(index, 1);
+      this.#finish(connection, { status: 0, retryAfter: null }, false);
+      if (!this.#closed) this.#pump();
+    });
+    return connection;
+  }
+
+  #read(connection: Connection, chunk: Buffer): void {
+    connection.buffer = connection.buffer.length === 0 ? chunk : Buffer.concat([connection.buffer, chunk]);
+    const end = connection.buffer.indexOf(HEADER_END);
+    if (end === -1) return;
+    const block = connection.buffer.subarray(0, end).toString("latin1");
+    const length = Number(header(block, "content-length") ?? 0);
+    const total = end + HEADER_END.length + length;
+    if (connection.buffer.length < total) return;
+    connection.buffer = connection.buffer.subarray(total);
+    const status = Number(block.slice(9, 12));
+    const keepOpen = header(block, "connection")?.toLowerCase() !== "close";
+    this.#finish(connection, { status, retryAfter: header(block, "retry-after") }, keepOpen);
+  }
+
+  #finish(connection: Connection, answer: RawAnswer, reuse: boolean): void {
+    const current = connection.current;
+    connection.current = null;
+    if (current) {
+      clearTimeout(current.timer);
+      current.resolve(answer);
+    }
+    if (reuse && !this.#closed) {
+      this.#idle.push(connection);
+      this.#pump();
+    } else if (reuse) connection.socket.destroy();
+  }
+}
+
+/** The bytes of one POST with a JSON body. */
+export function postRequest(host: string, port: number, path: string, token: string, body: string): Buffer {
+  const payload = Buffer.from(body);
+  return Buffer.concat([
+    Buffer.from(
+      `POST ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`,
+    ),
+    payload,
+  ]);
+}
