@@ -3,8 +3,8 @@
  * Exit codes: 0 ok, 1 runtime failure (e.g. a port in use), 2 bad configuration.
  */
 import { devicePassword } from "../../protocol/src/index.js";
-import { type BrokerConfig, ConfigError, loadConfig } from "./config.js";
 import { bindHostError } from "./config/host.js";
+import { type BrokerConfig, ConfigError, loadConfig } from "./config.js";
 import { glibcVersion, mallocArenaAdvice } from "./diagnostics/malloc.js";
 
 const NAME = "tether-broker";
