@@ -1,5 +1,30 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import { createInterface } from "node:readline";
+
+const SETPRIV = "/usr/bin/setpriv";
+
+function hasSetpriv(): boolean {
+  if (process.platform !== "linux") return false;
+  try {
+    accessSync(SETPRIV, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The command line that runs `command` so that it gets SIGTERM when this process dies,
+ * however it dies (SIGKILL included): Linux's parent-death signal, set by util-linux's
+ * `setpriv`, which then execs the command (same pid). Elsewhere the command as is; the
+ * caller's own exit handling is then the only guard.
+ */
+export function dieWithParent(command: string, args: string[]): { file: string; argv: string[] } {
+  return hasSetpriv()
+    ? { file: SETPRIV, argv: ["--pdeathsig", "TERM", "--", command, ...args] }
+    : { file: command, argv: args };
+}
 
 /** A child process of the local system, with its output prefixed and kept in a bounded tail. */
 export interface ManagedProcess {
@@ -25,10 +50,14 @@ export interface SpawnOptions {
   cwd?: string;
   /** Where prefixed output goes; null = keep only the tail. */
   output?: ((line: string) => void) | null;
+  /** Rewrites a line before it is shown (null drops it); the tail keeps it as it came. */
+  filter?: (line: string) => string | null;
 }
 
 export function spawnManaged(options: SpawnOptions): ManagedProcess {
-  const child = spawn(options.command, options.args, {
+  // A launcher or test runner killed outright must not leave the system running.
+  const { file, argv } = dieWithParent(options.command, options.args);
+  const child = spawn(file, argv, {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -40,7 +69,8 @@ export function spawnManaged(options: SpawnOptions): ManagedProcess {
   const onLine = (line: string) => {
     lines.push(line);
     if (lines.length > TAIL_LINES) lines.shift();
-    options.output?.(`[${options.name}] ${line}`);
+    const shown = options.filter ? options.filter(line) : line;
+    if (shown !== null) options.output?.(`[${options.name}] ${shown}`);
   };
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream }).on("line", onLine);

@@ -6,6 +6,7 @@ import { isRecord } from "../../protocol/src/index.js";
 import { type DevSecrets, devSecrets } from "./dev-secrets.js";
 import { freePort } from "./ports.js";
 import { httpProbe, type ManagedProcess, spawnManaged, waitUntilReady } from "./processes.js";
+import { workerdNoiseFilter } from "./workerd-noise.js";
 
 export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -35,6 +36,8 @@ export interface RunningSystem {
   generated: (keyof DevSecrets)[];
   urls: { edge: string; brokerHttp: string; mqtt: string };
   processes: ManagedProcess[];
+  /** The run's private directory (edge state, env file); stop() removes it. */
+  stateDir: string;
   /** Resolves with the first process that exits on its own. */
   firstExit: Promise<ManagedProcess>;
   /** Routers, then broker (it flushes its last events to the edge), then edge; idempotent. */
@@ -121,6 +124,7 @@ export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProce
     cwd: ROOT,
     env: { ...process.env, FORCE_COLOR: "0", ...WRANGLER_ENV },
     output: options.output,
+    filter: workerdNoiseFilter(),
   });
 }
 
@@ -259,5 +263,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   }
 
   const firstExit = Promise.race(processes.map((p) => p.exited.then(() => p)));
-  return { secrets, generated, urls: { edge, brokerHttp, mqtt }, processes, firstExit, stop, kill };
+  return {
+    secrets,
+    generated,
+    urls: { edge, brokerHttp, mqtt },
+    processes,
+    stateDir: state,
+    firstExit,
+    stop,
+    kill,
+  };
 }
