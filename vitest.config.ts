@@ -13,11 +13,18 @@ const summaryFile = process.env.TETHER_TEST_SUMMARY;
  */
 const LONGEST_FIRST = [
   "test/leak/churn.test.ts",
+  "test/leak/churn-catches-leak.test.ts",
   "test/e2e/start.test.ts",
   "test/e2e/system.test.ts",
+  "test/broker/auth-forget.test.ts",
   "test/broker/node-liveness.test.ts",
+  "test/broker/diagnostics-wiring.test.ts",
+  "test/setup/services.test.ts",
   "test/broker/liveness.test.ts",
 ];
+
+/** Files that measure or snapshot their own process's heap: each in a fresh process. */
+const HEAP_FILES = ["test/leak/**/*.test.ts", "test/broker/diagnostics-wiring.test.ts"];
 
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
@@ -45,7 +52,7 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/edge/**", "test/e2e/**", "test/leak/**"],
+          exclude: ["test/edge/**", "test/e2e/**", ...HEAP_FILES],
           environment: "node",
           // Private redis-server and mosquitto for the run (test/setup/services.ts).
           globalSetup: ["test/setup/services.ts"],
@@ -57,11 +64,11 @@ export default defineConfig({
       },
       {
         test: {
-          name: "leak",
-          include: ["test/leak/**/*.test.ts"],
+          name: "heap",
+          include: HEAP_FILES,
           environment: "node",
           globalSetup: ["test/setup/services.ts"],
-          // Heap measurements: a process of their own, with no other file's garbage in it.
+          // A process of their own: no other file's modules or garbage in what they measure.
           isolate: true,
         },
       },
