@@ -1,50 +1,27 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { BaseSequencer, type TestSpecification } from "vitest/node";
+import { LongestFirst } from "./test/setup/longest-first.js";
 
 // CI asks for a JSON summary too, so .ci/run can print one plain "N passed, N failed" line.
 const summaryFile = process.env.TETHER_TEST_SUMMARY;
 
-/**
- * The files that take longest, longest first (vitest's per-file durations, issue 13).
- * They start first so the short files fill the other workers around them; vitest's own
- * order (by the last run's durations) does not exist yet in a fresh clone, where it
- * falls back to file size and started the 30-second churn test last.
- */
-const LONGEST_FIRST = [
-  "test/leak/churn.test.ts",
-  "test/leak/churn-catches-leak.test.ts",
-  "test/e2e/start.test.ts",
-  "test/e2e/system.test.ts",
-  "test/broker/auth-forget.test.ts",
-  "test/broker/node-liveness.test.ts",
-  "test/broker/diagnostics-wiring.test.ts",
-  "test/setup/services.test.ts",
-  "test/broker/liveness.test.ts",
-];
-
+/** Private redis-server and mosquitto for the run (test/setup/services.ts). */
+const SERVICES = "test/setup/services.ts";
+/** The churn leak tests: a core each for ~15 s, and timing-sensitive themselves. */
+const CHURN = ["test/leak/churn*.test.ts"];
 /** Files that measure or snapshot their own process's heap: each in a fresh process. */
-const HEAP_FILES = ["test/leak/**/*.test.ts", "test/broker/diagnostics-wiring.test.ts"];
+const HEAP = ["test/leak/**/*.test.ts", "test/broker/diagnostics-wiring.test.ts"];
 
-class LongestFirst extends BaseSequencer {
-  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const sorted = await super.sort(files);
-    const rank = (spec: TestSpecification) => {
-      const index = LONGEST_FIRST.findIndex((path) => spec.moduleId.endsWith(path));
-      return index === -1 ? LONGEST_FIRST.length : index;
-    };
-    return sorted
-      .map((spec, order) => ({ spec, order }))
-      .sort((a, b) => rank(a.spec) - rank(b.spec) || a.order - b.order)
-      .map(({ spec }) => spec);
-  }
-}
-
+/**
+ * Two groups, one after the other (issue 13). First every file but the churn tests,
+ * three at a time: most wait on sockets, timers and child processes rather than compute
+ * (vitest's default on 2 cores is one at a time). Then the two churn tests side by side,
+ * a core each, with nothing else of ours competing with their keepalive and timeout
+ * deadlines — nor they with the timing-sensitive files of the first group.
+ */
 export default defineConfig({
   test: {
     reporters: summaryFile ? ["default", ["json", { outputFile: summaryFile }]] : ["default"],
-    // Most files wait on sockets, timers and child processes rather than compute, so three
-    // files at a time keep 2 cores busy (vitest's default on 2 cores is one at a time).
     maxWorkers: 3,
     sequence: { sequencer: LongestFirst },
     projects: [
@@ -52,12 +29,11 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/edge/**", "test/e2e/**", ...HEAP_FILES],
+          exclude: ["test/edge/**", "test/e2e/**", ...HEAP],
           environment: "node",
-          // Private redis-server and mosquitto for the run (test/setup/services.ts).
-          globalSetup: ["test/setup/services.ts"],
+          globalSetup: [SERVICES],
           // One module graph per worker, not per file: each file re-importing Aedes, Hono,
-          // ioredis, mqtt.js and pino cost ~1 s of CPU, a third of the suite's (issue 13).
+          // ioredis, mqtt.js and pino cost ~1 s of CPU, a third of the suite's.
           // Every file closes what it opens (afterEach), so none sees another's state.
           isolate: false,
         },
@@ -65,9 +41,10 @@ export default defineConfig({
       {
         test: {
           name: "heap",
-          include: HEAP_FILES,
+          include: HEAP,
+          exclude: CHURN,
           environment: "node",
-          globalSetup: ["test/setup/services.ts"],
+          globalSetup: [SERVICES],
           // A process of their own: no other file's modules or garbage in what they measure.
           isolate: true,
         },
@@ -78,7 +55,7 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           environment: "node",
           // The same private services, and the run's one shared system (E2ESystem.shared()).
-          globalSetup: ["test/setup/services.ts", "test/setup/e2e-system.ts"],
+          globalSetup: [SERVICES, "test/setup/e2e-system.ts"],
           isolate: true,
         },
       },
@@ -100,6 +77,17 @@ export default defineConfig({
           }),
         ],
         test: { name: "edge", include: ["test/edge/**/*.test.ts"] },
+      },
+      {
+        test: {
+          name: "churn",
+          include: CHURN,
+          environment: "node",
+          globalSetup: [SERVICES],
+          isolate: true,
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+        },
       },
     ],
   },

@@ -6,7 +6,11 @@
 # vitest: `npm test -- test/broker/acl.test.ts` still type-checks everything.
 set -u
 log="$(mktemp "${TMPDIR:-/tmp}/tether-typecheck-XXXXXX")"
-trap 'rm -f "$log"' EXIT
+# Every wrangler the tests start (the workerd pool, wrangler dev, the deploy dry run) writes a
+# debug log; by default each leaves a file in ~/.config/.wrangler/logs. Here they go away.
+WRANGLER_LOG_PATH="$(mktemp -d "${TMPDIR:-/tmp}/tether-wrangler-logs-XXXXXX")"
+export WRANGLER_LOG_PATH
+trap 'rm -rf "$log" "$WRANGLER_LOG_PATH"' EXIT
 trap 'exit 130' INT TERM
 
 nice -n 10 npm run -s typecheck >"$log" 2>&1 &

@@ -8,7 +8,7 @@
  * EPIPE, and logs it as an uncaught error with a stack of raw addresses. Nothing is
  * lost: the Durable Object gets `webSocketClose` (1006) and drops the socket as usual.
  * On Cloudflare, clients meet Cloudflare's front line, not this server, so the line is
- * local-only (docs/EDGE.md, "Local runs").
+ * local-only (docs/EDGE.md, "Run locally").
  */
 
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
@@ -17,7 +17,7 @@ const STACK = /^\s*stack: \S*workerd@/;
 
 export const CLIENT_GONE_LINE =
   "a WebSocket client went away without closing; workerd's local server logs that as a " +
-  "Broken pipe error (harmless, local only: docs/EDGE.md, Local runs)";
+  "Broken pipe error (harmless, local only: docs/EDGE.md, Run locally)";
 
 /**
  * A line filter for the edge's output: the Broken-pipe error becomes CLIENT_GONE_LINE,
