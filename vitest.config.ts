@@ -11,13 +11,26 @@ const SERVICES = "test/setup/services.ts";
 const CHURN = ["test/leak/churn*.test.ts"];
 /** Files that measure or snapshot their own process's heap: each in a fresh process. */
 const HEAP = ["test/leak/**/*.test.ts", "test/broker/diagnostics-wiring.test.ts"];
+/**
+ * Files that assert wall-clock deadlines of a few hundred milliseconds (keepalive, TTLs,
+ * backoff spread, round-trip medians): measured where nothing heavy of ours runs beside
+ * them. A new file with such assertions belongs here.
+ */
+const TIMING = [
+  "test/broker/liveness.test.ts",
+  "test/broker/node-liveness.test.ts",
+  "test/broker/limits.test.ts",
+  "test/sdk/backoff-spread.test.ts",
+  "test/sdk/tether-broker.test.ts",
+  "test/console/tether-client-reconnect.test.ts",
+];
 
 /**
- * Two groups, one after the other (issue 13). First every file but the churn tests,
- * three at a time: most wait on sockets, timers and child processes rather than compute
- * (vitest's default on 2 cores is one at a time). Then the two churn tests side by side,
- * a core each, with nothing else of ours competing with their keepalive and timeout
- * deadlines — nor they with the timing-sensitive files of the first group.
+ * Three groups, one after the other (issue 13). First every other file, three at a time:
+ * most wait on sockets, timers and child processes rather than compute (vitest's default on
+ * 2 cores is one at a time); the heavy ones (wrangler, Chromium, heap snapshots) start
+ * first. Then the timing files, which are light, together. Then the two churn tests side by
+ * side, a core each, with nothing else of ours competing with their deadlines.
  */
 export default defineConfig({
   test: {
@@ -29,7 +42,7 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/edge/**", "test/e2e/**", ...HEAP],
+          exclude: ["test/edge/**", "test/e2e/**", ...HEAP, ...TIMING],
           environment: "node",
           globalSetup: [SERVICES],
           // One module graph per worker, not per file: each file re-importing Aedes, Hono,
@@ -80,13 +93,23 @@ export default defineConfig({
       },
       {
         test: {
+          name: "timing",
+          include: TIMING,
+          environment: "node",
+          globalSetup: [SERVICES],
+          isolate: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
           name: "churn",
           include: CHURN,
           environment: "node",
           globalSetup: [SERVICES],
           isolate: true,
           maxWorkers: 2,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -12,11 +12,11 @@ export const LONGEST_FIRST = [
   "test/e2e/start.test.ts",
   "test/e2e/system.test.ts",
   "test/broker/auth-forget.test.ts",
-  "test/broker/node-liveness.test.ts",
   "test/broker/diagnostics-wiring.test.ts",
   "test/setup/services.test.ts",
   "test/leak/heap-diff.test.ts",
   "test/edge-deploy/dry-run.test.ts",
+  "test/broker/node-liveness.test.ts",
   "test/broker/liveness.test.ts",
 ];
 
