@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     devices: deviceIds,
     kind: "web",
   });
-  console.log(banner(system, deviceIds, token));
+  console.log(banner(system, deviceIds, token, simulate));
 
   const exited = await system.firstExit;
   if (!stopping) {
