@@ -42,6 +42,10 @@ async function main(): Promise<void> {
 
   // Children run in their own process groups, so a terminal's Ctrl-C reaches only
   // this process: it must stop them, during start-up too (else they would be orphaned).
+  // Under `npm start` one Ctrl-C arrives twice, from the terminal and forwarded by npm:
+  // a repeat within SAME_CTRL_C_MS is that same keypress, not "kill at once".
+  const SAME_CTRL_C_MS = 500;
+  let firstSignalAt: number | undefined;
   const startup = new AbortController();
   let system: RunningSystem | undefined;
   let stopping = false;
@@ -54,6 +58,9 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   const onSignal = () => {
+    const now = Date.now();
+    if (firstSignalAt !== undefined && now - firstSignalAt < SAME_CTRL_C_MS) return;
+    firstSignalAt ??= now;
     if (!system) {
       startup.abort();
       return;

@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,7 +43,7 @@ export interface RunningSystem {
   firstExit: Promise<ManagedProcess>;
   /** Routers, then broker (it flushes its last events to the edge), then edge; idempotent. */
   stop(): Promise<void>;
-  /** SIGKILL to everything at once (a second Ctrl-C). */
+  /** SIGKILL to everything at once (a second Ctrl-C), and the run's directory removed. */
   kill(): void;
 }
 
@@ -90,6 +91,10 @@ export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProce
     EDGE_EVENTS_SECRET: options.secrets.EDGE_EVENTS_SECRET,
     BROKER_URL: options.brokerHttp,
   };
+  // wrangler, miniflare and workerd put temporary files (a `miniflare-<hash>` directory, an
+  // update-check cache) in TMPDIR, and some stay: here they go with the run's directory.
+  const tmp = join(options.stateDir, "tmp");
+  await mkdir(tmp, { recursive: true });
   await writeFile(
     envFile,
     Object.entries(edgeVars)
@@ -122,7 +127,7 @@ export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProce
       "warn",
     ],
     cwd: ROOT,
-    env: { ...process.env, FORCE_COLOR: "0", ...WRANGLER_ENV },
+    env: { ...process.env, FORCE_COLOR: "0", ...WRANGLER_ENV, TMPDIR: tmp },
     output: options.output,
     filter: workerdNoiseFilter(),
   });
@@ -163,6 +168,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   };
   const kill = () => {
     for (const managed of processes) managed.kill();
+    // Retries: a child killed a moment ago may still be closing a file in there.
+    rmSync(state, { recursive: true, force: true, maxRetries: 3 });
   };
 
   try {

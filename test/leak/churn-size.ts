@@ -19,6 +19,9 @@ export const SIZE: RoundSize = {
 };
 export const HARNESS = { size: SIZE, warmupRounds: 2, rounds: 2 };
 
+/** ~15 s on an idle core; a loaded 2-core machine has stretched one to 90 s. */
+export const CHURN_TEST_TIMEOUT_MS = 240_000;
+
 /**
  * The stated margin: after warm-up, two rounds (1,940 connections) may move the
  * heap by at most 2 MiB — about 1 KiB per connection. Measured on this machine: a
