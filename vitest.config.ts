@@ -89,7 +89,13 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "edge", include: ["test/edge/**/*.test.ts"] },
+        test: {
+          name: "edge",
+          include: ["test/edge/**/*.test.ts"],
+          // One workerd module graph for all the files (7 s less CPU): they use fresh device
+          // ids and restore their fetch mocks after each test, so none sees another's state.
+          isolate: false,
+        },
       },
       {
         test: {
