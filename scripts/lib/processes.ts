@@ -151,15 +151,43 @@ export async function waitUntilReady(check: ReadyCheck): Promise<void> {
   );
 }
 
-/** A probe that is ready when `url` answers 2xx (and `accept(body)` when given). */
+/** How long one readiness probe may take, by default. */
+const PROBE_TIMEOUT_MS = 2_000;
+
+/**
+ * A probe that is ready when `url` answers 2xx (and `accept(body)` when given).
+ *
+ * Bounded by a timer of our own rather than `AbortSignal.timeout` alone: under a loaded
+ * machine a launcher once sat for 15 minutes on a probe whose fetch never settled (no
+ * timer, no socket left), its abort evidently never delivered; the start-up deadline,
+ * checked between probes, could not help. The race ends the probe whatever fetch does.
+ */
 export function httpProbe(
   url: string,
   init: RequestInit = {},
   accept: (body: unknown) => boolean = () => true,
+  timeoutMs = PROBE_TIMEOUT_MS,
 ): () => Promise<boolean> {
   return async () => {
-    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(2_000) });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    return accept(await response.json());
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(`no answer from ${url} in ${timeoutMs} ms`);
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    const answer = (async () => {
+      const response = await fetch(url, { ...init, signal: controller.signal });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      return accept(await response.json());
+    })();
+    answer.catch(() => {}); // settled by the race; a late rejection is not unhandled
+    try {
+      return await Promise.race([answer, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
 }
