@@ -51,7 +51,8 @@ async function holdServices(): Promise<{ child: ChildProcess; pids: number[]; ex
 
 const gone = (pids: number[]) => pids.every((pid) => commandLine(pid) === null);
 
-describe("the test run's own Redis and Mosquitto", () => {
+// Several tests start `node --import tsx` children: seconds each on a loaded 2-core machine.
+describe("the test run's own Redis and Mosquitto", { timeout: 30_000 }, () => {
   it("are private servers in a temp directory and on ports of their own, not the machine's 6379 and 1883", async () => {
     const started = (process.env[STARTED_ENV] ?? "").split(",");
     const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
@@ -107,7 +108,7 @@ describe("the test run's own Redis and Mosquitto", () => {
   );
 });
 
-describe("a machine without the programs npm test needs", () => {
+describe("a machine without the programs npm test needs", { timeout: 30_000 }, () => {
   it("finds a program in the directories searched, and nothing where there is none", () => {
     const empty = mkdtempSync(join(tmpdir(), "tether-empty-path-"));
     try {
