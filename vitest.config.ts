@@ -29,7 +29,7 @@ const TIMING = [
  * Three groups, one after the other (issue 13). First every other file, three at a time:
  * most wait on sockets, timers and child processes rather than compute (vitest's default on
  * 2 cores is one at a time); the heavy ones (wrangler, Chromium, heap snapshots) start
- * first. Then the timing files, which are light, together. Then the two churn tests side by
+ * first. Then the timing files, one at a time (~10 s). Then the two churn tests side by
  * side, a core each, with nothing else of ours competing with their deadlines.
  */
 export default defineConfig({
@@ -104,6 +104,8 @@ export default defineConfig({
           environment: "node",
           globalSetup: [SERVICES],
           isolate: false,
+          // One at a time: a burst of one (50 routers reconnecting) is another's latency.
+          maxWorkers: 1,
           sequence: { groupOrder: 1 },
         },
       },
