@@ -2,98 +2,50 @@
  * `npm start`: the whole system on one machine — broker (in memory), edge on
  * workerd (wrangler dev) wired to it both ways, and optionally simulated routers.
  */
-import { parseArgs } from "node:util";
-import { BROKER_CONFIG, EDGE_DEFAULT_PORT } from "../protocol/src/index.js";
+import { bindHostError } from "../broker/src/config/host.js";
 import { banner } from "./lib/banner.js";
 import { mintClientToken } from "./lib/dev-secrets.js";
-import { findTakenPorts } from "./lib/ports.js";
+import { choosePorts, tryBind } from "./lib/ports.js";
+import { HELP, parseStartOptions } from "./lib/start-options.js";
 import { type RunningSystem, startSystem } from "./lib/system.js";
 
-const HELP = `Usage: npm start -- [options]
-
-Starts Tether locally on embedded defaults: the edge on workerd (wrangler dev),
-then the broker (in memory) wired to it both ways, then, with --simulate, simulated
-routers. Secrets not set in the environment are generated for this run (dev-only);
-the edge gets them from a private env file, so a .dev.vars in the repo is ignored.
-State lives only as long as the run. Ctrl-C stops everything (twice: kill at once).
-
-Options:
-  --simulate N        start N simulated routers (ids router-0 … router-{N-1})
-  --id-prefix P       id prefix of simulated routers (default "router-")
-  --devices a,b       device ids the printed client token may watch and command
-                      (default: the simulated routers, or router-0 … router-9)
-  -h, --help          this text
-
-Environment (CONTRACT.md names):
-  HOST (127.0.0.1)  MQTT_PORT (${BROKER_CONFIG.MQTT_PORT})  HTTP_PORT (${BROKER_CONFIG.HTTP_PORT})  EDGE_PORT (${EDGE_DEFAULT_PORT})
-  DEVICE_SECRET  BROKER_API_TOKEN  EDGE_EVENTS_SECRET (each at least 16 characters)
-  RAILS_API_TOKEN  CLIENT_JWT_SECRET
-  and every broker variable (npm run broker -- --help), passed through: e.g.
-  LOG_LEVEL=warn quiets the broker's JSON log, REDIS_URL switches it to Redis.
-
-Example: MQTT_PORT=18883 npm start -- --simulate 5`;
-
-function portFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    console.error(`tether: ${name}=${raw} is not a port (1-65535)`);
-    process.exit(2);
-  }
-  return port;
-}
-
 async function main(): Promise<void> {
-  let values: { simulate?: string; "id-prefix"?: string; devices?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      options: {
-        simulate: { type: "string" },
-        "id-prefix": { type: "string" },
-        devices: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    console.error(`tether: ${(error as Error).message}\n\n${HELP}`);
-    process.exit(2);
-  }
-  if (values.help) {
+  const parsed = parseStartOptions(process.argv.slice(2), process.env);
+  if (parsed.kind === "help") {
     console.log(HELP);
     return;
   }
-  const simulate = values.simulate === undefined ? 0 : Number(values.simulate);
-  if (!Number.isInteger(simulate) || simulate < 0 || simulate > 100_000) {
-    console.error("tether: --simulate takes a whole number of routers (0-100000)");
+  if (parsed.kind === "invalid") {
+    for (const problem of parsed.problems) console.error(`tether: ${problem}`);
+    console.error("tether: npm start -- --help lists the options.");
     process.exit(2);
   }
-  const idPrefix = values["id-prefix"] ?? "router-";
-  const host = process.env.HOST || "127.0.0.1";
-  const mqttPort = portFromEnv("MQTT_PORT", BROKER_CONFIG.MQTT_PORT);
-  const httpPort = portFromEnv("HTTP_PORT", BROKER_CONFIG.HTTP_PORT);
-  const edgePort = portFromEnv("EDGE_PORT", EDGE_DEFAULT_PORT);
+  const { simulate, idPrefix, host } = parsed.options;
 
-  const claims = [
-    { port: mqttPort, name: "MQTT_PORT", what: "the broker's MQTT listener" },
-    { port: httpPort, name: "HTTP_PORT", what: "the broker's HTTP API" },
-    { port: edgePort, name: "EDGE_PORT", what: "the edge (wrangler dev)" },
-  ];
-  const clash = claims.find((claim, i) => claims.findIndex((other) => other.port === claim.port) !== i);
-  if (clash) {
-    console.error(
-      `tether: MQTT_PORT, HTTP_PORT and EDGE_PORT must differ (${clash.name}=${clash.port} is used twice)`,
-    );
+  // A name that resolves elsewhere, or an address this machine does not have: say so
+  // once, by its flag, rather than once per port as Node's bind error.
+  const badHost = await tryBind(0, host).then(
+    () => undefined,
+    (error: unknown) => bindHostError(error),
+  );
+  if (badHost) {
+    console.error(`tether: ${parsed.options.hostName} ${host} ${badHost}`);
     process.exit(2);
   }
-  const taken = await findTakenPorts(claims, host);
-  if (taken.length > 0) {
-    console.error(`tether: cannot start:\n  - ${taken.join("\n  - ")}`);
+  const { ports, notices, problems } = await choosePorts(parsed.options.ports, host);
+  if (problems.length > 0) {
+    console.error(`tether: cannot start:\n  - ${problems.join("\n  - ")}`);
     process.exit(1);
   }
+  for (const notice of notices) console.log(`tether: ${notice}`);
+  const [mqttPort, httpPort, edgePort] = ports as [number, number, number];
 
   // Children run in their own process groups, so a terminal's Ctrl-C reaches only
   // this process: it must stop them, during start-up too (else they would be orphaned).
+  // Under `npm start` one Ctrl-C arrives twice, from the terminal and forwarded by npm:
+  // a repeat within SAME_CTRL_C_MS is that same keypress, not "kill at once".
+  const SAME_CTRL_C_MS = 500;
+  let firstSignalAt: number | undefined;
   const startup = new AbortController();
   let system: RunningSystem | undefined;
   let stopping = false;
@@ -106,6 +58,9 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   const onSignal = () => {
+    const now = Date.now();
+    if (firstSignalAt !== undefined && now - firstSignalAt < SAME_CTRL_C_MS) return;
+    firstSignalAt ??= now;
     if (!system) {
       startup.abort();
       return;
@@ -138,9 +93,9 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const deviceIds = values.devices
-    ? values.devices.split(",").filter(Boolean)
-    : Array.from({ length: Math.min(simulate || 10, 1000) }, (_, i) => `${idPrefix}${i}`);
+  const deviceIds =
+    parsed.options.devices ??
+    Array.from({ length: Math.min(simulate || 10, 1000) }, (_, i) => `${idPrefix}${i}`);
   const token = await mintClientToken(system.secrets.CLIENT_JWT_SECRET, {
     sub: "dev-user",
     devices: deviceIds,
@@ -148,7 +103,7 @@ async function main(): Promise<void> {
     // The console's token may command the simulated routers (it is the developer's own).
     cmd: true,
   });
-  console.log(banner(system, deviceIds, token));
+  console.log(banner(system, deviceIds, token, simulate));
 
   const exited = await system.firstExit;
   if (!stopping) {

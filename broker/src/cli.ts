@@ -3,6 +3,7 @@
  * Exit codes: 0 ok, 1 runtime failure (e.g. a port in use), 2 bad configuration.
  */
 import { devicePassword } from "../../protocol/src/index.js";
+import { bindHostError } from "./config/host.js";
 import { type BrokerConfig, ConfigError, loadConfig } from "./config.js";
 import { glibcVersion, mallocArenaAdvice } from "./diagnostics/malloc.js";
 
@@ -30,6 +31,11 @@ async function serve(config: BrokerConfig): Promise<number> {
   try {
     broker = await startBroker(config);
   } catch (error) {
+    const badHost = bindHostError(error);
+    if (badHost) {
+      console.error(`${NAME}: HOST (--host) "${config.host}" ${badHost}`);
+      return 2;
+    }
     const inUse = portInUse(error);
     if (!inUse) throw error;
     console.error(`${NAME}: ${portAdvice(config, inUse.port)}`);

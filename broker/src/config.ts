@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { isDeviceId, MAX_EVENT_BYTES } from "../../protocol/src/index.js";
+import { attachDashValues, describeArgvError } from "./config/argv.js";
+import { hostProblem } from "./config/host.js";
 import { productionProblems } from "./config/production.js";
 import { secretSource } from "./config/secret-sources.js";
 import { type BrokerConfigKey, helpText, SETTINGS, type Setting } from "./config/settings.js";
@@ -92,7 +94,14 @@ const optionalText = z.string().trim().min(1).optional();
 const schema = z.object({
   mqttPort: wholeNumber(0, 65_535),
   httpPort: wholeNumber(0, 65_535),
-  host: z.string().trim().min(1, "must not be empty"),
+  host: z
+    .string()
+    .trim()
+    .min(1, "must not be empty")
+    .superRefine((host, ctx) => {
+      const problem = hostProblem(host);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
   deviceSecret: secret,
   brokerApiToken: secret,
   edgeEventsUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
@@ -260,7 +269,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: attachDashValues(argv, new Set(SETTINGS.map((setting) => setting.flag))),
       allowPositionals: true,
       strict: true,
       options: Object.fromEntries(
@@ -271,7 +280,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       ),
     });
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message}. See --help.`);
+    const message = describeArgvError(error) ?? (error instanceof Error ? error.message : String(error));
+    throw new ConfigError(`${message}. See --help.`);
   }
   const [subcommand = "serve", ...rest] = parsed.positionals;
   const { raw, warnings, problems } = rawValues(parsed.values, env);

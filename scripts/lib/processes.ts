@@ -1,5 +1,30 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import { createInterface } from "node:readline";
+
+const SETPRIV = "/usr/bin/setpriv";
+
+function hasSetpriv(): boolean {
+  if (process.platform !== "linux") return false;
+  try {
+    accessSync(SETPRIV, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The command line that runs `command` so that it gets SIGTERM when this process dies,
+ * however it dies (SIGKILL included): Linux's parent-death signal, set by util-linux's
+ * `setpriv`, which then execs the command (same pid). Elsewhere the command as is; the
+ * caller's own exit handling is then the only guard.
+ */
+export function dieWithParent(command: string, args: string[]): { file: string; argv: string[] } {
+  return hasSetpriv()
+    ? { file: SETPRIV, argv: ["--pdeathsig", "TERM", "--", command, ...args] }
+    : { file: command, argv: args };
+}
 
 /** A child process of the local system, with its output prefixed and kept in a bounded tail. */
 export interface ManagedProcess {
@@ -25,10 +50,14 @@ export interface SpawnOptions {
   cwd?: string;
   /** Where prefixed output goes; null = keep only the tail. */
   output?: ((line: string) => void) | null;
+  /** Rewrites a line before it is shown (null drops it); the tail keeps it as it came. */
+  filter?: (line: string) => string | null;
 }
 
 export function spawnManaged(options: SpawnOptions): ManagedProcess {
-  const child = spawn(options.command, options.args, {
+  // A launcher or test runner killed outright must not leave the system running.
+  const { file, argv } = dieWithParent(options.command, options.args);
+  const child = spawn(file, argv, {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -40,7 +69,8 @@ export function spawnManaged(options: SpawnOptions): ManagedProcess {
   const onLine = (line: string) => {
     lines.push(line);
     if (lines.length > TAIL_LINES) lines.shift();
-    options.output?.(`[${options.name}] ${line}`);
+    const shown = options.filter ? options.filter(line) : line;
+    if (shown !== null) options.output?.(`[${options.name}] ${shown}`);
   };
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream }).on("line", onLine);
@@ -121,15 +151,43 @@ export async function waitUntilReady(check: ReadyCheck): Promise<void> {
   );
 }
 
-/** A probe that is ready when `url` answers 2xx (and `accept(body)` when given). */
+/** How long one readiness probe may take, by default. */
+const PROBE_TIMEOUT_MS = 2_000;
+
+/**
+ * A probe that is ready when `url` answers 2xx (and `accept(body)` when given).
+ *
+ * Bounded by a timer of our own rather than `AbortSignal.timeout` alone: under a loaded
+ * machine a launcher once sat for 15 minutes on a probe whose fetch never settled (no
+ * timer, no socket left), its abort evidently never delivered; the start-up deadline,
+ * checked between probes, could not help. The race ends the probe whatever fetch does.
+ */
 export function httpProbe(
   url: string,
   init: RequestInit = {},
   accept: (body: unknown) => boolean = () => true,
+  timeoutMs = PROBE_TIMEOUT_MS,
 ): () => Promise<boolean> {
   return async () => {
-    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(2_000) });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    return accept(await response.json());
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(`no answer from ${url} in ${timeoutMs} ms`);
+        controller.abort(error);
+        reject(error);
+      }, timeoutMs);
+    });
+    const answer = (async () => {
+      const response = await fetch(url, { ...init, signal: controller.signal });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      return accept(await response.json());
+    })();
+    answer.catch(() => {}); // settled by the race; a late rejection is not unhandled
+    try {
+      return await Promise.race([answer, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
 }

@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -6,6 +7,7 @@ import { isRecord } from "../../protocol/src/index.js";
 import { type DevSecrets, devSecrets } from "./dev-secrets.js";
 import { freePort } from "./ports.js";
 import { httpProbe, type ManagedProcess, spawnManaged, waitUntilReady } from "./processes.js";
+import { workerdNoiseFilter } from "./workerd-noise.js";
 
 export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -37,6 +39,8 @@ export interface RunningSystem {
   processes: ManagedProcess[];
   /** The broker's STATE_DIR (memory mode: its online roster), inside the system's temp dir. */
   brokerStateDir: string;
+  /** The run's private directory (edge state, env file); stop() removes it. */
+  stateDir: string;
   /** Resolves with the first process that exits on its own. */
   firstExit: Promise<ManagedProcess>;
   /** Routers, then broker (it flushes its last events to the edge), then edge; idempotent. */
@@ -49,7 +53,7 @@ export interface RunningSystem {
   killBroker(signal?: NodeJS.Signals): Promise<void>;
   /** Starts the broker again with the same configuration (ports, STATE_DIR) and waits for it. */
   startBroker(): Promise<void>;
-  /** SIGKILL to everything at once (a second Ctrl-C). */
+  /** SIGKILL to everything at once (a second Ctrl-C), and the run's directory removed. */
   kill(): void;
 }
 
@@ -100,6 +104,10 @@ export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProce
     EDGE_EVENTS_SECRET: options.secrets.EDGE_EVENTS_SECRET,
     BROKER_URL: options.brokerHttp,
   };
+  // wrangler, miniflare and workerd put temporary files (a `miniflare-<hash>` directory, an
+  // update-check cache) in TMPDIR, and some stay: here they go with the run's directory.
+  const tmp = join(options.stateDir, "tmp");
+  await mkdir(tmp, { recursive: true });
   await writeFile(
     envFile,
     Object.entries(edgeVars)
@@ -132,8 +140,9 @@ export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProce
       "warn",
     ],
     cwd: ROOT,
-    env: { ...process.env, FORCE_COLOR: "0", ...WRANGLER_ENV },
+    env: { ...process.env, FORCE_COLOR: "0", ...WRANGLER_ENV, TMPDIR: tmp },
     output: options.output,
+    filter: workerdNoiseFilter(),
   });
 }
 
@@ -172,6 +181,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   };
   const kill = () => {
     for (const managed of processes) managed.kill();
+    // Retries: a child killed a moment ago may still be closing a file in there.
+    rmSync(state, { recursive: true, force: true, maxRetries: 3 });
   };
 
   const baseEnv = { ...process.env, FORCE_COLOR: "0" };
@@ -285,6 +296,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     urls: { edge, brokerHttp, mqtt },
     processes,
     brokerStateDir,
+    stateDir: state,
     firstExit,
     stop,
     kill,

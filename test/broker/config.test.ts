@@ -1,4 +1,6 @@
+import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
+import { bindHostError } from "../../broker/src/config/host.js";
 import { ConfigError, loadConfig } from "../../broker/src/config.js";
 import { ADMISSION_DEFAULTS } from "../../broker/src/limits/command-admission.js";
 
@@ -153,6 +155,37 @@ describe("loadConfig", () => {
   it("refuses unknown flags and commands", () => {
     expect(failure(["--mqtt-prot", "1"], SECRETS).message).toContain("--mqtt-prot");
     expect(failure(["start"], SECRETS).message).toContain('unknown command "start"');
+  });
+
+  it("says what is wrong with a flag in its own words, not Node's parser's (issue 13)", () => {
+    const negative = failure(["--mqtt-port", "-5"], SECRETS);
+    expect(negative.message).toContain('MQTT_PORT (--mqtt-port) must be a whole number (got "-5")');
+    expect(negative.message).not.toContain("ambiguous");
+    expect(failure(["--host", "999.1.1.1"], SECRETS).message).toContain(
+      'HOST (--host) is not an IP address (each of the four numbers is 0-255) (got "999.1.1.1")',
+    );
+    expect(failure(["--host", "bad host!"], SECRETS).message).toContain(
+      "neither an IP address nor a host name",
+    );
+    expect(failure(["--mqtt-port"], SECRETS).message).toBe("--mqtt-port needs a value. See --help.");
+    expect(failure(["--mqtt-prot", "1"], SECRETS).message).toBe("unknown option --mqtt-prot. See --help.");
+    expect(serve(["--host", "::1"]).host).toBe("::1");
+    expect(serve(["--host", "localhost"]).host).toBe("localhost");
+  });
+
+  it("names a host that is not this machine's by the error binding it gives", async () => {
+    const bindError = (host: string) =>
+      new Promise<unknown>((resolve) => {
+        const server = createServer();
+        server.once("error", resolve);
+        server.listen({ port: 0, host }, () => server.close(() => resolve(null)));
+      });
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine.
+    expect(bindHostError(await bindError("192.0.2.1"))).toBe(
+      "is not an address of this machine (EADDRNOTAVAIL)",
+    );
+    expect(bindHostError(await bindError("no-such-host.invalid"))).toMatch(/^does not resolve to an address/);
+    expect(bindHostError(await bindError("127.0.0.1"))).toBeUndefined();
   });
 
   it("credentials validates the device id and needs only DEVICE_SECRET", () => {

@@ -4,11 +4,13 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import pino from "pino";
 import { type BrokerOptions, type RunningBroker, startBroker } from "../../broker/src/index.js";
 import { bearer, devicePassword, type TetherEvent, verifyBodySignature } from "../../protocol/src/index.js";
+import { REDIS_URL } from "../setup/service-urls.js";
 
 export const DEVICE_SECRET = "test-device-secret-0123456789";
 export const API_TOKEN = "test-broker-api-token-0123456789";
 export const EVENTS_SECRET = "test-events-secret-0123456789";
-export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+/** The run's private Redis (test/setup/services.ts); the one place tests read its URL. */
+export { REDIS_URL };
 
 /** Silent unless LOG_LEVEL is set. */
 export const testLogger = pino({ level: process.env.LOG_LEVEL ?? "silent" });

@@ -85,7 +85,9 @@ async function connectRouter(url: string, id: string) {
 const offlineEvents = (events: TetherEvent[], id: string) =>
   events.filter((e) => e.type === "presence" && e.deviceId === id && !e.online);
 
-describe("node liveness on Redis", () => {
+// The timing asserted is the broker's (killedAt → offline); the test's own time is mostly a
+// `node --import tsx` child starting, which on a loaded 2-core machine takes seconds.
+describe("node liveness on Redis", { timeout: 30_000 }, () => {
   it("reports the routers of a killed node offline within the heartbeat TTL, with exactly one presence event", async () => {
     const receiver = await startEventReceiver();
     const events = { edgeEventsUrl: receiver.url, edgeEventsSecret: EVENTS_SECRET };

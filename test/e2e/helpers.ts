@@ -1,103 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { sign } from "hono/jwt";
 import mqtt, { type MqttClient } from "mqtt";
-import { WebSocket } from "ws";
 import { connectDevice, type Device, type DeviceOptions } from "../../device-sdk/src/index.js";
-import { bearer, devicePassword, isRecord, parseJson } from "../../protocol/src/index.js";
-import { freePort } from "../../scripts/lib/ports.js";
-import { ROOT, type RunningSystem, type SystemOptions, startSystem } from "../../scripts/lib/system.js";
+import { bearer, devicePassword, isRecord } from "../../protocol/src/index.js";
+import type { RunningSystem, SystemOptions } from "../../scripts/lib/system.js";
+import { ClientSocket } from "./client-socket.js";
+import { SHARED_SYSTEM_ENV, type SystemHandle, startOwnedSystem } from "./system-fixture.js";
+import { until } from "./until.js";
 
-/** A frame a client socket received, parsed; `raw` keeps the text for non-JSON frames. */
-export type Frame = Record<string, unknown>;
-
-/** Child output is quiet unless E2E_VERBOSE=1 (tails are still kept for start-up errors). */
-const output = process.env.E2E_VERBOSE === "1" ? (line: string) => console.log(line) : null;
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` every 50 ms until it returns a value other than undefined/false, or throws after `timeoutMs`. */
-export async function until<T>(
-  what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 5_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** A real `ws` client socket on the edge, recording every frame it receives. */
-export class ClientSocket {
-  /** Bound: one test's worth of frames; the socket is closed at the end of its test. */
-  readonly frames: Frame[] = [];
-  readonly #ws: WebSocket;
-  #closed: Promise<void>;
-
-  private constructor(ws: WebSocket) {
-    this.#ws = ws;
-    this.#closed = new Promise((resolve) => ws.once("close", () => resolve()));
-    // A reset after the test has its answer must not become an uncaught 'error'.
-    ws.on("error", () => {});
-    ws.on("message", (data, isBinary) => {
-      const text = isBinary ? "" : data.toString();
-      const parsed = parseJson(text);
-      this.frames.push(parsed.ok && isRecord(parsed.value) ? parsed.value : { raw: text });
-    });
-  }
-
-  /** Opens `url` with protocols ["tether", token]; rejects with the HTTP status when refused. */
-  static open(url: string, token: string): Promise<ClientSocket> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, ["tether", token]);
-      const socket = new ClientSocket(ws);
-      ws.once("open", () => resolve(socket));
-      ws.once("unexpected-response", (_request, response) => {
-        reject(new RefusedUpgrade(response.statusCode ?? 0));
-        ws.terminate();
-      });
-      ws.once("error", reject);
-    });
-  }
-
-  /** The frames of these types, in arrival order. */
-  ofType(...types: string[]): Frame[] {
-    return this.frames.filter((frame) => typeof frame.type === "string" && types.includes(frame.type));
-  }
-
-  /** Resolves with the first frame (already received or not) that matches. */
-  async waitFor(what: string, match: (frame: Frame) => boolean, timeoutMs = 5_000): Promise<Frame> {
-    try {
-      return await until(what, () => this.frames.find(match), timeoutMs);
-    } catch (error) {
-      // Say what did arrive: a missing frame is much easier to place with its neighbours.
-      throw new Error(`${(error as Error).message}; frames so far: ${JSON.stringify(this.frames)}`);
-    }
-  }
-
-  send(frame: unknown): void {
-    this.#ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
-  }
-
-  close(): Promise<void> {
-    if (this.#ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-    this.#ws.close(1000);
-    const forced = setTimeout(() => this.#ws.terminate(), 1_000);
-    return this.#closed.finally(() => clearTimeout(forced));
-  }
-}
-
-export class RefusedUpgrade extends Error {
-  constructor(readonly status: number) {
-    super(`upgrade refused with HTTP ${status}`);
-  }
-}
+export { ClientSocket, type Frame, RefusedUpgrade } from "./client-socket.js";
+export { sleep, until } from "./until.js";
 
 export interface JsonResponse {
   status: number;
@@ -105,57 +17,60 @@ export interface JsonResponse {
 }
 
 /**
- * One real system per test file: broker process, edge on workerd (wrangler dev),
- * on ephemeral ports, with known secrets; plus the clients a test needs. Routers
- * and sockets opened by a test are closed by `cleanup()` (call it in afterEach).
+ * A real system (broker process, edge on workerd via wrangler dev) and the clients a
+ * test opens on it. `E2ESystem.shared()` is the one system of the whole run (started
+ * once by test/setup/e2e-system.ts); `E2ESystem.start()` starts a private one, for a
+ * file that needs other settings or must stop parts of it. Routers and sockets a test
+ * opens are closed by `cleanup()` (call it in afterEach); `stop()` in afterAll.
  */
 export class E2ESystem {
   /** Bound: what one test opens; emptied by cleanup(). */
   readonly #open: (() => Promise<void>)[] = [];
 
   private constructor(
-    readonly system: RunningSystem,
-    readonly configDir: string,
+    readonly handle: SystemHandle,
+    /** Stops the system when this file owns it; undefined for the shared one. */
+    private readonly release?: () => Promise<void>,
+    private readonly owned?: RunningSystem,
   ) {}
 
-  /**
-   * Starts the system with the repo's wrangler.toml copied into a directory that also
-   * holds a developer's `.dev.vars` and `.env` with wrong secrets and a wrong
-   * BROKER_URL: every test then also proves that the launcher's env file wins.
-   */
+  /** A private system for this file (its own broker and edge), stopped by stop(). */
   static async start(options: Partial<SystemOptions> = {}): Promise<E2ESystem> {
-    const host = "127.0.0.1";
-    const secret = (name: string) => `e2e-${name}-${randomUUID()}`;
-    const configDir = await configWithStrayDevVars();
-    const system = await startSystem({
-      wranglerConfig: join(configDir, "wrangler.toml"),
-      host,
-      mqttPort: await freePort(host),
-      httpPort: await freePort(host),
-      edgePort: await freePort(host),
-      env: {
-        DEVICE_SECRET: secret("device"),
-        BROKER_API_TOKEN: secret("broker"),
-        EDGE_EVENTS_SECRET: secret("events"),
-        RAILS_API_TOKEN: secret("rails"),
-        CLIENT_JWT_SECRET: secret("jwt"),
-      },
-      output,
-      readyTimeoutMs: 60_000,
-      ...options,
-    }).catch(async (error: unknown) => {
-      await rm(configDir, { recursive: true, force: true });
-      throw error;
-    });
-    return new E2ESystem(system, configDir);
+    const owned = await startOwnedSystem(options);
+    return new E2ESystem(owned, () => owned.stop(), owned.system);
+  }
+
+  /**
+   * The running system of a file that started its own (`E2ESystem.start()`): stop and
+   * start its edge, kill and restart its broker. The shared system is never disturbed.
+   */
+  get system(): RunningSystem {
+    if (!this.owned)
+      throw new Error("only a system this file started (E2ESystem.start()) may be stopped or killed");
+    return this.owned;
+  }
+
+  /** The run's shared system; waits while it starts (first caller) and fails with its start-up error. */
+  static async shared(): Promise<E2ESystem> {
+    const url = process.env[SHARED_SYSTEM_ENV];
+    if (!url)
+      throw new Error(`${SHARED_SYSTEM_ENV} is not set: run e2e files through vitest (project "e2e")`);
+    const response = await fetch(url, { signal: AbortSignal.timeout(90_000) });
+    const body: unknown = await response.json();
+    if (!response.ok || !isSystemHandle(body)) {
+      const message =
+        isRecord(body) && typeof body.message === "string" ? body.message : JSON.stringify(body);
+      throw new Error(`the shared e2e system did not start: ${message}`);
+    }
+    return new E2ESystem(body);
   }
 
   get secrets() {
-    return this.system.secrets;
+    return this.handle.secrets;
   }
 
   get urls() {
-    return this.system.urls;
+    return this.handle.urls;
   }
 
   /** A request to the edge as Rails makes it (its bearer token unless `token` says otherwise). */
@@ -295,10 +210,10 @@ export class E2ESystem {
     await Promise.all(this.#open.splice(0).map((close) => close()));
   }
 
+  /** Closes this file's clients; stops the system only when this file started it. */
   async stop(): Promise<void> {
     await this.cleanup();
-    await this.system.stop();
-    await rm(this.configDir, { recursive: true, force: true });
+    await this.release?.();
   }
 }
 
@@ -307,25 +222,20 @@ export function freshId(label: string): string {
   return `e2e-${label}-${randomUUID().slice(0, 8)}`;
 }
 
-/** A temp copy of wrangler.toml (paths made absolute) next to a stray `.dev.vars` and `.env`. */
-async function configWithStrayDevVars(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "tether-e2e-edge-"));
-  const toml = await readFile(join(ROOT, "wrangler.toml"), "utf8");
-  const rewritten = toml
-    .replace(/^main = "(.+)"$/m, (_, path: string) => `main = "${join(ROOT, path)}"`)
-    .replace(/^directory = "(.+)"$/m, (_, path: string) => `directory = "${join(ROOT, path)}"`);
-  if (!rewritten.includes(`main = "${ROOT}`) || !rewritten.includes(`directory = "${ROOT}`)) {
-    throw new Error("wrangler.toml changed shape: update configWithStrayDevVars");
-  }
-  const stray = [
-    "RAILS_API_TOKEN=stray-dev-vars-rails-token",
-    "CLIENT_JWT_SECRET=stray-dev-vars-jwt-secret",
-    "BROKER_API_TOKEN=stray-dev-vars-broker-token",
-    "EDGE_EVENTS_SECRET=stray-dev-vars-events-secret",
-    "BROKER_URL=http://127.0.0.1:9",
-  ].join("\n");
-  await writeFile(join(dir, "wrangler.toml"), rewritten);
-  await writeFile(join(dir, ".dev.vars"), stray);
-  await writeFile(join(dir, ".env"), stray);
-  return dir;
+const SECRET_NAMES = [
+  "DEVICE_SECRET",
+  "BROKER_API_TOKEN",
+  "EDGE_EVENTS_SECRET",
+  "RAILS_API_TOKEN",
+  "CLIENT_JWT_SECRET",
+] as const;
+
+/** Guards the shared system's answer (it crosses a process boundary as JSON). */
+function isSystemHandle(value: unknown): value is SystemHandle {
+  if (!isRecord(value) || !isRecord(value.urls) || !isRecord(value.secrets)) return false;
+  const { urls, secrets } = value;
+  return (
+    ["edge", "brokerHttp", "mqtt"].every((key) => typeof urls[key] === "string") &&
+    SECRET_NAMES.every((key) => typeof secrets[key] === "string")
+  );
 }

@@ -54,9 +54,13 @@ export class Launcher {
     });
   }
 
-  /** Ctrl-C: SIGINT to the process group, as a terminal sends it. */
+  /** Ctrl-C: SIGINT to the process group, as a terminal sends it (nothing if it has exited). */
   interrupt(): void {
-    process.kill(-this.pid, "SIGINT");
+    try {
+      process.kill(-this.pid, "SIGINT");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+    }
   }
 
   /** Test cleanup: whatever is left of the group, and of the children's own groups, is killed. */

@@ -1,7 +1,8 @@
 /**
- * `npm start` itself (issue 5): the launcher brings up broker + edge + a simulated
- * router, its printed curl line and console URL work (the console in Debian's
- * Chromium), Ctrl-C stops every child, and a taken port is refused clearly.
+ * `npm start` itself (issues 5 and 13): the launcher brings up broker + edge + a
+ * simulated router on free ports when the defaults are taken, its printed curl line and
+ * console URL work (the console in Debian's Chromium), Ctrl-C stops every child, a
+ * taken port that was asked for is refused clearly, and wrong options fail at once.
  */
 import { existsSync, rmSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintClientToken } from "../../scripts/lib/dev-secrets.js";
 import { freePort } from "../../scripts/lib/ports.js";
 import { ROOT } from "../../scripts/lib/system.js";
-import { until } from "./helpers.js";
+import { sleep, until } from "./helpers.js";
 import { commandLine, descendants, Launcher, portIsFree } from "./launcher.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -83,45 +84,78 @@ describe.sequential("npm start", () => {
     }
   }, 20_000);
 
-  it("on a machine where Mosquitto holds 1883, says so when MQTT_PORT is left at its default", async (ctx) => {
-    if (await portIsFree(1883)) ctx.skip("nothing listens on 127.0.0.1:1883 here");
+  it("refuses wrong options at once, each named by its flag, before starting anything", async () => {
+    const startedAt = Date.now();
     const launcher = new Launcher(
-      [],
-      launcherEnv({ HTTP_PORT: await freePort(), EDGE_PORT: await freePort() }),
+      ["--simulate", "2", "--id-prefix", "bad prefix!", "--mqtt-port", "-5", "--host", "999.1.1.1"],
+      launcherEnv({}),
     );
     const { code } = await launcher.exited;
-    expect(code).toBe(1);
-    expect(launcher.output).toContain("port 1883 (MQTT_PORT");
-    expect(launcher.output).toContain("Mosquitto");
-    expect(launcher.output).toContain("MQTT_PORT=18883 npm start");
+    expect(code).toBe(2);
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+    expect(launcher.output).toContain('tether: --id-prefix "bad prefix!": device ids');
+    expect(launcher.output).toContain("tether: --mqtt-port -5: a port is a whole number from 1 to 65535");
+    expect(launcher.output).toContain("tether: --host 999.1.1.1 is not an IP address");
+    expect(launcher.output).not.toContain("starting edge");
   }, 20_000);
 
-  describe.sequential("with --simulate 1", () => {
+  describe.sequential("with --simulate 1 and its default ports taken", () => {
     // The default prefix: each launcher has its own broker and edge state, and the screenshot reads well.
     const idPrefix = "router-";
+    /** The ports the launcher announced instead of the taken defaults. */
     const ports = { MQTT_PORT: 0, HTTP_PORT: 0, EDGE_PORT: 0 };
+    /** Bound: the three defaults, held until the launcher has chosen other ports. */
+    const holders: Server[] = [];
     let launcher: Launcher;
     /** Every process the launcher started, seen while it runs (for the Ctrl-C test and cleanup). */
     let children: number[] = [];
 
+    const releaseDefaults = () =>
+      Promise.all(holders.splice(0).map((holder) => new Promise((resolve) => holder.close(resolve))));
+
     beforeAll(async () => {
-      ports.MQTT_PORT = await freePort();
-      ports.HTTP_PORT = await freePort();
-      ports.EDGE_PORT = await freePort();
-      launcher = new Launcher(["--simulate", "1"], launcherEnv(ports));
+      // Where 1883 is free, play the machine's Mosquitto (here it usually is the machine's own).
+      for (const port of [1883, 8080, 8787]) {
+        const holder = await listen(port).catch(() => null); // taken already: by someone else
+        if (holder) holders.push(holder);
+      }
+      launcher = new Launcher(["--simulate", "1"], launcherEnv({}));
       await launcher.waitForOutput("Ctrl-C stops everything.", 90_000);
       children = descendants(launcher.pid);
+      ports.MQTT_PORT = Number(
+        match(launcher.output, /MQTT port 1883 is in use \(mosquitto\?\); using (\d+)/, "the MQTT port"),
+      );
+      ports.HTTP_PORT = Number(
+        match(launcher.output, /HTTP port 8080 is in use; using (\d+)/, "the HTTP port"),
+      );
+      ports.EDGE_PORT = Number(
+        match(launcher.output, /Edge port 8787 is in use; using (\d+)/, "the edge port"),
+      );
+      await releaseDefaults(); // chosen: others on this machine may want them back
     }, 100_000);
 
-    afterAll(() => {
+    afterAll(async () => {
       // Only does something when a test failed before Ctrl-C did its job.
       launcher?.killAll(children);
+      await releaseDefaults();
+    });
+
+    it("says in one line each which port replaced a taken default, and uses it in every URL it prints", async () => {
+      const out = launcher.output;
+      expect(out).toContain(`tether: MQTT port 1883 is in use (mosquitto?); using ${ports.MQTT_PORT}\n`);
+      expect(new Set(Object.values(ports)).size).toBe(3);
+      expect(out).toContain(`Web console   http://127.0.0.1:${ports.EDGE_PORT}/#device=${idPrefix}0&token=`);
+      expect(out).toContain(`Rails API     http://127.0.0.1:${ports.EDGE_PORT}/v1/devices/{id}/commands`);
+      expect(out).toContain(
+        `Broker API    http://127.0.0.1:${ports.HTTP_PORT}   MQTT  mqtt://127.0.0.1:${ports.MQTT_PORT}`,
+      );
+      expect(out).toContain(`against mqtt://127.0.0.1:${ports.MQTT_PORT}`);
+      for (const taken of [":1883", ":8080", ":8787"])
+        expect(out).not.toMatch(new RegExp(`127\\.0\\.0\\.1${taken}\\b`));
     });
 
     it("prints the URLs, dev-only secrets and a curl line that reaches the router through edge and broker", async () => {
       const out = launcher.output;
-      expect(out).toContain(`Web console   http://127.0.0.1:${ports.EDGE_PORT}/#device=${idPrefix}0&token=`);
-      expect(out).toContain(`MQTT  mqtt://127.0.0.1:${ports.MQTT_PORT}`);
       expect(out).toContain("DEV-ONLY secrets generated for this run");
 
       const url = match(out, /curl -s -X POST (\S+)/, "a curl line");
@@ -302,18 +336,25 @@ describe.sequential("npm start", () => {
       expect(reached).toEqual([]);
     }, 60_000);
 
-    it("stops every child on Ctrl-C — workerd included — exits 0 and frees its ports", async () => {
+    it("stops every child on Ctrl-C — workerd included — exits 0, frees its ports and removes its files", async () => {
       const running = children.map((pid) => commandLine(pid) ?? "");
       expect(running.some((cmd) => cmd.includes("workerd"))).toBe(true);
       expect(running.some((cmd) => cmd.includes("broker/src/cli.ts"))).toBe(true);
       expect(running.some((cmd) => cmd.includes("simulator/cli.ts"))).toBe(true);
+      const stateDir = match(running.join("\n"), /--env-file (\S+)\/edge\.env/, "wrangler's env file");
+      expect(existsSync(stateDir)).toBe(true);
 
+      // One Ctrl-C as `npm start` delivers it: the terminal's SIGINT to the group, and the
+      // same signal again a moment later, forwarded by npm to its script. Still one graceful stop.
       const interruptedAt = Date.now();
+      launcher.interrupt();
+      await sleep(50);
       launcher.interrupt();
       const { code } = await launcher.exited;
       const stopMs = Date.now() - interruptedAt;
       expect(code).toBe(0);
       expect(launcher.output).toContain("tether: stopped.");
+      expect(launcher.output).not.toContain("tether: killed.");
       expect(stopMs).toBeLessThan(15_000);
 
       const leftovers = await until(
@@ -330,6 +371,10 @@ describe.sequential("npm start", () => {
       for (const port of Object.values(ports)) {
         await until(`port ${port} free`, () => portIsFree(port), 5_000);
       }
+      expect(existsSync(stateDir)).toBe(false);
+      // The console's tab went away without a close frame: workerd's local-only Broken-pipe
+      // trace is shown as one sentence, never as a stack (scripts/lib/workerd-noise.ts).
+      expect(launcher.output).not.toMatch(/::write\(.*Broken pipe|stack: \S*workerd@/);
     }, 30_000);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * End to end (issue 5): a real broker process, the real edge on workerd (wrangler
- * dev), SDK routers over MQTT and `ws` clients, all on ephemeral ports. One system
- * for the file; each test uses its own device ids.
+ * dev), SDK routers over MQTT and `ws` clients, all on ephemeral ports. The run's
+ * shared system (test/setup/e2e-system.ts); each test uses its own device ids.
  */
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +16,7 @@ const QUIET_MS = 750;
 let e2e: E2ESystem;
 
 beforeAll(async () => {
-  e2e = await E2ESystem.start();
+  e2e = await E2ESystem.shared();
 }, 90_000);
 
 afterEach(async () => {

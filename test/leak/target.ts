@@ -64,7 +64,10 @@ export async function startTetherTarget(): Promise<ChurnTarget> {
     logger: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
     memoryLogIntervalSeconds: 0,
     sessionExpirySeconds: SESSION_EXPIRY_SECONDS,
-    connectTimeoutMs: 500,
+    // Sockets that never send CONNECT are closed by it. Not shorter: a CPU-starved event
+    // loop (a loaded 2-core machine) can take half a second to read a real router's CONNECT,
+    // and cutting that router off failed the run with ECONNRESET.
+    connectTimeoutMs: 2_000,
     edgeEventsUrl: receiver.url,
     edgeEventsSecret: EVENTS_SECRET,
     // Lag shedding off (issue 17): this broker shares its event loop and the suite's two cores

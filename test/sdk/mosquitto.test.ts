@@ -1,13 +1,13 @@
 import { connectAsync } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectDevice, type Device } from "../../device-sdk/src/index.js";
+import { MOSQUITTO_URL } from "../setup/service-urls.js";
 import { type Operator, startOperator } from "./helpers/operator.js";
 import { uniqueSuffix, waitFor } from "./helpers/wait.js";
 
-// A third-party broker: the SDK must not depend on our broker's quirks. Mosquitto runs
-// on this machine (allow_anonymous, so the password is ignored); it is shared and keeps
-// sessions, hence a fresh device id per run.
-const MOSQUITTO_URL = process.env.MOSQUITTO_URL ?? "mqtt://127.0.0.1:1883";
+// A third-party broker: the SDK must not depend on our broker's quirks. The run's private
+// Mosquitto (allow_anonymous, so the password is ignored; or TEST_MOSQUITTO_URL's) keeps
+// sessions and is shared by the files of the run, hence a fresh device id per test.
 
 describe("device SDK against Mosquitto", () => {
   let device: Device | undefined;

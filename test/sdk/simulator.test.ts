@@ -76,6 +76,20 @@ describe("router simulator", () => {
     expect(simulation.stats()).toMatchObject({ routers: 0, connected: 0, zombieSockets: 0 });
   });
 
+  it("counts no router once stop() resolves, even one that was still booting", async () => {
+    broker = await startTestBroker();
+    // Every router is still deriving its password when stop() is called.
+    simulation = startSimulation({
+      routers: 20,
+      brokerUrl: broker.mqttUrl,
+      deviceSecret: DEVICE_SECRET,
+      idPrefix: `early-${uniqueSuffix()}-`,
+    });
+    expect(simulation.stats().routers).toBe(20);
+    await simulation.stop();
+    expect(simulation.stats()).toMatchObject({ routers: 0, connected: 0, zombieSockets: 0 });
+  });
+
   it("parses its command line, churn spec included, and refuses nonsense", () => {
     const parsed = parseCliArgs(
       ["--routers", "200", "--broker", "mqtt://a:1883,mqtt://b:1883", "--churn", "half-open=6,vanish=1"],

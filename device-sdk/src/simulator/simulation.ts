@@ -130,6 +130,17 @@ export function startSimulation(options: SimulationOptions): Simulation {
     live.set(id, router);
   }
 
+  /** Bound: boots between their start and their router (the fleet plus replacements); each removes itself. */
+  const inFlight = new Set<Promise<void>>();
+
+  /** Boots `id` in the background; stop() waits for it, so nothing is still booting after stop. */
+  function startBoot(id: string): void {
+    const booted: Promise<void> = boot(id)
+      .catch(onError)
+      .finally(() => inFlight.delete(booted));
+    inFlight.add(booted);
+  }
+
   async function retire(router: SimulatedRouter): Promise<void> {
     live.delete(router.options.id);
     const s = router.device.stats();
@@ -146,7 +157,7 @@ export function startSimulation(options: SimulationOptions): Simulation {
     const delay = downtimeMs * (0.5 + random());
     const timer = setTimeout(() => {
       rebooting.delete(id);
-      void boot(id).catch(onError);
+      startBoot(id);
     }, delay);
     rebooting.set(id, timer);
   }
@@ -201,7 +212,7 @@ export function startSimulation(options: SimulationOptions): Simulation {
         const socket = detachSocket(router.device);
         if (socket) zombies.hold(socket);
         void retire(router);
-        if (options.replaceVanished ?? true) void boot(`${prefix}${nextIndex++}`).catch(onError);
+        if (options.replaceVanished ?? true) startBoot(`${prefix}${nextIndex++}`);
         break;
       }
     }
@@ -215,13 +226,13 @@ export function startSimulation(options: SimulationOptions): Simulation {
       const timer = setTimeout(
         () => {
           rampTimers.delete(timer);
-          void boot(id).catch(onError);
+          startBoot(id);
         },
         (rampMs * i) / options.routers,
       );
       rampTimers.add(timer);
     } else {
-      void boot(id).catch(onError);
+      startBoot(id);
     }
   }
   const stopChurn = scheduleChurn(churnRates, applyChurn, random);
@@ -277,6 +288,9 @@ export function startSimulation(options: SimulationOptions): Simulation {
       rampTimers.clear();
       for (const timer of rebooting.values()) clearTimeout(timer);
       rebooting.clear();
+      // A boot awaiting its password sees `stopped` and creates no router; wait for it, or a
+      // router still counted as booting would outlive stop().
+      await Promise.all(inFlight);
       await Promise.all([...live.values()].map((router) => retire(router)));
       await Promise.all([...impostors].map((impostor) => impostor.endAsync(true)));
       impostors.clear();

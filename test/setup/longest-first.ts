@@ -1,0 +1,39 @@
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/**
+ * The files that take longest, longest first (vitest's per-file durations, issue 13).
+ * They start first so the short files fill the other workers around them; vitest's own
+ * order (by the last run's durations) does not exist yet in a fresh clone, where it falls
+ * back to file size and started the longest files last. Paths from the repository root.
+ */
+export const LONGEST_FIRST = [
+  "test/leak/churn.test.ts",
+  "test/leak/churn-catches-leak.test.ts",
+  "test/e2e/start.test.ts",
+  "test/e2e/nothing-lost.test.ts",
+  "test/e2e/system.test.ts",
+  "test/broker/auth-forget.test.ts",
+  "test/broker/diagnostics-wiring.test.ts",
+  "test/setup/services.test.ts",
+  "test/leak/heap-diff.test.ts",
+  "test/security/broker-fuzz.test.ts",
+  "test/edge-deploy/dry-run.test.ts",
+  "test/broker/node-liveness.test.ts",
+  "test/broker/liveness.test.ts",
+];
+
+/** vitest's order (groups first), then LONGEST_FIRST within each group. */
+export class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const rank = (spec: TestSpecification) => {
+      const index = LONGEST_FIRST.findIndex((path) => spec.moduleId.endsWith(path));
+      return index === -1 ? LONGEST_FIRST.length : index;
+    };
+    const group = (spec: TestSpecification) => spec.project.config.sequence.groupOrder;
+    return sorted
+      .map((spec, order) => ({ spec, order }))
+      .sort((a, b) => group(a.spec) - group(b.spec) || rank(a.spec) - rank(b.spec) || a.order - b.order)
+      .map(({ spec }) => spec);
+  }
+}
