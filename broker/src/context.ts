@@ -43,6 +43,8 @@ export interface BrokerLimits {
   commandExpiryIntervalMs: number;
   /** The edge refusing or silent this long turns /healthz `degraded`. */
   edgeDegradedAfterMs: number;
+  /** Memory mode: serialized desired documents kept (LRU beyond it; issue 15). */
+  maxDesiredBytes: number;
 }
 
 export type BrokerSettings = BrokerConfig & BrokerLimits;
@@ -106,6 +108,8 @@ export type RefusalReason =
   | "topic_not_allowed"
   | "other_device"
   | "publish_commands"
+  /** A device publishing on its own desired topic, which only the broker writes (issue 15). */
+  | "publish_desired"
   | "subscribe_not_commands"
   | "forward_not_allowed"
   // publishes

@@ -8,6 +8,9 @@ import { QueuedCommandExpiry } from "./commands/queued-expiry.js";
 import { CommandRouter } from "./commands/router.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
+import { DesiredDelivery } from "./desired/desired-delivery.js";
+import { MemoryDesiredStore } from "./desired/desired-store.js";
+import { RedisDesiredStore } from "./desired/redis-desired-store.js";
 import { NodeLiveness } from "./devices/node-liveness.js";
 import { OnlineRoster } from "./devices/online-roster.js";
 import { Revocations } from "./devices/revocation.js";
@@ -188,6 +191,14 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     : undefined;
 
   const router = new CommandRouter(ctx, broker, persistence, pending);
+  const desired = new DesiredDelivery(
+    ctx,
+    broker,
+    redisParts
+      ? new RedisDesiredStore(redisParts.redis, settings.redisKeyPrefix, settings.sessionExpirySeconds)
+      : new MemoryDesiredStore(settings.maxDesiredBytes),
+  );
+  desired.start();
   // Results travel on Aedes's bus, so the node waiting for one hears it wherever the device is connected.
   await subscribeAsync(broker, "devices/+/results", (packet, done) => {
     done();
@@ -239,6 +250,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     counts: stats,
     brokerApiToken: settings.brokerApiToken,
     revocations,
+    desired,
     router,
     store,
     metrics,
@@ -303,6 +315,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
 
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
+    desired.stop();
     reaper.stop();
     expiry.stop();
     loopLag.stop();

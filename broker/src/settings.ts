@@ -1,6 +1,7 @@
 import { BROKER_CONFIG } from "../../protocol/src/index.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerLimits, BrokerSettings } from "./context.js";
+import { DEFAULT_MAX_DESIRED_BYTES } from "./desired/desired-store.js";
 import { DEFAULT_FORWARDER_MAX_BYTES } from "./forwarder/options.js";
 import { ADMISSION_DEFAULTS } from "./limits/command-admission.js";
 
@@ -48,6 +49,7 @@ const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLi
   redisKeyPrefix: "tether:",
   commandExpiryIntervalMs: 1_000,
   edgeDegradedAfterMs: 15_000,
+  maxDesiredBytes: DEFAULT_MAX_DESIRED_BYTES,
 };
 
 /** Fills in defaults; `undefined` in `options` means "use the default". */

@@ -5,6 +5,7 @@
  */
 export * from "./config.js";
 export * from "./crypto.js";
+export * from "./desired.js";
 export * from "./errors.js";
 export * from "./ids.js";
 export * from "./limits.js";

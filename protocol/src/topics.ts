@@ -9,17 +9,20 @@ export const topics = {
   results: (deviceId: string) => `devices/${deviceId}/results`,
   state: (deviceId: string) => `devices/${deviceId}/state`,
   event: (deviceId: string, name: string) => `devices/${deviceId}/events/${name}`,
+  /** Broker → device, QoS 1: the latest desired document (issue 15). */
+  desired: (deviceId: string) => `devices/${deviceId}/desired`,
 } as const;
 
 /**
  * The topics device `deviceId` may subscribe to, and so the only topics its
- * session may hold and the broker may forward to it: exact topics, no wildcards.
+ * session may hold and the broker may forward to it: exact topics, no wildcards —
+ * its commands and its desired document (issue 15).
  * Every check follows this one function (the broker's ACL, its persistence
  * guard and forward check, the property test of the topic rules); a topic
  * added here is added everywhere.
  */
 export function deviceSubscriptionTopics(deviceId: string): readonly string[] {
-  return [topics.commands(deviceId)];
+  return [topics.commands(deviceId), topics.desired(deviceId)];
 }
 
 /** True when `topic` is one of `deviceSubscriptionTopics(deviceId)`. */
@@ -32,6 +35,7 @@ export const EVENT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export type ParsedTopic =
   | { kind: "commands"; deviceId: string }
+  | { kind: "desired"; deviceId: string }
   | { kind: "results"; deviceId: string }
   | { kind: "state"; deviceId: string }
   | { kind: "event"; deviceId: string; name: string };
@@ -49,7 +53,9 @@ export function parseTopic(topic: string): ParsedTopic | null {
   const [, deviceId, kind, name] = parts;
   if (!isDeviceId(deviceId)) return null;
   if (parts.length === 3) {
-    if (kind === "commands" || kind === "results" || kind === "state") return { kind, deviceId };
+    if (kind === "commands" || kind === "results" || kind === "state" || kind === "desired") {
+      return { kind, deviceId };
+    }
     return null;
   }
   if (kind === "events" && name !== undefined && EVENT_NAME_PATTERN.test(name)) {

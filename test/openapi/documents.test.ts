@@ -32,6 +32,7 @@ function brokerAppForRoutes() {
   const deps: HttpAppDeps = {
     brokerApiToken: "t".repeat(32),
     revocations: unused,
+    desired: unused,
     counts: unused,
     router: unused,
     store: unused,

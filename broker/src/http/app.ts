@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { ErrorCode, errorBody } from "../../../protocol/src/index.js";
 import type { CommandRouter } from "../commands/router.js";
 import type { DeviceStore } from "../devices/store.js";
+import type { DesiredDelivery } from "../desired/desired-delivery.js";
 import { type CountsSource, debugMemoryRoute } from "../diagnostics/index.js";
 import { clip } from "../logging/clip.js";
 import type { BrokerMetrics } from "../metrics.js";
@@ -17,6 +18,8 @@ export type { RevocationControl } from "./device-routes.js";
 export interface HttpAppDeps {
   brokerApiToken: string;
   revocations: RevocationControl;
+  /** Desired state (issue 15). */
+  desired: DesiredDelivery;
   /** Live-object counts served at `GET /debug/memory`. */
   counts: CountsSource;
   router: CommandRouter;

@@ -4,7 +4,9 @@ import type { Logger } from "pino";
 import { ErrorCode, errorBody, RETRY_AFTER_HEADER } from "../../../protocol/src/index.js";
 import type { CommandRouter } from "../commands/router.js";
 import type { DeviceStore } from "../devices/store.js";
+import type { DesiredDelivery } from "../desired/desired-delivery.js";
 import type { BrokerMetrics } from "../metrics.js";
+import { desiredRoute } from "./desired-route.js";
 import { limitBody } from "./middleware.js";
 import {
   BEARER,
@@ -30,6 +32,8 @@ export interface DeviceRoutesDeps {
   router: CommandRouter;
   store: DeviceStore;
   revocations: RevocationControl;
+  /** Desired state (issue 15): `PUT /{id}/desired`. */
+  desired: DesiredDelivery;
   metrics: BrokerMetrics;
   /** Largest accepted request body. */
   maxBodyBytes: number;
@@ -117,6 +121,7 @@ export function deviceRoutes(deps: DeviceRoutesDeps): OpenAPIHono {
     return declared(c.json(reply.body, reply.status));
   });
   routes.route("/", commands);
+  routes.route("/", desiredRoute(deps.desired));
 
   // Live revocation (issue 10 §6): takes effect on a connected device within seconds on every node.
   routes.openapi(revoke("post"), async (c) => {

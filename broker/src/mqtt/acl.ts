@@ -12,7 +12,7 @@ import { type BrokerContext, type RefusalReason, refuse } from "../context.js";
 /**
  * The ACL of CONTRACT.md "MQTT topics": a device publishes only to its own
  * results, state and events/{name}, at QoS 0 or 1; it subscribes only to
- * `deviceSubscriptionTopics(id)` (its own commands), and nothing else is ever
+ * `deviceSubscriptionTopics(id)` (its own commands and desired state), and nothing else is ever
  * forwarded to it. Everything else is refused and counted by reason. MQTT 3.1.1
  * cannot refuse a PUBLISH, so a refused publish closes the connection
  * [MQTT-3.3.5-2]; a refused subscription is answered 0x80 and the connection
@@ -58,7 +58,8 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     }
     const reason: RefusalReason | null =
       topicRefusal(packet.topic, deviceId) ??
-      (isCommandsTopic(packet.topic, deviceId) ? "publish_commands" : null);
+      (isCommandsTopic(packet.topic, deviceId) ? "publish_commands" : null) ??
+      (packet.topic === topics.desired(deviceId) ? "publish_desired" : null);
     if (reason) {
       refuse(ctx, reason, { deviceId, topic: packet.topic, action: "publish" });
       callback(new Error(`publish refused: ${reason}`));
@@ -90,7 +91,7 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
       callback(null, null);
       return;
     }
-    // Commands are QoS 1 (CONTRACT.md); QoS 2 would add a second in-flight store per session.
+    // Commands and desired state are QoS 1 (CONTRACT.md); QoS 2 would add a second in-flight store per session.
     callback(null, { ...sub, qos: sub.qos === 0 ? 0 : 1 });
   };
 }
@@ -112,7 +113,10 @@ export function createAuthorizeForward(
       refuse(ctx, "forward_not_allowed", { deviceId: client.id, topic: packet.topic });
       return null;
     }
-    if (!isCommandsTopic(packet.topic, client.id)) return packet;
+    if (!isCommandsTopic(packet.topic, client.id)) {
+      ctx.metrics.messagesOut.inc({ kind: "desired" });
+      return packet;
+    }
     const json = parseJson(packet.payload.toString());
     const command = json.ok ? parseCommand(json.value) : json;
     if (!command.ok) {
