@@ -60,11 +60,12 @@ export class Connection {
     return !this.#closed && this.#client.connected;
   }
 
-  /** Subscribes at QoS 1; rejects when the broker refuses (granted QoS 128). */
-  async subscribe(topic: string): Promise<void> {
-    const granted = await this.#client.subscribeAsync(topic, { qos: 1 });
-    if (granted.some((grant) => grant.qos === 128))
-      throw new TetherError(ErrorCode.Forbidden, `subscription to ${topic} refused`);
+  /** Subscribes at QoS 1 (several topics in one SUBSCRIBE); rejects when the broker refuses one (granted QoS 128). */
+  async subscribe(topics: string | string[]): Promise<void> {
+    const granted = await this.#client.subscribeAsync(topics, { qos: 1 });
+    const refused = granted.filter((grant) => grant.qos === 128).map((grant) => grant.topic);
+    if (refused.length > 0)
+      throw new TetherError(ErrorCode.Forbidden, `subscription to ${refused.join(", ")} refused`);
   }
 
   /** Resolves on PUBACK (QoS 1) or once written (QoS 0); rejects if the connection ends first. */

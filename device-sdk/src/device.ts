@@ -15,6 +15,7 @@ import {
   type DispatcherStats,
 } from "./command-dispatcher.js";
 import { Connection } from "./connection.js";
+import { DesiredApplier, type DesiredHandler, type DesiredStats } from "./desired-applier.js";
 import { detachSocketKey } from "./fault-injection.js";
 import { type DeviceOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { Outbox, type OutboxStats } from "./outbox.js";
@@ -26,7 +27,7 @@ export type DeviceStatus = "connecting" | "online" | "reconnecting" | "closed";
 
 /** Events of a `Device`, with their listener arguments. */
 export type DeviceEvents = {
-  /** Connected and subscribed to its commands topic. */
+  /** Connected and subscribed to its commands and desired topics. */
   online: [info: { url: string; sessionPresent: boolean }];
   /** Was online, is not any more (also on close()). */
   offline: [info: { reason: string }];
@@ -36,7 +37,7 @@ export type DeviceEvents = {
   error: [error: Error];
 };
 
-export interface DeviceStats extends DispatcherStats, OutboxStats {
+export interface DeviceStats extends DispatcherStats, OutboxStats, DesiredStats {
   status: DeviceStatus;
   /** Successful connections (CONNACK + SUBACK), the first one included. */
   connects: number;
@@ -73,6 +74,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
   readonly #state = new StateReporter();
   readonly #dispatcher: CommandDispatcher;
   readonly #outbox: Outbox;
+  readonly #desired: DesiredApplier;
   #connection: Connection | null = null;
   #status: DeviceStatus = "connecting";
   #attempts = 0;
@@ -99,6 +101,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       publish: (id, payload) => this.#outbox.addResult(id, payload),
       reportError: onError,
     });
+    this.#desired = new DesiredApplier({ report: (partial) => this.reportState(partial), reportError: onError });
     this.#connect();
   }
 
@@ -127,6 +130,26 @@ export class Device extends TypedEmitter<DeviceEvents> {
       throw new TetherError(ErrorCode.InvalidRequest, "command name must match [A-Za-z0-9_.-]{1,64}");
     }
     this.#dispatcher.register(name, handler, options);
+    return this;
+  }
+
+  /**
+   * Registers the desired-state handler (issue 15). It gets the whole desired object and
+   * `{ version, signal }`; once it resolves, the SDK reports `desiredVersion: version`
+   * with the state (an object the handler resolves with is merged into the state too);
+   * a throw reports `desiredError: {version, code, message}`. One version runs at a
+   * time: the same version is never applied twice at once, and a newer version aborts
+   * `signal` and supersedes the running one. A document that arrived before the handler
+   * was registered is applied at once.
+   *
+   * @example
+   *   device.onDesired(async (desired, { version, signal }) => {
+   *     await wifi.configure(desired.wifi, { signal });
+   *     return { wifi: desired.wifi }; // reported as applied, with desiredVersion
+   *   });
+   */
+  onDesired(handler: DesiredHandler): this {
+    this.#desired.setHandler(handler);
     return this;
   }
 
@@ -207,6 +230,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
       connectAttempts: this.#attempts,
       ...this.#dispatcher.stats(),
       ...this.#outbox.stats(),
+      ...this.#desired.stats(),
     };
   }
 
@@ -223,6 +247,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
     this.#status = "closed";
     this.#clearTimers();
     this.#dispatcher.abortAll("device closed");
+    this.#desired.abort("device closed");
     this.#outbox.clear();
     const connection = this.#connection;
     this.#connection = null;
@@ -246,9 +271,9 @@ export class Device extends TypedEmitter<DeviceEvents> {
     const connection: Connection = new Connection(url, this.#options, {
       onConnect: (sessionPresent) => this.#onConnect(connection, sessionPresent),
       onMessage: (topic, payload) => {
-        if (this.#connection === connection && topic === topics.commands(this.id)) {
-          this.#dispatcher.receive(payload);
-        }
+        if (this.#connection !== connection) return;
+        if (topic === topics.commands(this.id)) this.#dispatcher.receive(payload);
+        else if (topic === topics.desired(this.id)) this.#desired.receive(payload);
       },
       onClose: (reason) => this.#onClose(connection, reason),
       onError: (error) => {
@@ -266,8 +291,9 @@ export class Device extends TypedEmitter<DeviceEvents> {
     if (this.#connection !== connection) return;
     this.#options.clock.clearTimeout(this.#connectTimer);
     // Subscribing even when the session is present costs one packet and survives a
-    // broker that lost its sessions (a restart without Redis).
-    connection.subscribe(topics.commands(this.id)).then(
+    // broker that lost its sessions (a restart without Redis); and the broker sends the
+    // latest desired document on every subscribe to its topic.
+    connection.subscribe([topics.commands(this.id), topics.desired(this.id)]).then(
       () => {
         if (this.#connection !== connection || !connection.connected) return;
         this.#status = "online";

@@ -6,6 +6,7 @@ export { Backoff, type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./b
 export { BoundedQueue } from "./bounded-queue.js";
 export { type Clock, systemClock } from "./clock.js";
 export type { CommandContext, CommandHandler, CommandHandlerOptions } from "./command-dispatcher.js";
+export type { DesiredContext, DesiredHandler, DesiredStats } from "./desired-applier.js";
 export {
   connectDevice,
   Device,

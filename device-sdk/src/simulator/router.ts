@@ -19,7 +19,8 @@ export interface RouterOptions {
 
 /**
  * One simulated home router on the SDK: answers `ping`, `get_state` and `set_state`,
- * reports its state, and emits a periodic `heartbeat` event.
+ * reports its state, emits a periodic `heartbeat` event, and applies desired state by
+ * merging it into its reported state (so the delta empties once it has converged).
  */
 export class SimulatedRouter {
   readonly device: Device;
@@ -52,6 +53,17 @@ export class SimulatedRouter {
       if (!isRecord(params)) throw new Error("params must be a JSON object");
       device.reportState(params);
       return device.state;
+    });
+    // Applying takes a moment, as on a real router; a newer version aborts it.
+    device.onDesired(async (desired, { signal }) => {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, 50);
+        signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        });
+      });
+      return desired;
     });
     device.reportState({
       firmware: "tether-sim 1.0",
