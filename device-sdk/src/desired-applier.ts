@@ -85,7 +85,9 @@ export class DesiredApplier {
     const json = parseJson(payload.toString());
     const doc = json.ok ? parseDesiredDocument(json.value) : json;
     if (!doc.ok) {
-      this.#hooks.reportError(new TetherError(ErrorCode.InvalidRequest, `desired document dropped: ${doc.message}`));
+      this.#hooks.reportError(
+        new TetherError(ErrorCode.InvalidRequest, `desired document dropped: ${doc.message}`),
+      );
       return;
     }
     const { version } = doc.value;

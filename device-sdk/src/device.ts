@@ -101,7 +101,10 @@ export class Device extends TypedEmitter<DeviceEvents> {
       publish: (id, payload) => this.#outbox.addResult(id, payload),
       reportError: onError,
     });
-    this.#desired = new DesiredApplier({ report: (partial) => this.reportState(partial), reportError: onError });
+    this.#desired = new DesiredApplier({
+      report: (partial) => this.reportState(partial),
+      reportError: onError,
+    });
     this.#connect();
   }
 

@@ -5,6 +5,7 @@ import { handleError } from "./http-errors.js";
 import { document, json, OPENAPI_INFO, OPENAPI_PATH } from "./openapi.js";
 import { clientSocketRoute } from "./routes/client-socket-route.js";
 import { commandStatusRoute } from "./routes/command-status-route.js";
+import { desiredRoute } from "./routes/desired-route.js";
 import { eventsRoute } from "./routes/events-route.js";
 import { railsRoutes } from "./routes/rails-routes.js";
 import { userRoutes } from "./routes/user-routes.js";
@@ -31,6 +32,7 @@ app.route("/v1/devices", clientSocketRoute);
 app.route("/v1/devices", railsRoutes);
 app.route("/v1/users", userRoutes);
 app.route("/v1/devices", commandStatusRoute);
+app.route("/v1/devices", desiredRoute);
 app.route("/internal", eventsRoute);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "railsToken", {

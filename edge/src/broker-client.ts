@@ -1,6 +1,7 @@
 import {
   bearer,
   COMMAND_LIMITS,
+  type DesiredDocument,
   ErrorCode,
   isRecord,
   parseJson,
@@ -21,7 +22,9 @@ export interface BrokerAnswer {
   retryAfter: string | null;
 }
 
-function deviceUrl(brokerUrl: string, deviceId: string, action: "commands" | "revoke"): string {
+type BrokerAction = "commands" | "revoke" | "desired";
+
+function deviceUrl(brokerUrl: string, deviceId: string, action: BrokerAction): string {
   // Plain concatenation keeps a path prefix in BROKER_URL (e.g. behind a proxy).
   return `${brokerUrl.replace(/\/+$/, "")}/v1/devices/${deviceId}/${action}`;
 }
@@ -63,10 +66,31 @@ export function revokeOnBroker(
   return callBroker(env, deviceId, { method, action: "revoke", waitMs: REVOKE_WAIT_MS });
 }
 
+/** How long the DeviceChannel waits for the broker to take a desired document (then it retries). */
+const DESIRED_WAIT_MS = 10_000;
+
+/**
+ * Hands a device's latest desired document to the broker (`PUT /v1/devices/{id}/desired`,
+ * issue 15), which keeps the latest and delivers it. Same failure rule: unreachable →
+ * `broker_unavailable`, any answer as is (the DeviceChannel retries what is not a 200).
+ */
+export function putDesiredOnBroker(
+  env: EdgeEnv,
+  deviceId: string,
+  document: DesiredDocument,
+): Promise<BrokerAnswer> {
+  return callBroker(env, deviceId, {
+    method: "PUT",
+    action: "desired",
+    body: JSON.stringify(document),
+    waitMs: DESIRED_WAIT_MS,
+  });
+}
+
 async function callBroker(
   env: EdgeEnv,
   deviceId: string,
-  call: { method: "POST" | "DELETE"; action: "commands" | "revoke"; body?: string; waitMs: number },
+  call: { method: "POST" | "DELETE" | "PUT"; action: BrokerAction; body?: string; waitMs: number },
 ): Promise<BrokerAnswer> {
   const token = requireSecret(env, "BROKER_API_TOKEN");
   if (!env.BROKER_URL) {

@@ -38,8 +38,24 @@ export const AuthFrameSchema = z.strictObject({
   token: z.string().min(1).max(MAX_TOKEN_BYTES),
 });
 
+/**
+ * Client → edge `desired` frame (issue 15): a JSON merge patch of the device's desired
+ * state, optionally only if its version is still `ifVersion`. Needs the `cmd` right.
+ */
+export const DesiredFrameSchema = z.strictObject({
+  type: z.literal("desired"),
+  id: z.string().min(1).max(128).optional(),
+  patch: z.record(z.string(), z.unknown()),
+  ifVersion: z.number().int().min(0).optional(),
+});
+export type DesiredClientFrame = z.infer<typeof DesiredFrameSchema>;
+
 /** Every frame a client may send (besides the text `ping`, answered by the runtime). */
-export const ClientFrameSchema = z.discriminatedUnion("type", [CommandFrameSchema, AuthFrameSchema]);
+export const ClientFrameSchema = z.discriminatedUnion("type", [
+  CommandFrameSchema,
+  AuthFrameSchema,
+  DesiredFrameSchema,
+]);
 
 /** `{"error": {"code", "message"}}` as the broker answers it (plus `id` where one exists). */
 export const ErrorBodySchema = z.object({
@@ -62,4 +78,18 @@ export const DeviceViewSchema = z.object({
   since: z.number().nullable(),
   lastSeen: z.number().nullable(),
   state: z.record(z.string(), z.unknown()).nullable(),
+  desired: z.record(z.string(), z.unknown()).describe("The desired object ({} before the first patch)"),
+  desiredVersion: z.number().int().describe("0 before the first patch, then +1 per change"),
+  reportedDesiredVersion: z
+    .number()
+    .int()
+    .nullable()
+    .describe("The version the device last reported applying (its state's desiredVersion)"),
+  delta: z
+    .record(z.string(), z.unknown())
+    .describe("Top-level keys of desired whose value differs from the reported state"),
+  desiredError: z
+    .object({ version: z.number().int(), code: z.string(), message: z.string() })
+    .nullable()
+    .describe("The device's last failure to apply a version (its state's desiredError)"),
 });

@@ -43,7 +43,10 @@ export function jsonBytes(value: unknown): number {
 
 export function isDesiredVersion(value: unknown): value is number {
   return (
-    typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= DESIRED_LIMITS.maxVersion
+    typeof value === "number" &&
+    Number.isSafeInteger(value) &&
+    value >= 1 &&
+    value <= DESIRED_LIMITS.maxVersion
   );
 }
 
@@ -51,10 +54,15 @@ export function isDesiredVersion(value: unknown): value is number {
  * Why `desired` may not be stored (too deep → `invalid_request`, too large →
  * `payload_too_large`), or null when it fits the bounds.
  */
-export function desiredBoundsRefusal(desired: Record<string, unknown>): { code: string; message: string } | null {
+export function desiredBoundsRefusal(
+  desired: Record<string, unknown>,
+): { code: string; message: string } | null {
   const text = JSON.stringify(desired);
   if (jsonDepthExceeds(text, DESIRED_LIMITS.maxDepth)) {
-    return { code: ErrorCode.InvalidRequest, message: `desired nested deeper than ${DESIRED_LIMITS.maxDepth} levels` };
+    return {
+      code: ErrorCode.InvalidRequest,
+      message: `desired nested deeper than ${DESIRED_LIMITS.maxDepth} levels`,
+    };
   }
   const bytes = encoder.encode(text).byteLength;
   if (bytes > DESIRED_LIMITS.maxBytes) {

@@ -33,7 +33,10 @@ export class DesiredDelivery {
    * An equal version is sent again too (the edge re-hands when the device reports an
    * older one: its earlier delivery may have been lost); an older one is ignored.
    */
-  async put(deviceId: string, doc: DesiredDocument): Promise<{ outcome: DesiredPutOutcome; current: DesiredDocument }> {
+  async put(
+    deviceId: string,
+    doc: DesiredDocument,
+  ): Promise<{ outcome: DesiredPutOutcome; current: DesiredDocument }> {
     const result = await this.store.put(deviceId, doc);
     if (result.outcome !== "stale") {
       const record = await this.ctx.store.get(deviceId);

@@ -12,7 +12,10 @@ export type DesiredPutOutcome = "stored" | "same" | "stale";
  */
 export interface DesiredStore {
   /** Keeps `doc` unless a version ≥ it is held (compare-and-set on the version). */
-  put(deviceId: string, doc: DesiredDocument): Promise<{ outcome: DesiredPutOutcome; current: DesiredDocument }>;
+  put(
+    deviceId: string,
+    doc: DesiredDocument,
+  ): Promise<{ outcome: DesiredPutOutcome; current: DesiredDocument }>;
   get(deviceId: string): Promise<DesiredDocument | null>;
   /** Forgets a device's document (its session was reaped or revoked). */
   delete(deviceId: string): Promise<void>;
@@ -54,10 +57,16 @@ export class MemoryDesiredStore implements DesiredStore {
     const held = this.#entries.get(deviceId);
     if (held && held.doc.version >= doc.version) {
       this.#touch(deviceId, held);
-      return { outcome: held.doc.version === doc.version ? ("same" as const) : ("stale" as const), current: held.doc };
+      return {
+        outcome: held.doc.version === doc.version ? ("same" as const) : ("stale" as const),
+        current: held.doc,
+      };
     }
     this.#remove(deviceId);
-    const entry = { doc, bytes: Buffer.byteLength(JSON.stringify(doc)) + deviceId.length + ENTRY_OVERHEAD_BYTES };
+    const entry = {
+      doc,
+      bytes: Buffer.byteLength(JSON.stringify(doc)) + deviceId.length + ENTRY_OVERHEAD_BYTES,
+    };
     this.#entries.set(deviceId, entry);
     this.#bytes += entry.bytes;
     for (const [oldest] of this.#entries) {

@@ -18,8 +18,10 @@ import { CommandLog, resultOfEvent } from "./command-log.js";
 import { relayCommand } from "./command-relay.js";
 import { CommandSlots } from "./command-slots.js";
 import { type ConnectRequest, parseConnectRequest } from "./connect-request.js";
+import { onDesiredFrame } from "./desired-frame.js";
+import { DesiredState, type DesiredView, type PatchAnswer, patchAnswer } from "./desired-state.js";
 import { DeviceStore } from "./device-store.js";
-import { errorFrame, failedResult, snapshotFrame } from "./frames.js";
+import { type DesiredFrame, errorFrame, failedResult, snapshotFrame } from "./frames.js";
 import { CloseCode, closeExpired, closeWithError, nextDeadline } from "./socket-lifetime.js";
 import { readSession, type SocketSession, takeToken, writeSession } from "./socket-session.js";
 import { renewSession } from "./token-renewal.js";
@@ -44,6 +46,8 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
   private readonly commands: CommandLog;
   private readonly limits: ChannelLimits;
   private readonly commandSlots: CommandSlots;
+  /** Desired state and its hand-off to the broker (issue 15). */
+  private readonly desired: DesiredState;
   /** The clock; a test may replace it. */
   now: () => number = () => Date.now();
 
@@ -57,13 +61,30 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       this.limits.maxCommandsInFlightPerUser,
     );
     this.commands = new CommandLog(ctx.storage.sql);
+    this.desired = new DesiredState(ctx.storage.sql, {
+      env,
+      now: () => this.now(),
+      deviceId: () => this.store.deviceId(),
+      reported: () => this.store.reported(),
+      scheduleAlarm: (atMs) => this.scheduleAlarm(atMs),
+      broadcast: () => broadcast(this.ctx.getWebSockets(), this.desiredFrame()),
+    });
     // Keepalives are answered by the runtime and never wake a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
-  /** RPC for `GET /v1/devices/{id}`: the stored view, no broker call. */
-  view(deviceId: string): DeviceView {
-    return this.store.view(deviceId);
+  /** RPC for `GET /v1/devices/{id}`: the stored view with its desired state, no broker call. */
+  view(deviceId: string): DeviceView & DesiredView {
+    return { ...this.store.view(deviceId), ...this.desired.view() };
+  }
+
+  /**
+   * RPC for `PATCH /v1/devices/{id}/desired`: a merge patch, optionally If-Match (issue 15).
+   * Answers status and JSON body (RPC cannot carry `unknown` values in a typed union).
+   */
+  async patchDesired(deviceId: string, patch: unknown, ifVersion: number | null): Promise<PatchAnswer> {
+    this.store.claim(deviceId);
+    return patchAnswer(await this.desired.patch(patch, ifVersion));
   }
 
   /** RPC for `GET /v1/devices/{id}/commands/{commandId}`: where a command stands, or null. */
@@ -85,8 +106,9 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
   }
 
   /** RPC for `POST /internal/events`: stores this device's events in order, broadcasting each. */
-  deliver(deviceId: string, events: TetherEvent[]): number {
+  async deliver(deviceId: string, events: TetherEvent[]): Promise<number> {
     this.store.claim(deviceId);
+    const desiredBefore = this.desired.view();
     const sockets = this.ctx.getWebSockets();
     let applied = 0;
     for (const event of events) {
@@ -97,6 +119,7 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       applied++;
       broadcast(sockets, event);
     }
+    await this.desired.observe(events, desiredBefore);
     return applied;
   }
 
@@ -133,7 +156,10 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     const sockets = this.ctx.getWebSockets();
     closeExpired(sockets, now);
     this.cutoffs.purge(now);
-    const candidates = [nextDeadline(sockets, now), this.cutoffs.nextExpiry()].filter((t) => t !== null);
+    await this.desired.alarm();
+    const candidates = [nextDeadline(sockets, now), this.cutoffs.nextExpiry(), this.desired.nextDue()].filter(
+      (t) => t !== null,
+    );
     if (candidates.length > 0) await this.ctx.storage.setAlarm(Math.min(...candidates));
   }
 
@@ -206,9 +232,14 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     };
     this.ctx.acceptWebSocket(server, [session.connectionId, `kind:${session.kind}`, userTag(session.user)]);
     writeSession(server, session);
-    sendFrame(server, snapshotFrame(this.store.view(connect.deviceId), this.store.recent()));
+    sendFrame(server, snapshotFrame(this.view(connect.deviceId), this.store.recent()));
     await this.scheduleAlarm(session.deadline);
     return new Response(null, { status: 101, webSocket: client, headers });
+  }
+
+  /** The `desired` frame: the device's desired state as it stands now. */
+  private desiredFrame(): DesiredFrame {
+    return { type: "desired", deviceId: this.store.deviceId() ?? "", ts: this.now(), ...this.desired.view() };
   }
 
   /** Why one more socket of `user` is refused (device bound, then user bound), or null. */
@@ -267,6 +298,8 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       return;
     }
     if (frame.data.type === "auth") await this.onAuth(ws, session, deviceId, frame.data.token);
+    else if (frame.data.type === "desired")
+      await onDesiredFrame(ws, session, frame.data, this.desired, () => this.desiredFrame());
     else await this.onCommand(ws, session, deviceId, frame.data);
   }
 

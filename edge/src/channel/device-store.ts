@@ -84,6 +84,12 @@ export class DeviceStore {
     };
   }
 
+  /** The reported state, or null before the first. */
+  reported(): Record<string, unknown> | null {
+    const state = this.row()?.state ?? null;
+    return state === null ? null : decodeState(state);
+  }
+
   /** Recent events, oldest first. */
   recent(): TetherEvent[] {
     const events: TetherEvent[] = [];

@@ -1,9 +1,10 @@
 import { type DeviceView, errorBody, type TetherEvent } from "../../../protocol/src/index.js";
+import type { DesiredView } from "./desired-state.js";
 
 /** Server → client frames (CONTRACT.md, "Edge HTTP and WebSocket API"). */
 export interface SnapshotFrame {
   type: "snapshot";
-  device: DeviceView;
+  device: DeviceView & DesiredView;
   recent: TetherEvent[];
 }
 
@@ -33,9 +34,22 @@ export interface AuthAcceptedFrame {
   mayCommand: boolean;
 }
 
-export type ServerFrame = SnapshotFrame | ErrorFrame | CommandResultFrame | AuthAcceptedFrame | TetherEvent;
+/** Desired state changed (a patch) or the device acknowledged a version (issue 15). */
+export interface DesiredFrame extends DesiredView {
+  type: "desired";
+  deviceId: string;
+  ts: number;
+}
 
-export function snapshotFrame(device: DeviceView, recent: TetherEvent[]): SnapshotFrame {
+export type ServerFrame =
+  | SnapshotFrame
+  | ErrorFrame
+  | CommandResultFrame
+  | AuthAcceptedFrame
+  | DesiredFrame
+  | TetherEvent;
+
+export function snapshotFrame(device: DeviceView & DesiredView, recent: TetherEvent[]): SnapshotFrame {
   return { type: "snapshot", device, recent };
 }
 
