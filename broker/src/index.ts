@@ -9,6 +9,7 @@ import { CommandRouter } from "./commands/router.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
 import { DesiredDelivery } from "./desired/desired-delivery.js";
+import { desiredMetrics } from "./desired/desired-metrics.js";
 import { MemoryDesiredStore } from "./desired/desired-store.js";
 import { RedisDesiredStore } from "./desired/redis-desired-store.js";
 import { NodeLiveness } from "./devices/node-liveness.js";
@@ -191,12 +192,14 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     : undefined;
 
   const router = new CommandRouter(ctx, broker, persistence, pending);
+  const desiredStore = redisParts
+    ? new RedisDesiredStore(redisParts.redis, settings.redisKeyPrefix, settings.sessionExpirySeconds)
+    : new MemoryDesiredStore(settings.maxDesiredBytes);
   const desired = new DesiredDelivery(
     ctx,
     broker,
-    redisParts
-      ? new RedisDesiredStore(redisParts.redis, settings.redisKeyPrefix, settings.sessionExpirySeconds)
-      : new MemoryDesiredStore(settings.maxDesiredBytes),
+    desiredStore,
+    desiredMetrics(metrics.registry, desiredStore),
   );
   desired.start();
   // Results travel on Aedes's bus, so the node waiting for one hears it wherever the device is connected.

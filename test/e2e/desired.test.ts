@@ -62,6 +62,13 @@ function converged(id: string, version: number, timeoutMs = 15_000) {
   );
 }
 
+/** Documents the broker took as new (`tether_desired_puts_total{outcome="stored"}`). */
+async function storedOnBroker(): Promise<number> {
+  const { text } = await e2e.broker("/metrics");
+  const line = text.split("\n").find((l) => l.startsWith('tether_desired_puts_total{outcome="stored"}'));
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
 describe.sequential("desired state (issue 15)", () => {
   it("a patch made while the router is offline is applied when it returns, and the view shows the delta until then", async () => {
     const id = freshId("offline");
@@ -183,19 +190,32 @@ describe.sequential("desired state (issue 15)", () => {
     expect(operator.ofType("error")[0]).toMatchObject({ error: { code: "version_conflict" } });
   }, 30_000);
 
-  it("converges after the broker is SIGKILLed and restarted (memory mode), with a patch made while it was down", async () => {
-    const id = freshId("brokerkill");
-    const device = await router(id);
+  it("converges after the broker is SIGKILLed and restarted (memory mode): a patch it lost, and one made while it was down", async () => {
+    const online = freshId("brokerkill-on");
+    const away = freshId("brokerkill-off");
+    const device = await router(online);
     await device.whenOnline();
-    await patch(id, { dns: "1.1.1.1" });
-    await converged(id, 1);
+    await patch(online, { dns: "1.1.1.1" });
+    await converged(online, 1);
+    // `away` is offline; its document is handed to the broker, which then loses it.
+    const gone = await router(away);
+    await gone.whenOnline();
+    await e2e.waitForPresence(away, true);
+    await gone.close();
+    await e2e.waitForPresence(away, false);
+    const before = await storedOnBroker();
+    await patch(away, { dns: "8.8.8.8" });
+    await until("the broker took away's document", async () => (await storedOnBroker()) > before);
 
     await e2e.system.killBroker("SIGKILL");
-    const whileDown = await patch(id, { dns: "9.9.9.9" });
+    const whileDown = await patch(online, { dns: "9.9.9.9" });
     expect(whileDown).toMatchObject({ status: 200, body: { version: 2 } });
     await e2e.system.startBroker();
-    const view = await converged(id, 2, 30_000);
+    const view = await converged(online, 2, 30_000);
     expect(view.state).toMatchObject({ dns: "9.9.9.9", desiredVersion: 2 });
+    // Only the edge still has `away`'s document: it hands it again when the router is back.
+    await router(away);
+    expect((await converged(away, 1, 30_000)).state).toMatchObject({ dns: "8.8.8.8" });
   }, 60_000);
 
   it("converges when the edge is restarted mid-way", async () => {
@@ -205,9 +225,11 @@ describe.sequential("desired state (issue 15)", () => {
     await e2e.waitForPresence(id, true);
     await first.close();
     await e2e.waitForPresence(id, false);
+    const before = await storedOnBroker();
     await patch(id, { guest: { enabled: true } });
-    // The PATCH hands the document to the broker at once, so the router gets it from the
-    // broker alone while the edge is down; its acknowledgement waits in the forwarder.
+    // The router gets it from the broker alone while the edge is down; its
+    // acknowledgement waits in the broker's forwarder until the edge is back.
+    await until("the broker took the document", async () => (await storedOnBroker()) > before);
     await e2e.system.stopEdge();
     const back = await router(id);
     await until(

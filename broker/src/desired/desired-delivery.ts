@@ -17,6 +17,7 @@ export class DesiredDelivery {
     private readonly ctx: BrokerContext,
     private readonly aedes: Aedes,
     private readonly store: DesiredStore,
+    private readonly onPut: (outcome: DesiredPutOutcome) => void = () => {},
   ) {}
 
   /** Hooks the subscribe event: a device subscribing to its desired topic is sent the latest document. */
@@ -38,6 +39,7 @@ export class DesiredDelivery {
     doc: DesiredDocument,
   ): Promise<{ outcome: DesiredPutOutcome; current: DesiredDocument }> {
     const result = await this.store.put(deviceId, doc);
+    this.onPut(result.outcome);
     if (result.outcome !== "stale") {
       const record = await this.ctx.store.get(deviceId);
       if (record?.online) await this.#publish(deviceId, result.current);
