@@ -1,7 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { sign } from "hono/jwt";
 import { afterEach, describe, expect, it } from "vitest";
-import { ClientSocket, clientToken, freshDeviceId, openSocket } from "./helpers.js";
+import { ClientSocket, clientToken, freshDeviceId, NO_DESIRED, openSocket } from "./helpers.js";
 
 const open: ClientSocket[] = [];
 afterEach(() => {
@@ -66,7 +66,7 @@ describe("client socket authorisation, before the upgrade", () => {
     const [snapshot] = await socket.waitForFrames(1);
     expect(snapshot).toEqual({
       type: "snapshot",
-      device: { id, online: false, since: null, lastSeen: null, state: null },
+      device: { id, online: false, since: null, lastSeen: null, state: null, ...NO_DESIRED },
       recent: [],
     });
   });

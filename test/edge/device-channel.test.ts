@@ -1,6 +1,14 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ClientSocket, clientToken, freshDeviceId, mockBroker, postEvents, railsRequest } from "./helpers.js";
+import {
+  ClientSocket,
+  clientToken,
+  freshDeviceId,
+  mockBroker,
+  NO_DESIRED,
+  postEvents,
+  railsRequest,
+} from "./helpers.js";
 
 const open: ClientSocket[] = [];
 afterEach(() => {
@@ -29,7 +37,7 @@ describe("a device's live channel", () => {
     const socket = await connect(id);
     expect(socket.frames[0]).toEqual({
       type: "snapshot",
-      device: { id, online: true, since: 1, lastSeen: 3, state: { fw: "1.2" } },
+      device: { id, online: true, since: 1, lastSeen: 3, state: { fw: "1.2" }, ...NO_DESIRED },
       recent: events,
     });
   });
@@ -194,7 +202,7 @@ describe("a device's live channel", () => {
     const after = await connect(id, "web");
     expect(after.frames[0]).toEqual({
       type: "snapshot",
-      device: { id, online: true, since: 10, lastSeen: 20, state: { ssid: "home" } },
+      device: { id, online: true, since: 10, lastSeen: 20, state: { ssid: "home" }, ...NO_DESIRED },
       recent: [
         { deviceId: id, type: "presence", online: true, reason: "connect", ts: 10 },
         { deviceId: id, type: "state", state: { ssid: "home" }, ts: 20 },

@@ -1,7 +1,15 @@
 import { env, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { SIGNATURE_HEADER, signBody } from "../../protocol/src/index.js";
-import { ClientSocket, clientToken, EDGE, freshDeviceId, postEvents, railsRequest } from "./helpers.js";
+import {
+  ClientSocket,
+  clientToken,
+  EDGE,
+  freshDeviceId,
+  NO_DESIRED,
+  postEvents,
+  railsRequest,
+} from "./helpers.js";
 
 const open: ClientSocket[] = [];
 afterEach(() => {
@@ -65,7 +73,7 @@ describe("broker → edge events", () => {
       events: [{ deviceId: id, type: "presence", online: false, reason: "keepalive_timeout", ts: 400 }],
     });
     const view = await (await railsRequest(`/v1/devices/${id}`)).json();
-    expect(view).toEqual({ id, online: true, since: 500, lastSeen: 500, state: null });
+    expect(view).toEqual({ id, online: true, since: 500, lastSeen: 500, state: null, ...NO_DESIRED });
   });
 
   it("refuses a batch signed with another secret with 401 and delivers nothing", async () => {

@@ -167,3 +167,12 @@ export function mockBroker(handler: BrokerHandler) {
   });
   return { calls, spy };
 }
+
+/** The desired-state fields of a device view before any desired state was set (issue 15). */
+export const NO_DESIRED = {
+  desired: {},
+  desiredVersion: 0,
+  reportedDesiredVersion: null,
+  delta: {},
+  desiredError: null,
+} as const;

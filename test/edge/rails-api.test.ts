@@ -1,6 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { EDGE, freshDeviceId, mockBroker, postEvents, railsRequest } from "./helpers.js";
+import { EDGE, freshDeviceId, mockBroker, NO_DESIRED, postEvents, railsRequest } from "./helpers.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -190,7 +190,14 @@ describe("the Rails API", () => {
     const { calls } = mockBroker(() => Response.json({}));
     const id = freshDeviceId();
     const unseen = await railsRequest(`/v1/devices/${id}`);
-    expect(await unseen.json()).toEqual({ id, online: false, since: null, lastSeen: null, state: null });
+    expect(await unseen.json()).toEqual({
+      id,
+      online: false,
+      since: null,
+      lastSeen: null,
+      state: null,
+      ...NO_DESIRED,
+    });
 
     await postEvents({
       events: [
@@ -201,7 +208,14 @@ describe("the Rails API", () => {
     });
     const res = await railsRequest(`/v1/devices/${id}`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ id, online: true, since: 1000, lastSeen: 2000, state: { wan: "up" } });
+    expect(await res.json()).toEqual({
+      id,
+      online: true,
+      since: 1000,
+      lastSeen: 2000,
+      state: { wan: "up" },
+      ...NO_DESIRED,
+    });
     expect(calls).toHaveLength(0);
   });
 });

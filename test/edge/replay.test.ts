@@ -2,7 +2,15 @@ import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { ledgerFor, REPLAY_WINDOW_MS } from "../../edge/src/ledger/batch-ledger.js";
 import { SIGNATURE_HEADER, signBody } from "../../protocol/src/index.js";
-import { ClientSocket, clientToken, EDGE, freshDeviceId, postEvents, railsRequest } from "./helpers.js";
+import {
+  ClientSocket,
+  clientToken,
+  EDGE,
+  freshDeviceId,
+  NO_DESIRED,
+  postEvents,
+  railsRequest,
+} from "./helpers.js";
 
 const open: ClientSocket[] = [];
 afterEach(() => {
@@ -89,7 +97,14 @@ describe("an older state never overwrites a newer one", () => {
     await postEvents({ events: [newer] });
     await postEvents({ events: [older] });
     const view = await (await railsRequest(`/v1/devices/${id}`)).json();
-    expect(view).toEqual({ id, online: false, since: null, lastSeen: 2000, state: { fw: "2.0" } });
+    expect(view).toEqual({
+      id,
+      online: false,
+      since: null,
+      lastSeen: 2000,
+      state: { fw: "2.0" },
+      ...NO_DESIRED,
+    });
 
     const later = { deviceId: id, type: "state", state: { fw: "3.0" }, ts: 3000 };
     await postEvents({ events: [later] });
