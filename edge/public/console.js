@@ -7,6 +7,7 @@
  * history; an `edge` other than this page's origin is used only if the user confirms).
  */
 import { ConnectForm } from "./console-connect-form.js";
+import { DesiredPanel } from "./console-desired.js";
 import { TokenVault, tokenRefusal } from "./console-settings.js";
 import {
   connectionLabel,
@@ -73,6 +74,25 @@ const ui = {
 };
 
 const events = new EventList(ui.events, ui.eventCount, ui.eventsEmpty, MAX_EVENT_ROWS);
+const desired = new DesiredPanel(
+  {
+    rows: byId("desired-rows", HTMLTableSectionElement),
+    versions: byId("desired-versions", HTMLElement),
+    error: byId("desired-failure", HTMLElement),
+    empty: byId("desired-empty", HTMLElement),
+    form: byId("desired-form", HTMLFormElement),
+    patch: byId("desired-patch", HTMLTextAreaElement),
+    send: byId("send-desired", HTMLButtonElement),
+    formError: byId("desired-error", HTMLElement),
+  },
+  (patch, ifVersion) => {
+    try {
+      client?.sendDesired(patch, { ifVersion });
+    } catch (error) {
+      desired.showError(error instanceof Error ? error.message : String(error));
+    }
+  },
+);
 /** @type {TetherClient | null} */
 let client = null;
 /** Client errors are shown as rows too; this numbers their keys. */
@@ -155,7 +175,10 @@ function connect() {
   client.on("status", onStatus);
   client.on("snapshot", onSnapshot);
   client.on("event", onEvent);
+  client.on("desired", (frame) => desired.setDesired(frame));
   client.on("error", (error) => {
+    if (error.code === "version_conflict")
+      desired.showError("Someone changed it meanwhile: check it and apply again.");
     const payload = { code: error.code, message: error.message, source: error.source };
     errorRows += 1;
     const row = { ts: Date.now(), type: "error", summary: `${error.code}: ${error.message}`, payload };
@@ -177,6 +200,7 @@ function resetDeviceView(deviceId) {
   ui.commandError.textContent = "";
   ui.statusDetail.textContent = "";
   events.clear();
+  desired.clear();
   renderDevice();
 }
 
@@ -215,6 +239,8 @@ function onSnapshot(snapshot) {
   device.lastSeen = snapshot.device.lastSeen;
   ui.state.textContent =
     snapshot.device.state === null ? "no state reported yet" : prettyJson(snapshot.device.state);
+  desired.setReported(snapshot.device.state);
+  desired.setDesired(snapshot.desired);
   for (const event of snapshot.recent) addEventRow(event);
   renderDevice();
 }
@@ -222,7 +248,10 @@ function onSnapshot(snapshot) {
 /** @param {TetherEvent} event */
 function onEvent(event) {
   const ts = event.ts ?? Date.now();
-  if (event.type === "state") ui.state.textContent = prettyJson(event.state);
+  if (event.type === "state") {
+    ui.state.textContent = prettyJson(event.state);
+    desired.setReported(event.state);
+  }
   if (event.type === "presence") {
     device.online = event.online;
     device.since = event.ts;
@@ -276,6 +305,7 @@ function renderConnection() {
   ui.disconnect.disabled = !active;
   ui.connect.textContent = active ? "Reconnect" : "Connect";
   ui.sendCommand.disabled = !open;
+  desired.setConnected(open);
   ui.commandHint.textContent = open ? "" : "connect first";
 }
 

@@ -1,9 +1,12 @@
 // Hand-written types for tether-client.js (kept in step with its JSDoc; the
 // root tsconfig has no allowJs, so tests and TypeScript apps see these).
-import type { CommandResultEvent, SnapshotFrame, TetherEvent } from "./tether-frames.js";
+import type { CommandResultEvent, DesiredFrame, SnapshotFrame, TetherEvent } from "./tether-frames.js";
 
 export type {
   CommandResultEvent,
+  DesiredError,
+  DesiredFrame,
+  DesiredInfo,
   DeviceView,
   ErrorInfo,
   SnapshotFrame,
@@ -38,6 +41,7 @@ export interface StatusChange {
 export interface TetherClientEventMap {
   snapshot: SnapshotFrame;
   event: TetherEvent;
+  desired: DesiredFrame;
   status: StatusChange;
   error: TetherClientError;
 }
@@ -182,4 +186,11 @@ export class TetherClient {
    * if (result.ok) console.log(result.result); else console.warn(result.error);
    */
   sendCommand(name: string, params?: unknown, options?: { timeoutMs?: number }): Promise<CommandResultEvent>;
+  /**
+   * Sends a `desired` frame: a JSON merge patch of the device's desired state (needs `cmd`),
+   * only if its version is still `ifVersion` when given. The change arrives as a `desired`
+   * event; a refusal as an `error` event. Throws `not_connected` when the socket is not open.
+   * @example client.sendDesired({ wifi: { ssid: "home" } }, { ifVersion: 3 });
+   */
+  sendDesired(patch: Record<string, unknown>, options?: { ifVersion?: number }): void;
 }

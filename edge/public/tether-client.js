@@ -24,6 +24,7 @@ import { resolveClientOptions } from "./tether-client-options.js";
 import { encodeCommandFrame } from "./tether-command-frame.js";
 import { backoffDelay, isAuthFailure, obtainToken } from "./tether-connection-policy.js";
 import { decodeServerText } from "./tether-frame-decoder.js";
+import { isRecord } from "./tether-frames.js";
 import { Heartbeat } from "./tether-heartbeat.js";
 import { ClientListeners } from "./tether-listeners.js";
 import { PendingCommands } from "./tether-pending-commands.js";
@@ -38,9 +39,11 @@ export { isCommandName, isDeviceId, parseServerFrame } from "./tether-frames.js"
  * @typedef {import("./tether-frames.js").SnapshotFrame} SnapshotFrame
  * @typedef {import("./tether-frames.js").TetherEvent} TetherEvent
  * @typedef {import("./tether-frames.js").CommandResultEvent} CommandResultEvent
+ * @typedef {import("./tether-frames.js").DesiredFrame} DesiredFrame
  * @typedef {"idle" | "connecting" | "open" | "reconnecting" | "auth_or_unreachable" | "unauthorized" | "closed"} ConnectionState
  * @typedef {{ state: ConnectionState, attempt: number, delayMs?: number, code?: number, reason?: string }} StatusChange
- * @typedef {{ snapshot: SnapshotFrame, event: TetherEvent, status: StatusChange, error: TetherClientError }} TetherClientEventMap
+ * @typedef {{ snapshot: SnapshotFrame, event: TetherEvent, desired: DesiredFrame, status: StatusChange,
+ *   error: TetherClientError }} TetherClientEventMap
  * @typedef {import("./tether-client-options.js").WebSocketLike} WebSocketLike
  * @typedef {import("./tether-client-options.js").TetherClientOptions} TetherClientOptions
  */
@@ -106,7 +109,7 @@ export class TetherClient {
   }
 
   /**
-   * Subscribes to `snapshot`, `event`, `status` or `error`; returns the unsubscribe function.
+   * Subscribes to `snapshot`, `event`, `desired`, `status` or `error`; returns the unsubscribe function.
    * @example const off = client.on("status", ({ state }) => console.log(state));
    * @template {keyof TetherClientEventMap} K
    * @param {K} type
@@ -137,6 +140,31 @@ export class TetherClient {
    */
   close() {
     this.#stop("closed", { code: 1000, reason: "client closed" });
+  }
+
+  /**
+   * Sends a `desired` frame (issue 15): a JSON merge patch of the device's desired state,
+   * only if its version is still `ifVersion` when given. Needs a token with the `cmd`
+   * right. The change comes back as a `desired` event; a refusal (`forbidden`,
+   * `version_conflict`, `payload_too_large`) as an `error` event.
+   * @example client.sendDesired({ wifi: { ssid: "home" } }, { ifVersion: 3 });
+   * @param {Record<string, unknown>} patch
+   * @param {{ ifVersion?: number }} [options]
+   */
+  sendDesired(patch, options = {}) {
+    if (!isRecord(patch))
+      throw new TetherClientError("invalid_request", "a merge patch must be a JSON object");
+    const ws = this.#ws;
+    if (ws === null || this.#state !== "open") {
+      throw new TetherClientError("not_connected", `not connected (${this.#state})`);
+    }
+    const frame = {
+      type: "desired",
+      id: this.#o.randomUUID(),
+      patch,
+      ...(options.ifVersion === undefined ? {} : { ifVersion: options.ifVersion }),
+    };
+    ws.send(JSON.stringify(frame));
   }
 
   /**
@@ -250,6 +278,8 @@ export class TetherClient {
     const { frame } = decoded;
     if (frame.type === "snapshot") {
       this.#listeners.emit("snapshot", frame);
+    } else if (frame.type === "desired") {
+      this.#listeners.emit("desired", frame);
     } else if (frame.type === "error") {
       const { code, message } = frame.error;
       const error = new TetherClientError(code, message, { source: "server", commandId: frame.id });

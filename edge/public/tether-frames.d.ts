@@ -58,9 +58,33 @@ export interface CommandResultEvent {
 
 export type TetherEvent = StateEvent | DeviceEvent | PresenceEvent | CommandResultEvent;
 
+/** A device's failure to apply a desired version (issue 15). */
+export interface DesiredError {
+  version: number;
+  code: string;
+  message: string;
+}
+
+/** Desired state as the edge shows it: in the snapshot and in each `desired` frame (issue 15). */
+export interface DesiredInfo {
+  desired: Record<string, unknown>;
+  desiredVersion: number;
+  reportedDesiredVersion: number | null;
+  delta: Record<string, unknown>;
+  desiredError: DesiredError | null;
+}
+
+export interface DesiredFrame extends DesiredInfo {
+  type: "desired";
+  deviceId: string;
+  ts: number;
+}
+
 export interface SnapshotFrame {
   type: "snapshot";
   device: DeviceView;
+  /** Null from an edge without desired state. */
+  desired: DesiredInfo | null;
   recent: TetherEvent[];
   /** Recent events refused by validation or past MAX_RECENT_EVENTS. */
   dropped: number;
@@ -72,7 +96,7 @@ export interface ErrorFrame {
   id?: string;
 }
 
-export type ServerFrame = SnapshotFrame | TetherEvent | ErrorFrame;
+export type ServerFrame = SnapshotFrame | TetherEvent | ErrorFrame | DesiredFrame;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -82,6 +106,8 @@ export function isDeviceId(value: unknown): value is string;
 export function isCommandName(value: unknown): value is string;
 /** Validates a device view as in the snapshot frame and `GET /v1/devices/{id}`. */
 export function parseDeviceView(value: unknown): Parsed<DeviceView>;
+/** Reads the desired-state fields of a device view or `desired` frame; null when absent or malformed. */
+export function parseDesiredInfo(value: Record<string, unknown>): DesiredInfo | null;
 /** Validates one event frame (`state`, `event`, `presence`, `command_result`). */
 export function parseEvent(value: unknown): Parsed<TetherEvent>;
 /**

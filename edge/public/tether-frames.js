@@ -30,9 +30,14 @@ const MAX_SHORT_STRING = 64;
  * @typedef {{ type: "command_result", deviceId?: string, ts?: number, id: string, ok: boolean,
  *   result?: unknown, error?: ErrorInfo }} CommandResultEvent
  * @typedef {StateEvent | DeviceEvent | PresenceEvent | CommandResultEvent} TetherEvent
- * @typedef {{ type: "snapshot", device: DeviceView, recent: TetherEvent[], dropped: number }} SnapshotFrame
+ * @typedef {{ version: number, code: string, message: string }} DesiredError
+ * @typedef {{ desired: Record<string, unknown>, desiredVersion: number, reportedDesiredVersion: number | null,
+ *   delta: Record<string, unknown>, desiredError: DesiredError | null }} DesiredInfo
+ * @typedef {{ type: "snapshot", device: DeviceView, desired: DesiredInfo | null, recent: TetherEvent[],
+ *   dropped: number }} SnapshotFrame
+ * @typedef {DesiredInfo & { type: "desired", deviceId: string, ts: number }} DesiredFrame
  * @typedef {{ type: "error", error: ErrorInfo, id?: string }} ErrorFrame
- * @typedef {SnapshotFrame | TetherEvent | ErrorFrame} ServerFrame
+ * @typedef {SnapshotFrame | TetherEvent | ErrorFrame | DesiredFrame} ServerFrame
  */
 
 /**
@@ -105,6 +110,32 @@ export function parseDeviceView(value) {
   return { ok: true, value: { id, online, since, lastSeen, state } };
 }
 
+/** @param {unknown} value @returns {value is number} */
+function isVersion(value) {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Reads the desired-state fields (issue 15) of a device view or a `desired` frame; null
+ * when they are absent (an older edge) or malformed.
+ * @example const info = parseDesiredInfo(view); if (info) console.log(info.delta);
+ * @param {Record<string, unknown>} value
+ * @returns {DesiredInfo | null}
+ */
+export function parseDesiredInfo(value) {
+  const { desired, desiredVersion, reportedDesiredVersion, delta, desiredError } = value;
+  if (!isRecord(desired) || !isVersion(desiredVersion) || !isRecord(delta)) return null;
+  if (reportedDesiredVersion !== null && !isVersion(reportedDesiredVersion)) return null;
+  /** @type {DesiredError | null} */
+  let error = null;
+  if (desiredError !== null && desiredError !== undefined) {
+    const info = toErrorInfo(desiredError);
+    if (info === null || !isRecord(desiredError) || !isVersion(desiredError.version)) return null;
+    error = { version: desiredError.version, ...info };
+  }
+  return { desired, desiredVersion, reportedDesiredVersion, delta, desiredError: error };
+}
+
 /**
  * Validates one event frame (`state`, `event`, `presence`, `command_result`).
  * @param {unknown} value
@@ -175,6 +206,14 @@ function parseCommandResultEvent(value) {
 export function parseServerFrame(value, deviceId) {
   if (!isRecord(value)) return { ok: false, message: "frame must be a JSON object" };
   if (value.type === "snapshot") return parseSnapshot(value, deviceId);
+  if (value.type === "desired") {
+    const info = parseDesiredInfo(value);
+    if (info === null) return { ok: false, message: "desired frame needs desired, desiredVersion and delta" };
+    if (value.deviceId !== deviceId)
+      return { ok: false, message: `desired frame is about device ${value.deviceId}` };
+    if (!isTime(value.ts)) return { ok: false, message: "desired.ts must be a number" };
+    return { ok: true, value: { type: "desired", deviceId, ts: value.ts, ...info } };
+  }
   if (value.type === "error") {
     const error = toErrorInfo(value.error);
     if (error === null) return { ok: false, message: "error frame needs error {code, message}" };
@@ -215,5 +254,6 @@ function parseSnapshot(value, deviceId) {
       dropped += 1;
     }
   }
-  return { ok: true, value: { type: "snapshot", device: device.value, recent, dropped } };
+  const desired = isRecord(value.device) ? parseDesiredInfo(value.device) : null;
+  return { ok: true, value: { type: "snapshot", device: device.value, desired, recent, dropped } };
 }

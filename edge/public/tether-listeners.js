@@ -12,6 +12,7 @@ export class ClientListeners {
   #sets = {
     /** @type {Set<(payload: TetherClientEventMap["snapshot"]) => void>} */ snapshot: new Set(),
     /** @type {Set<(payload: TetherClientEventMap["event"]) => void>} */ event: new Set(),
+    /** @type {Set<(payload: TetherClientEventMap["desired"]) => void>} */ desired: new Set(),
     /** @type {Set<(payload: TetherClientEventMap["status"]) => void>} */ status: new Set(),
     /** @type {Set<(payload: TetherClientEventMap["error"]) => void>} */ error: new Set(),
   };

@@ -1,7 +1,15 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DESIRED_LIMITS } from "../../protocol/src/index.js";
-import { ClientSocket, clientToken, freshDeviceId, mockBroker, postEvents, railsRequest } from "./helpers.js";
+import {
+  type BrokerCall,
+  ClientSocket,
+  clientToken,
+  freshDeviceId,
+  mockBroker,
+  postEvents,
+  railsRequest,
+} from "./helpers.js";
 
 const open: ClientSocket[] = [];
 afterEach(() => {
@@ -26,7 +34,7 @@ const acceptingBroker = () =>
     return Response.json({ id: request.url, version: doc.version, outcome: "stored" });
   });
 
-const puts = (calls: { method: string }[]) => calls.filter((call) => call.method === "PUT");
+const puts = (calls: BrokerCall[]) => calls.filter((call) => call.method === "PUT");
 
 async function view(id: string): Promise<Record<string, unknown>> {
   return (await (await railsRequest(`/v1/devices/${id}`)).json()) as Record<string, unknown>;
