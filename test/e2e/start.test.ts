@@ -2,7 +2,8 @@
  * `npm start` itself (issues 5 and 13): the launcher brings up broker + edge + a
  * simulated router on free ports when the defaults are taken, its printed curl line and
  * console URL work (the console in Debian's Chromium), Ctrl-C stops every child, a
- * taken port that was asked for is refused clearly, and wrong options fail at once.
+ * taken port that was asked for is refused clearly, and wrong options fail at once; the
+ * console edits a router's desired state and sees it applied (issue 15).
  */
 import { existsSync, rmSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
@@ -258,6 +259,39 @@ describe.sequential("npm start", () => {
         expect(await page.locator("#connect-error").textContent()).toBe("");
         expect(await page.locator("#command-error").textContent()).toBe("");
         expect(await page.locator("#command-result").textContent()).toBe("");
+      } finally {
+        await browser.close();
+      }
+    }, 60_000);
+
+    it("edits desired state in the console and sees the simulated router apply and report it (Chromium)", async (ctx) => {
+      if (!existsSync(CHROMIUM)) {
+        if (process.env.CI)
+          throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
+        ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
+      }
+      const consoleUrl = match(launcher.output, /Web console\s+(\S+)/, "the console URL");
+      const { chromium } = await import("playwright-core");
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 1360 } });
+        await page.goto(consoleUrl);
+        await page.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+        await page.locator("#desired-patch").fill('{"wifi": {"ssid": "from-the-console"}, "led": "off"}');
+        await page.locator("#send-desired").click();
+        // The router applies it and reports it: desired and reported agree, nothing is pending.
+        await page.locator('#desired-versions[data-converged="true"]').waitFor({ timeout: 15_000 });
+        expect(await page.locator("#desired-versions").textContent()).toMatch(/in sync/);
+        const rows = page.locator("#desired-rows tr");
+        expect(await rows.count()).toBe(2);
+        expect(await page.locator('#desired-rows tr[data-delta="true"]').count()).toBe(0);
+        expect(await rows.first().textContent()).toContain("led");
+        expect(await page.locator("#state").textContent()).toContain("from-the-console");
+        expect(await page.locator("#desired-error").textContent()).toBe("");
+        // A patch that is not a JSON object never leaves the page.
+        await page.locator("#desired-patch").fill("[1]");
+        await page.locator("#send-desired").click();
+        expect(await page.locator("#desired-error").textContent()).toMatch(/merge patch is a JSON object/);
       } finally {
         await browser.close();
       }
