@@ -11,6 +11,7 @@ export const LONGEST_FIRST = [
   "test/leak/churn-catches-leak.test.ts",
   "test/e2e/start.test.ts",
   "test/e2e/nothing-lost.test.ts",
+  "test/e2e/desired.test.ts",
   "test/e2e/system.test.ts",
   "test/broker/auth-forget.test.ts",
   "test/broker/diagnostics-wiring.test.ts",

@@ -17,8 +17,6 @@ export interface DesiredStore {
     doc: DesiredDocument,
   ): Promise<{ outcome: DesiredPutOutcome; current: DesiredDocument }>;
   get(deviceId: string): Promise<DesiredDocument | null>;
-  /** Forgets a device's document (its session was reaped or revoked). */
-  delete(deviceId: string): Promise<void>;
 }
 
 /** Default bound of the in-memory store: 64 MiB of serialized documents (8,192 full 8 KiB ones). */
@@ -38,7 +36,7 @@ interface Entry {
  * documents are dropped; `evictions` counts them.
  */
 export class MemoryDesiredStore implements DesiredStore {
-  /** Bounded by `maxBytes` (LRU); an entry goes on eviction or delete(). */
+  /** Bounded by `maxBytes` (LRU); an entry goes on eviction or when replaced by a newer version. */
   readonly #entries = new Map<string, Entry>();
   #bytes = 0;
   evictions = 0;
@@ -82,10 +80,6 @@ export class MemoryDesiredStore implements DesiredStore {
     if (!entry) return null;
     this.#touch(deviceId, entry);
     return entry.doc;
-  }
-
-  async delete(deviceId: string): Promise<void> {
-    this.#remove(deviceId);
   }
 
   #touch(deviceId: string, entry: Entry): void {

@@ -53,10 +53,6 @@ export class RedisDesiredStore implements DesiredStore {
     const text = await this.redis.get(this.#key(deviceId));
     return text === null ? null : decode(text);
   }
-
-  async delete(deviceId: string): Promise<void> {
-    await this.redis.del(this.#key(deviceId));
-  }
 }
 
 function decode(text: string): DesiredDocument | null {

@@ -2,7 +2,7 @@ import { ErrorCode } from "../../../protocol/src/index.js";
 import type { DesiredClientFrame } from "../schemas.js";
 import { sendFrame } from "./broadcast.js";
 import type { DesiredState } from "./desired-state.js";
-import { type DesiredFrame, errorFrame } from "./frames.js";
+import { errorFrame } from "./frames.js";
 import type { SocketSession } from "./socket-session.js";
 
 /**
@@ -16,7 +16,6 @@ export async function onDesiredFrame(
   session: SocketSession,
   frame: DesiredClientFrame,
   desired: DesiredState,
-  current: () => DesiredFrame,
 ): Promise<void> {
   if (!session.mayCommand) {
     const message = "this token may watch the device but not change its desired state (no cmd claim for it)";
@@ -25,5 +24,5 @@ export async function onDesiredFrame(
   }
   const outcome = await desired.patch(frame.patch, frame.ifVersion ?? null);
   if (!outcome.ok) sendFrame(ws, errorFrame(outcome.code, outcome.message, frame.id));
-  else if (!outcome.changed) sendFrame(ws, current());
+  else if (!outcome.changed) sendFrame(ws, desired.frame());
 }

@@ -13,6 +13,7 @@ import {
 import { putDesiredOnBroker } from "../broker-client.js";
 import type { EdgeEnv } from "../env.js";
 import { DesiredStore } from "./desired-store.js";
+import type { DesiredFrame } from "./frames.js";
 
 /** What `GET /v1/devices/{id}`, the snapshot and the `desired` frame say about desired state. */
 export interface DesiredView {
@@ -67,7 +68,7 @@ export interface DesiredDeps {
   /** Makes sure the object's one alarm fires by `atMs`. */
   scheduleAlarm(atMs: number): Promise<void>;
   /** Sends the `desired` frame to every socket. */
-  broadcast(view: DesiredView): void;
+  broadcast(frame: DesiredFrame): void;
 }
 
 /**
@@ -103,6 +104,11 @@ export class DesiredState {
     };
   }
 
+  /** The `desired` frame: the device's desired state as it stands now. */
+  frame(): DesiredFrame {
+    return { type: "desired", deviceId: this.deps.deviceId() ?? "", ts: this.deps.now(), ...this.view() };
+  }
+
   /**
    * Applies an RFC 7386 merge patch. `ifVersion` (If-Match) must name the current
    * version (412 `version_conflict` otherwise). A patch that changes nothing keeps the
@@ -134,7 +140,7 @@ export class DesiredState {
     }
     const version = current.version + 1;
     this.#store.write({ version, desired }, this.deps.now());
-    this.deps.broadcast(this.view());
+    this.deps.broadcast(this.frame());
     await this.#kick();
     return { ok: true, version, desired, changed: true };
   }
@@ -165,7 +171,7 @@ export class DesiredState {
       !jsonEqual(after.desiredError, before.desiredError) ||
       !jsonEqual(after.delta, before.delta)
     ) {
-      this.deps.broadcast(after);
+      this.deps.broadcast(this.frame());
     }
   }
 

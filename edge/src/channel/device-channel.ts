@@ -21,7 +21,7 @@ import { type ConnectRequest, parseConnectRequest } from "./connect-request.js";
 import { onDesiredFrame } from "./desired-frame.js";
 import { DesiredState, type DesiredView, type PatchAnswer, patchAnswer } from "./desired-state.js";
 import { DeviceStore } from "./device-store.js";
-import { type DesiredFrame, errorFrame, failedResult, snapshotFrame } from "./frames.js";
+import { errorFrame, failedResult, snapshotFrame } from "./frames.js";
 import { CloseCode, closeExpired, closeWithError, nextDeadline } from "./socket-lifetime.js";
 import { readSession, type SocketSession, takeToken, writeSession } from "./socket-session.js";
 import { renewSession } from "./token-renewal.js";
@@ -67,7 +67,7 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       deviceId: () => this.store.deviceId(),
       reported: () => this.store.reported(),
       scheduleAlarm: (atMs) => this.scheduleAlarm(atMs),
-      broadcast: () => broadcast(this.ctx.getWebSockets(), this.desiredFrame()),
+      broadcast: (frame) => broadcast(this.ctx.getWebSockets(), frame),
     });
     // Keepalives are answered by the runtime and never wake a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
@@ -237,11 +237,6 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     return new Response(null, { status: 101, webSocket: client, headers });
   }
 
-  /** The `desired` frame: the device's desired state as it stands now. */
-  private desiredFrame(): DesiredFrame {
-    return { type: "desired", deviceId: this.store.deviceId() ?? "", ts: this.now(), ...this.desired.view() };
-  }
-
   /** Why one more socket of `user` is refused (device bound, then user bound), or null. */
   private socketBoundRefusal(user: string): string | null {
     const { maxSockets, maxSocketsPerUser } = this.limits;
@@ -298,8 +293,7 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       return;
     }
     if (frame.data.type === "auth") await this.onAuth(ws, session, deviceId, frame.data.token);
-    else if (frame.data.type === "desired")
-      await onDesiredFrame(ws, session, frame.data, this.desired, () => this.desiredFrame());
+    else if (frame.data.type === "desired") await onDesiredFrame(ws, session, frame.data, this.desired);
     else await this.onCommand(ws, session, deviceId, frame.data);
   }
 
