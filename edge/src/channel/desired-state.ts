@@ -208,7 +208,11 @@ export class DesiredState {
         this.#store.handed(doc.version);
         // A newer version written while this one was on its way goes next.
         const { dueAt } = this.#store.handOff();
-        if (dueAt !== null && this.#store.document().version > doc.version) void this.#kick();
+        if (dueAt !== null && this.#store.document().version > doc.version) {
+          this.#kick().catch((error: unknown) =>
+            console.warn("edge: desired hand-off not scheduled", { error: String(error) }),
+          );
+        }
       } else if (answer && answer.status >= 400 && answer.status < 500 && answer.status !== 429) {
         // The broker refuses this document for good (it should not: the bounds are the same).
         console.error("edge: the broker refused a desired document", {
