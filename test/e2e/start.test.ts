@@ -264,7 +264,7 @@ describe.sequential("npm start", () => {
       }
     }, 60_000);
 
-    it("edits desired state in the console and sees the simulated router apply and report it (Chromium)", async (ctx) => {
+    it("edits desired state in the console, sees the simulated router apply it, and a setting it cannot apply highlighted with its failure (Chromium)", async (ctx) => {
       if (!existsSync(CHROMIUM)) {
         if (process.env.CI)
           throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
@@ -288,6 +288,16 @@ describe.sequential("npm start", () => {
         expect(await rows.first().textContent()).toContain("led");
         expect(await page.locator("#state").textContent()).toContain("from-the-console");
         expect(await page.locator("#desired-error").textContent()).toBe("");
+        // A setting the router cannot apply stays in the delta, highlighted, with its failure.
+        await page.locator("#desired-patch").fill('{"wifi": {"ssid": "from-the-console", "band": "6GHz"}}');
+        await page.locator("#send-desired").click();
+        await page.locator('#desired-rows tr[data-delta="true"]').waitFor({ timeout: 15_000 });
+        expect(await page.locator('#desired-rows tr[data-delta="true"]').textContent()).toContain("6GHz");
+        await page
+          .locator("#desired-failure")
+          .filter({ hasText: "no 6 GHz radio" })
+          .waitFor({ timeout: 15_000 });
+        expect(await page.locator("#desired-versions").textContent()).toMatch(/1 pending/);
         // A patch that is not a JSON object never leaves the page.
         await page.locator("#desired-patch").fill("[1]");
         await page.locator("#send-desired").click();

@@ -54,8 +54,11 @@ export class SimulatedRouter {
       device.reportState(params);
       return device.state;
     });
-    // Applying takes a moment, as on a real router; a newer version aborts it.
+    // Applying takes a moment, as on a real router; a newer version aborts it. Like a
+    // real model it cannot do everything: a 6 GHz band fails (desiredError in the view).
     device.onDesired(async (desired, { signal }) => {
+      if (isRecord(desired.wifi) && desired.wifi.band === "6GHz")
+        throw new Error("SIM-AX3000 has no 6 GHz radio");
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(resolve, 50);
         signal.addEventListener("abort", () => {
