@@ -35,6 +35,25 @@ describe("parseServerFrame", () => {
     expect(parseServerFrame(presence, "r1")).toEqual({ ok: true, value: presence });
   });
 
+  it("reads desired state (issue 15) from the snapshot and from desired frames, and refuses a malformed one", () => {
+    const info = {
+      desired: { led: "off" },
+      desiredVersion: 2,
+      reportedDesiredVersion: 1,
+      delta: { led: "off" },
+      desiredError: { version: 2, code: "handler_error", message: "no" },
+    };
+    const view = { id: "r1", online: true, since: 5, lastSeen: 6, state: { led: "on" } };
+    const snapshot = parseServerFrame({ type: "snapshot", device: { ...view, ...info }, recent: [] }, "r1");
+    expect(snapshot).toMatchObject({ ok: true, value: { device: view, desired: info } });
+    const older = parseServerFrame({ type: "snapshot", device: view, recent: [] }, "r1");
+    expect(older).toMatchObject({ ok: true, value: { desired: null } });
+    const frame = { type: "desired", deviceId: "r1", ts: 9, ...info };
+    expect(parseServerFrame(frame, "r1")).toEqual({ ok: true, value: frame });
+    expect(parseServerFrame({ ...frame, deviceId: "r2" }, "r1")).toMatchObject({ ok: false });
+    expect(parseServerFrame({ ...frame, desiredVersion: "2" }, "r1")).toMatchObject({ ok: false });
+  });
+
   it("refuses a frame about another device", () => {
     const parsed = parseServerFrame({ type: "state", deviceId: "r2", ts: 1, state: {} }, "r1");
     expect(parsed).toMatchObject({ ok: false, message: expect.stringContaining("r2") });
