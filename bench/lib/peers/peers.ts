@@ -64,7 +64,9 @@ export async function startNodePeer(
   events?: { url: string; secret: string },
   settings?: Record<string, number>,
 ): Promise<Peer> {
-  const args = ["--expose-gc", "--import", "tsx", ENTRY, "--kind", kind];
+  // BENCH_NODE_ARGS_TETHER / _AEDES: extra Node flags for one broker (profiling, V8 flag trials).
+  const extra = process.env[`BENCH_NODE_ARGS_${kind.toUpperCase()}`]?.split(" ").filter(Boolean) ?? [];
+  const args = ["--expose-gc", ...extra, "--import", "tsx", ENTRY, "--kind", kind];
   if (events) args.push("--events-url", events.url, "--events-secret", events.secret);
   if (settings) args.push("--settings", JSON.stringify(settings));
   const child = spawn(process.execPath, args, {
