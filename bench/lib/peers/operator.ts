@@ -4,6 +4,7 @@
  * (CONNECT with auth + SUBSCRIBE → SUBACK) over those N. The after-GC figures come from
  * idle.ts on another fresh broker; this leg never forces a GC before its reading.
  */
+import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -22,6 +23,9 @@ export interface OperatorResult {
   perRouterKb: number;
   /** CONNECT + auth + SUBSCRIBE → SUBACK, routers/s, `concurrency` at a time. */
   connectPerSecond: number;
+  /** The broker's CPU time (user + system, /proc/<pid>/stat) per router while they connected, µs:
+   * steadier than the rate on a loaded machine. */
+  cpuPerConnectUs: number;
   /** 1-minute load average at the start and at the end of the leg. */
   load: [number, number];
 }
@@ -30,6 +34,13 @@ export interface OperatorResult {
 export const SOURCE_ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
 
 export const OPERATOR_SETTLE_MS = 5_000;
+
+/** utime + stime of a process, µs (clock ticks of 10 ms on Linux). */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
 
 export async function operatorLeg(
   peer: Peer,
@@ -55,6 +66,7 @@ export async function operatorLeg(
   const sockets: Socket[] = [];
   let done = 0;
   const ticker = setInterval(() => log(`    operator: ${done}/${routers}`), 2_000);
+  const cpu0 = cpuMicros(peer.pid);
   const started = performance.now();
   const outcome = await runPool(
     routers,
@@ -67,6 +79,7 @@ export async function operatorLeg(
     },
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuMicros(peer.pid) - cpu0;
   clearInterval(ticker);
   await sleep(OPERATOR_SETTLE_MS);
   const rssIdle = vmRss(peer.pid);
@@ -78,10 +91,11 @@ export async function operatorLeg(
     rssIdle,
     perRouterKb: (rssIdle - rssBefore) / 1024 / Math.max(1, sockets.length),
     connectPerSecond: sockets.length / seconds,
+    cpuPerConnectUs: cpu / Math.max(1, sockets.length),
     load: [load0, loadavg()[0] ?? 0],
   };
   log(
-    `    operator: ${sockets.length} routers in ${seconds.toFixed(1)} s = ${Math.round(result.connectPerSecond)}/s, ${outcome.failures} failed; VmRSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssIdle / 2 ** 20).toFixed(1)} MB = ${result.perRouterKb.toFixed(2)} KB each (no GC); load ${result.load.map((l) => l.toFixed(1)).join(" → ")}`,
+    `    operator: ${sockets.length} routers in ${seconds.toFixed(1)} s = ${Math.round(result.connectPerSecond)}/s (${Math.round(result.cpuPerConnectUs)} µs CPU each), ${outcome.failures} failed; VmRSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssIdle / 2 ** 20).toFixed(1)} MB = ${result.perRouterKb.toFixed(2)} KB each (no GC); load ${result.load.map((l) => l.toFixed(1)).join(" → ")}`,
   );
   if (outcome.firstError) log(`    first failure: ${outcome.firstError}`);
   await runPool(sockets.length, 500, (i) => closeSession(sockets[i] as Socket));

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { BROKER_NODE_FLAGS } from "../../../broker/src/node-flags.js";
 import { isPeerReply, type PeerReply } from "./ipc.js";
 
 export type PeerKind = "tether" | "aedes" | "mosquitto";
@@ -66,7 +67,9 @@ export async function startNodePeer(
 ): Promise<Peer> {
   // BENCH_NODE_ARGS_TETHER / _AEDES: extra Node flags for one broker (profiling, V8 flag trials).
   const extra = process.env[`BENCH_NODE_ARGS_${kind.toUpperCase()}`]?.split(" ").filter(Boolean) ?? [];
-  const args = ["--expose-gc", ...extra, "--import", "tsx", ENTRY, "--kind", kind];
+  // Tether as deployed (broker/src/node-flags.ts); bare Aedes with Node's defaults.
+  const flags = kind === "tether" ? BROKER_NODE_FLAGS : [];
+  const args = ["--expose-gc", ...flags, ...extra, "--import", "tsx", ENTRY, "--kind", kind];
   if (events) args.push("--events-url", events.url, "--events-secret", events.secret);
   if (settings) args.push("--settings", JSON.stringify(settings));
   const child = spawn(process.execPath, args, {

@@ -101,6 +101,12 @@ export function renderPeers(report: PeersReport): string {
       (r) => r.operator?.connectPerSecond,
       whole,
     ),
+    row(
+      results,
+      "broker CPU per router connecting (µs, user + system)",
+      (r) => r.operator?.cpuPerConnectUs,
+      whole,
+    ),
     `| load average (1 min) at the start → end of that leg | ${results
       .map((r) => (r.operator ? r.operator.load.map((l) => l.toFixed(1)).join(" → ") : "–"))
       .join(" | ")} | ${others.map(() => "").join(" | ")} |`,
