@@ -26,6 +26,8 @@ import {
 } from "./lib/peers/peers.js";
 import { mqttRoundTrips, tetherRoundTrips } from "./lib/peers/round-trip.js";
 import { type PeerResult, type PeersReport, renderPeers } from "./lib/peers/section.js";
+import { stormLeg } from "./lib/storm/leg.js";
+import { renderStorm } from "./lib/storm/section.js";
 
 /**
  * The broker API's knee on the shared 2-core machine (2026-11-29, docs/BENCHMARKS.md,
@@ -56,8 +58,9 @@ Options:
   --rate N          commands per second (default 500)
   --seconds N       how long the command rate is held (default 10)
   --devices N       answering devices for the commands (default 10)
-  --only LIST       comma-separated subset of tether,aedes,mosquitto,overload
-                    (\`--only overload\`: just the overload leg)
+  --only LIST       comma-separated subset of tether,aedes,mosquitto,overload,storm
+                    (\`--only overload\`: just the overload leg; \`--only storm\`: the reconnect storm,
+                    Tether's broker SIGKILLed and restarted under --routers routers on the SDK's backoff)
   --knee N          the overload leg's sustainable rate, commands/s (default ${MEASURED_KNEE},
                     measured here); it offers 0.5×, 1×, 2× and 4× of it
   --overload-seconds N  how long each overload rate is held (default 10)
@@ -204,13 +207,15 @@ async function main(): Promise<number> {
   const concurrency = whole("concurrency", values.concurrency, 100);
   const only = (values.only ?? "tether,aedes,mosquitto,overload").split(",").map((k) => k.trim());
   const withOverload = only.includes("overload");
-  const kinds = only.filter((k) => k !== "overload");
+  const withStorm = only.includes("storm");
+  const kinds = only.filter((k) => k !== "overload" && k !== "storm");
   if (!kinds.every((k): k is PeerKind => k === "tether" || k === "aedes" || k === "mosquitto")) {
-    log(`--only takes tether, aedes, mosquitto and/or overload (got "${values.only}")`);
+    log(`--only takes tether, aedes, mosquitto, overload and/or storm (got "${values.only}")`);
     return 2;
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
-  if (kinds.length === 0) return withOverload ? await runOverload(values, command) : 0;
+  const stormCode = withStorm ? await runStorm(o.routers || 15_000, command, values["no-write"] === true) : 0;
+  if (kinds.length === 0) return (withOverload ? await runOverload(values, command) : 0) || stormCode;
   const soft = Number(shell("ulimit -n"));
   const most = Math.max(o.connections, o.routers);
   if (Number.isFinite(soft) && soft < most + 1024) {
@@ -266,6 +271,20 @@ async function main(): Promise<number> {
   console.log(`\n## Peers\n\n${section}`);
   const overloadCode = withOverload ? await runOverload(values, command) : 0;
   return leftovers.length === 0 && results.every((r) => r.error === null) && !edge?.error ? overloadCode : 1;
+}
+
+/** The reconnect storm (issue 14): writes the "Reconnect storm" section. */
+async function runStorm(routers: number, command: string, noWrite: boolean): Promise<number> {
+  log(`\n[reconnect storm] ${routers} routers`);
+  try {
+    const section = renderStorm(await stormLeg(routers, log), command);
+    if (!noWrite) writeBenchmarksSection("Reconnect storm", section);
+    console.log(`\n## Reconnect storm\n\n${section}`);
+    return 0;
+  } catch (error) {
+    log(`  storm failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
 }
 
 /** The overload leg (issue 17): writes the "Overload" section and docs/overload.svg. */

@@ -33,6 +33,8 @@ export interface Peer {
   httpPort: number | null;
   measure(): Promise<PeerMeasurement>;
   close(): Promise<void>;
+  /** SIGKILL, resolved once the process is gone (the reconnect storm). */
+  kill(): Promise<void>;
   /** The ports it listened on, to check they are closed afterwards. */
   ports(): number[];
 }
@@ -120,8 +122,13 @@ export async function startNodePeer(
         throw new Error(`${kind}: ${reply.type === "failed" ? reply.message : reply.type}`);
       return { rss: vmRss(pid), heapUsed: reply.heapUsed, counts: reply.counts };
     },
+    async kill() {
+      const done = exited(child);
+      child.kill("SIGKILL");
+      await done;
+    },
     async close() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       await request("close", 30_000).catch(() => child.kill("SIGKILL"));
       await stopChild(child, 10_000);
     },
@@ -202,6 +209,12 @@ export async function startMosquitto(): Promise<Peer> {
     httpPort: null,
     ports: () => [port],
     measure: async () => ({ rss: vmRss(pid), heapUsed: null, counts: {} }),
+    async kill() {
+      const done = exited(child);
+      child.kill("SIGKILL");
+      await done;
+      rmSync(dir, { recursive: true, force: true });
+    },
     async close() {
       child.kill("SIGTERM");
       await stopChild(child, 10_000);
