@@ -61,6 +61,7 @@ Options:
   --only LIST       comma-separated subset of tether,aedes,mosquitto,overload,storm
                     (\`--only overload\`: just the overload leg; \`--only storm\`: the reconnect storm,
                     Tether's broker SIGKILLed and restarted under --routers routers on the SDK's backoff)
+  --per-address N   the storm's MAX_UNAUTHENTICATED_PER_ADDRESS (default: the broker's default)
   --knee N          the overload leg's sustainable rate, commands/s (default ${MEASURED_KNEE},
                     measured here); it offers 0.5×, 1×, 2× and 4× of it
   --overload-seconds N  how long each overload rate is held (default 10)
@@ -174,6 +175,7 @@ async function main(): Promise<number> {
       connections: { type: "string" },
       routers: { type: "string" },
       "operator-only": { type: "boolean", default: false },
+      "per-address": { type: "string" },
       churn: { type: "string" },
       concurrency: { type: "string" },
       publishers: { type: "string" },
@@ -214,7 +216,9 @@ async function main(): Promise<number> {
     return 2;
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
-  const stormCode = withStorm ? await runStorm(o.routers || 15_000, command, values["no-write"] === true) : 0;
+  const stormCode = withStorm
+    ? await runStorm(o.routers || 15_000, values["per-address"], command, values["no-write"] === true)
+    : 0;
   if (kinds.length === 0) return (withOverload ? await runOverload(values, command) : 0) || stormCode;
   const soft = Number(shell("ulimit -n"));
   const most = Math.max(o.connections, o.routers);
@@ -274,10 +278,16 @@ async function main(): Promise<number> {
 }
 
 /** The reconnect storm (issue 14): writes the "Reconnect storm" section. */
-async function runStorm(routers: number, command: string, noWrite: boolean): Promise<number> {
+async function runStorm(
+  routers: number,
+  perAddress: string | undefined,
+  command: string,
+  noWrite: boolean,
+): Promise<number> {
   log(`\n[reconnect storm] ${routers} routers`);
   try {
-    const section = renderStorm(await stormLeg(routers, log), command);
+    const limit = perAddress === undefined ? null : whole("per-address", perAddress, 100);
+    const section = renderStorm(await stormLeg(routers, limit, log), command);
     if (!noWrite) writeBenchmarksSection("Reconnect storm", section);
     console.log(`\n## Reconnect storm\n\n${section}`);
     return 0;

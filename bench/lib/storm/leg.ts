@@ -55,14 +55,18 @@ async function waitAllOnline(fleet: Fleet, limitMs: number, tick: () => void): P
   return true;
 }
 
-export async function stormLeg(routers: number, log: (line: string) => void): Promise<StormResult> {
+export async function stormLeg(
+  routers: number,
+  perAddress: number | null,
+  log: (line: string) => void,
+): Promise<StormResult> {
   const load0 = loadavg()[0] ?? 0;
   const port = await freePort();
   const defaults = resolveSettings({ deviceSecret: "x", brokerApiToken: "y" });
   // The operator's broker: its default admission and publish limits, on a fixed port to come back on.
   const settings = {
     mqttPort: port,
-    maxUnauthenticatedPerAddress: defaults.maxUnauthenticatedPerAddress,
+    maxUnauthenticatedPerAddress: perAddress ?? defaults.maxUnauthenticatedPerAddress,
     devicePublishRate: defaults.devicePublishRate,
     devicePublishBurst: defaults.devicePublishBurst,
   };
