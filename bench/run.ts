@@ -14,6 +14,7 @@ import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
 import { edgeLeg } from "./lib/peers/edge-leg.js";
 import { type FanInResult, fanIn, startCountingSubscriber } from "./lib/peers/fan-in.js";
 import { idleAndChurn } from "./lib/peers/idle.js";
+import { operatorLeg } from "./lib/peers/operator.js";
 import {
   MOSQUITTO,
   PEER_LABEL,
@@ -25,6 +26,8 @@ import {
 } from "./lib/peers/peers.js";
 import { mqttRoundTrips, tetherRoundTrips } from "./lib/peers/round-trip.js";
 import { type PeerResult, type PeersReport, renderPeers } from "./lib/peers/section.js";
+import { stormLeg } from "./lib/storm/leg.js";
+import { renderStorm } from "./lib/storm/section.js";
 
 /**
  * The broker API's knee on the shared 2-core machine (2026-11-29, docs/BENCHMARKS.md,
@@ -44,6 +47,9 @@ process on ephemeral ports:
 Writes the "Peers" section of docs/BENCHMARKS.md (with the machine and this command).
 
 Options:
+  --routers N       routers of the operator leg: VmRSS with no forced GC 5 s after the last
+                    SUBACK, and the connect rate, on a fresh broker (default 15000; 0 skips it)
+  --operator-only   only the operator leg (no after-GC steps, churn, fan-in, round trips, edge)
   --connections N   idle routers (default 10000; needs \`ulimit -n\` above N + 1024)
   --churn N         connect+disconnect cycles with unique ids (default 5000)
   --concurrency N   connections opened at once (default 100)
@@ -52,8 +58,10 @@ Options:
   --rate N          commands per second (default 500)
   --seconds N       how long the command rate is held (default 10)
   --devices N       answering devices for the commands (default 10)
-  --only LIST       comma-separated subset of tether,aedes,mosquitto,overload
-                    (\`--only overload\`: just the overload leg)
+  --only LIST       comma-separated subset of tether,aedes,mosquitto,overload,storm
+                    (\`--only overload\`: just the overload leg; \`--only storm\`: the reconnect storm,
+                    Tether's broker SIGKILLed and restarted under --routers routers on the SDK's backoff)
+  --per-address N   the storm's MAX_UNAUTHENTICATED_PER_ADDRESS (default: the broker's default)
   --knee N          the overload leg's sustainable rate, commands/s (default ${MEASURED_KNEE},
                     measured here); it offers 0.5×, 1×, 2× and 4× of it
   --overload-seconds N  how long each overload rate is held (default 10)
@@ -83,19 +91,42 @@ function shell(command: string): string {
   }
 }
 
+function startPeer(kind: PeerKind, sink?: { url: string; secret: string }): Promise<Peer> {
+  return kind === "mosquitto" ? startMosquitto() : startNodePeer(kind, sink);
+}
+
+/** The operator leg on a broker of its own, so no forced GC of the other legs precedes it. */
+async function benchOperator(kind: PeerKind, o: PeersReport["options"], result: PeerResult) {
+  if (o.routers === 0) return { ports: [] as number[], pid: -1 };
+  log(`\n[${PEER_LABEL[kind]}: operator, ${o.routers} routers ${OPERATOR_CONCURRENCY} at a time]`);
+  const peer = await startPeer(kind);
+  try {
+    result.operator = await operatorLeg(peer, o.routers, OPERATOR_CONCURRENCY, log);
+  } catch (error) {
+    result.error = error instanceof Error ? error.message : String(error);
+    log(`  failed: ${result.error}`);
+  } finally {
+    await peer.close();
+  }
+  return { ports: peer.ports(), pid: peer.pid };
+}
+
+/** Routers opened at once by the operator leg, as issue 14 measured. */
+const OPERATOR_CONCURRENCY = 250;
+
 async function benchPeer(
   kind: PeerKind,
   o: PeersReport["options"],
   concurrency: number,
-): Promise<{ result: PeerResult; ports: number[]; pid: number }> {
+  operatorOnly: boolean,
+): Promise<{ result: PeerResult; cleanup: Array<{ ports: number[]; pid: number }> }> {
+  const result: PeerResult = { kind, operator: null, idle: null, fanIn: null, roundTrip: null, error: null };
+  const first = await benchOperator(kind, o, result);
+  if (operatorOnly) return { result, cleanup: [first] };
   log(`\n[${PEER_LABEL[kind]}]`);
   const secret = randomBytes(16).toString("hex");
   const sink = kind === "tether" ? await startEventsSink(secret) : null;
-  const peer: Peer =
-    kind === "mosquitto"
-      ? await startMosquitto()
-      : await startNodePeer(kind, sink ? { url: sink.url, secret } : undefined);
-  const result: PeerResult = { kind, idle: null, fanIn: null, roundTrip: null, error: null };
+  const peer = await startPeer(kind, sink ? { url: sink.url, secret } : undefined);
   try {
     log(
       `  pid ${peer.pid}, MQTT port ${peer.mqttPort}${peer.httpPort ? `, HTTP port ${peer.httpPort}` : ""}`,
@@ -135,13 +166,16 @@ async function benchPeer(
     await peer.close();
     await sink?.close();
   }
-  return { result, ports: peer.ports(), pid: peer.pid };
+  return { result, cleanup: [first, { ports: peer.ports(), pid: peer.pid }] };
 }
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       connections: { type: "string" },
+      routers: { type: "string" },
+      "operator-only": { type: "boolean", default: false },
+      "per-address": { type: "string" },
       churn: { type: "string" },
       concurrency: { type: "string" },
       publishers: { type: "string" },
@@ -164,6 +198,7 @@ async function main(): Promise<number> {
   }
   const o: PeersReport["options"] = {
     connections: whole("connections", values.connections, 10_000),
+    routers: values.routers === "0" ? 0 : whole("routers", values.routers, 15_000),
     churn: whole("churn", values.churn, 5_000),
     publishers: whole("publishers", values.publishers, 100),
     perPublisher: whole("messages", values.messages, 100),
@@ -174,17 +209,22 @@ async function main(): Promise<number> {
   const concurrency = whole("concurrency", values.concurrency, 100);
   const only = (values.only ?? "tether,aedes,mosquitto,overload").split(",").map((k) => k.trim());
   const withOverload = only.includes("overload");
-  const kinds = only.filter((k) => k !== "overload");
+  const withStorm = only.includes("storm");
+  const kinds = only.filter((k) => k !== "overload" && k !== "storm");
   if (!kinds.every((k): k is PeerKind => k === "tether" || k === "aedes" || k === "mosquitto")) {
-    log(`--only takes tether, aedes, mosquitto and/or overload (got "${values.only}")`);
+    log(`--only takes tether, aedes, mosquitto, overload and/or storm (got "${values.only}")`);
     return 2;
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
-  if (kinds.length === 0) return withOverload ? await runOverload(values, command) : 0;
+  const stormCode = withStorm
+    ? await runStorm(o.routers || 15_000, values["per-address"], command, values["no-write"] === true)
+    : 0;
+  if (kinds.length === 0) return (withOverload ? await runOverload(values, command) : 0) || stormCode;
   const soft = Number(shell("ulimit -n"));
-  if (Number.isFinite(soft) && soft < o.connections + 1024) {
+  const most = Math.max(o.connections, o.routers);
+  if (Number.isFinite(soft) && soft < most + 1024) {
     log(
-      `ulimit -n is ${soft}: ${o.connections} connections need ${o.connections + 1024}. Raise it or lower --connections.`,
+      `ulimit -n is ${soft}: ${most} connections need ${most + 1024}. Raise it or lower --connections/--routers.`,
     );
     return 1;
   }
@@ -199,12 +239,13 @@ async function main(): Promise<number> {
     `Peers bench: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, ${machine.mosquitto}; ${JSON.stringify(o)}`,
   );
 
+  const operatorOnly = values["operator-only"] === true;
   const results: PeerResult[] = [];
   const cleanup: Array<{ kind: PeerKind; ports: number[]; pid: number }> = [];
   for (const kind of kinds) {
-    const { result, ports, pid } = await benchPeer(kind, o, concurrency);
-    results.push(result);
-    cleanup.push({ kind, ports, pid });
+    const run = await benchPeer(kind, o, concurrency, operatorOnly);
+    results.push(run.result);
+    for (const c of run.cleanup) if (c.pid !== -1) cleanup.push({ kind, ...c });
   }
 
   // Every peer must be gone: its process exited and its ports closed.
@@ -221,19 +262,39 @@ async function main(): Promise<number> {
   );
 
   let edge: Awaited<ReturnType<typeof edgeLeg>> | null = null;
-  if (!values["no-edge"]) {
+  if (!values["no-edge"] && !operatorOnly) {
     log("\n[edge]");
     edge = await edgeLeg(o, log);
   }
 
   const section = renderPeers({ results, edge, command, machine, options: o });
-  if (!values["no-write"]) {
+  if (!values["no-write"] && !operatorOnly) {
     writeBenchmarksSection("Peers", section);
     log("wrote the Peers section of docs/BENCHMARKS.md");
   }
   console.log(`\n## Peers\n\n${section}`);
   const overloadCode = withOverload ? await runOverload(values, command) : 0;
   return leftovers.length === 0 && results.every((r) => r.error === null) && !edge?.error ? overloadCode : 1;
+}
+
+/** The reconnect storm (issue 14): writes the "Reconnect storm" section. */
+async function runStorm(
+  routers: number,
+  perAddress: string | undefined,
+  command: string,
+  noWrite: boolean,
+): Promise<number> {
+  log(`\n[reconnect storm] ${routers} routers`);
+  try {
+    const limit = perAddress === undefined ? null : whole("per-address", perAddress, 100);
+    const section = renderStorm(await stormLeg(routers, limit, log), command);
+    if (!noWrite) writeBenchmarksSection("Reconnect storm", section);
+    console.log(`\n## Reconnect storm\n\n${section}`);
+    return 0;
+  } catch (error) {
+    log(`  storm failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
 }
 
 /** The overload leg (issue 17): writes the "Overload" section and docs/overload.svg. */

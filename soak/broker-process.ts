@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { BROKER_NODE_FLAGS } from "../broker/src/node-flags.js";
 
 const CLI = fileURLToPath(new URL("../broker/src/cli.ts", import.meta.url));
 const READY = /MQTT on (mqtts?:\/\/\S+?), HTTP on (http:\/\/\S+)/;
@@ -36,7 +37,13 @@ export class BrokerProcess {
   ): Promise<BrokerProcess> {
     const log = createWriteStream(logFile);
     // The inspector listens on loopback, on a free port, for the soak's forced GCs only.
-    const args = [...(inspect ? ["--inspect=127.0.0.1:0"] : []), "--import", "tsx", CLI];
+    const args = [
+      ...(inspect ? ["--inspect=127.0.0.1:0"] : []),
+      ...BROKER_NODE_FLAGS,
+      "--import",
+      "tsx",
+      CLI,
+    ];
     const child = spawn(process.execPath, args, {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -11,6 +11,8 @@ import { BENCH_DEVICE_SECRET } from "./ipc.js";
 export interface Endpoint {
   host: string;
   port: number;
+  /** Source address (127.0.0.2–9 spread many sockets over more than one address). */
+  localAddress?: string;
 }
 
 export interface SessionPackets {
@@ -54,7 +56,12 @@ export function openSession(
   timeoutMs = 20_000,
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+    const socket = connect({
+      host: endpoint.host,
+      port: endpoint.port,
+      noDelay: true,
+      ...(endpoint.localAddress ? { localAddress: endpoint.localAddress } : {}),
+    });
     let received = Buffer.alloc(0);
     let connacked = false;
     const fail = (message: string) => {

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { BROKER_NODE_FLAGS } from "../../broker/src/node-flags.js";
 import { isRecord } from "../../protocol/src/index.js";
 import { type DevSecrets, devSecrets } from "./dev-secrets.js";
 import { freePort } from "./ports.js";
@@ -214,7 +215,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       spawnManaged({
         name: "broker",
         command: process.execPath,
-        args: ["--import", "tsx", join(ROOT, "broker/src/cli.ts")],
+        args: [...BROKER_NODE_FLAGS, "--import", "tsx", join(ROOT, "broker/src/cli.ts")],
         cwd: ROOT,
         env: {
           ...baseEnv,

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { BROKER_NODE_FLAGS } from "../../../broker/src/node-flags.js";
 import { isPeerReply, type PeerReply } from "./ipc.js";
 
 export type PeerKind = "tether" | "aedes" | "mosquitto";
@@ -32,6 +33,8 @@ export interface Peer {
   httpPort: number | null;
   measure(): Promise<PeerMeasurement>;
   close(): Promise<void>;
+  /** SIGKILL, resolved once the process is gone (the reconnect storm). */
+  kill(): Promise<void>;
   /** The ports it listened on, to check they are closed afterwards. */
   ports(): number[];
 }
@@ -64,7 +67,11 @@ export async function startNodePeer(
   events?: { url: string; secret: string },
   settings?: Record<string, number>,
 ): Promise<Peer> {
-  const args = ["--expose-gc", "--import", "tsx", ENTRY, "--kind", kind];
+  // BENCH_NODE_ARGS_TETHER / _AEDES: extra Node flags for one broker (profiling, V8 flag trials).
+  const extra = process.env[`BENCH_NODE_ARGS_${kind.toUpperCase()}`]?.split(" ").filter(Boolean) ?? [];
+  // Tether as deployed (broker/src/node-flags.ts); bare Aedes with Node's defaults.
+  const flags = kind === "tether" ? BROKER_NODE_FLAGS : [];
+  const args = ["--expose-gc", ...flags, ...extra, "--import", "tsx", ENTRY, "--kind", kind];
   if (events) args.push("--events-url", events.url, "--events-secret", events.secret);
   if (settings) args.push("--settings", JSON.stringify(settings));
   const child = spawn(process.execPath, args, {
@@ -115,8 +122,13 @@ export async function startNodePeer(
         throw new Error(`${kind}: ${reply.type === "failed" ? reply.message : reply.type}`);
       return { rss: vmRss(pid), heapUsed: reply.heapUsed, counts: reply.counts };
     },
+    async kill() {
+      const done = exited(child);
+      child.kill("SIGKILL");
+      await done;
+    },
     async close() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       await request("close", 30_000).catch(() => child.kill("SIGKILL"));
       await stopChild(child, 10_000);
     },
@@ -197,6 +209,12 @@ export async function startMosquitto(): Promise<Peer> {
     httpPort: null,
     ports: () => [port],
     measure: async () => ({ rss: vmRss(pid), heapUsed: null, counts: {} }),
+    async kill() {
+      const done = exited(child);
+      child.kill("SIGKILL");
+      await done;
+      rmSync(dir, { recursive: true, force: true });
+    },
     async close() {
       child.kill("SIGTERM");
       await stopChild(child, 10_000);

@@ -1,10 +1,11 @@
 import type { AuthenticateError, Client, ConnectPacket } from "aedes";
-import { isDeviceId, verifyDevicePassword } from "../../../protocol/src/index.js";
+import { isDeviceId } from "../../../protocol/src/index.js";
 import { type BrokerContext, type RefusalReason, refuse } from "../context.js";
 import type { ConnectionAdmission } from "../limits/admission.js";
 import type { PublishRateLimiter } from "../limits/publish-rate.js";
 import { clip } from "../logging/clip.js";
 import type { DeviceConnections } from "./connections.js";
+import { PasswordCheck } from "./password.js";
 
 /** The only protocol the contract speaks: MQTT 3.1.1 (Aedes also accepts 3.1, version 3). */
 const MQTT_3_1_1 = 4;
@@ -97,6 +98,10 @@ export function createAuthenticate(
   connections: DeviceConnections,
   guards: AuthenticateGuards,
 ) {
+  const current = new PasswordCheck(ctx.settings.deviceSecret);
+  const previous = ctx.settings.deviceSecretPrevious
+    ? new PasswordCheck(ctx.settings.deviceSecretPrevious)
+    : null;
   return function authenticate(
     client: Client,
     username: Readonly<string | undefined>,
@@ -130,7 +135,7 @@ export function createAuthenticate(
     if (!isDeviceId(deviceId)) return deny("bad_client_id", IDENTIFIER_REJECTED);
     if (username === undefined || username === "") return deny("missing_username", BAD_USERNAME_OR_PASSWORD);
     if (username !== deviceId) return deny("id_mismatch", BAD_USERNAME_OR_PASSWORD);
-    const secret = await matchingSecret(deviceId, password);
+    const secret = matchingSecret(deviceId, password);
     if (secret === null) return deny("bad_password", BAD_USERNAME_OR_PASSWORD);
     if (await ctx.store.isRevoked(deviceId)) return deny("revoked", NOT_AUTHORIZED);
     // "Server unavailable": the device's SDK retries with backoff, and is let in after the cool-down.
@@ -142,15 +147,10 @@ export function createAuthenticate(
   }
 
   /** Which fleet secret the password derives from: the current one, the previous one, or none. */
-  async function matchingSecret(
-    deviceId: string,
-    password: Buffer | undefined,
-  ): Promise<"current" | "previous" | null> {
+  function matchingSecret(deviceId: string, password: Buffer | undefined): "current" | "previous" | null {
     if (!password) return null;
-    const given = password.toString("utf8");
-    if (await verifyDevicePassword(ctx.settings.deviceSecret, deviceId, given)) return "current";
-    const previous = ctx.settings.deviceSecretPrevious;
-    if (previous && (await verifyDevicePassword(previous, deviceId, given))) return "previous";
+    if (current.verify(deviceId, password)) return "current";
+    if (previous?.verify(deviceId, password)) return "previous";
     return null;
   }
 }
