@@ -87,6 +87,11 @@ export function verdictLine(
   const warm = `after ${Math.round(fit.fromSeconds)} s warm-up${gate.estimated ? " (estimated from the data)" : ""}`;
   const range = `${slope.toFixed(3)} ± ${margin.toFixed(3)} KB/s (≈95 %)`;
   if (verdict === "pass") return `PASS: ${gateName} slope ${warm} ${range}, ≤ limit ${limit} KB/s`;
+  if (gate.belowEarlierLevel)
+    return (
+      `INCONCLUSIVE: ${gateName} rises ${range} ${warm}, but ends below the level it already held ` +
+      "during the warm-up (memory handed back and refilled, not yet growth): run longer (--duration)"
+    );
   if (verdict === "leak")
     return `FAIL: ${gateName} slope ${warm} ${range} is above the limit ${limit} KB/s: memory grows`;
   return (

@@ -90,6 +90,8 @@ export interface GateResult {
   stillBending: string[];
   /** The gated series' fit after the warm-up; null when warming up or too few points. */
   fit: LinearFit | null;
+  /** A rise after the warm-up that ends below the level held during it: not called a leak. */
+  belowEarlierLevel?: boolean;
 }
 
 /**
@@ -131,14 +133,27 @@ export function gateVerdict(
   }
   const warmupSeconds = Math.max(gatedEnd, codeEnd);
   const fit = fitLine(series.gated, warmupSeconds);
-  return {
-    verdict: slopeVerdict(fit, limitKbps),
-    warmingUp: false,
-    warmupSeconds,
-    estimated: true,
-    stillBending,
-    fit,
-  };
+  let verdict = slopeVerdict(fit, limitKbps);
+  const belowEarlierLevel =
+    verdict === "leak" && fit !== null && stillBelowEarlierLevel(series.gated, fit, options);
+  if (belowEarlierLevel) verdict = "inconclusive";
+  return { verdict, warmingUp: false, warmupSeconds, estimated: true, stillBending, fit, belowEarlierLevel };
+}
+
+/**
+ * Whether a rise after the warm-up has not yet come back to the level the series already
+ * held during the warm-up (after the fleet's ramp). glibc hands freed memory back in
+ * steps and then refills it: a run whose warm-up ends at such a drop sees the refill as a
+ * straight climb. Memory returning to a level it had is no evidence of unbounded growth,
+ * so that is not called a leak (issue 18: a 30-minute glibc run, 13.4 min warm-up ending
+ * at a 4 MB drop, then 1.2 KB/s of refill still 4 MB below its earlier level).
+ */
+function stillBelowEarlierLevel(points: Point[], fit: LinearFit, options: WarmupOptions): boolean {
+  const before = points.filter((p) => p.t >= options.minSeconds && p.t < fit.fromSeconds);
+  const last = points.at(-1);
+  if (before.length === 0 || !last) return false;
+  const earlierLevel = Math.max(...before.map((p) => p.y));
+  return fit.intercept + fit.slope * last.t <= earlierLevel;
 }
 
 /** Runs shorter than this show no 30-hour column: a few minutes' slope says nothing about a day. */

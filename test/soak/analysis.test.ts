@@ -153,4 +153,17 @@ describe("the soak's warm-up, estimated from the data (issue 18)", () => {
     // With 5 minutes of straight part required, its first 8 minutes read as a 4.5 KB/s leak.
     expect(gate(upTo(run, 480))).toMatchObject({ verdict: "inconclusive", warmingUp: true });
   });
+
+  it("memory handed back and refilled is not a leak until it passes the level it already held", () => {
+    // A recorded glibc run: 4 MB returned at 13.4 min, then refilled at 1.2 KB/s, still below.
+    const result = gate(recorded("soak-30m-glibc-refill"));
+    expect(result).toMatchObject({ verdict: "inconclusive", belowEarlierLevel: true });
+    expect((result.fit?.slope ?? 0) / 1024).toBeGreaterThan(0.5);
+    // The same shape that climbs past its earlier level is a leak.
+    const past = recorded("soak-30m-glibc-refill").map((s) => ({
+      ...s,
+      liveRss: (s.liveRss ?? 0) + (s.t > 900 ? (s.t - 900) * 8 * 1024 : 0),
+    }));
+    expect(gate(past).verdict).toBe("leak");
+  });
 });
