@@ -22,7 +22,15 @@ const until = values.until === undefined ? Number.POSITIVE_INFINITY : parseDurat
 const limit = Number(values.limit ?? "0.1");
 let worst = 0;
 for (const file of positionals) {
-  const run = JSON.parse(readFileSync(file, "utf8")) as {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    console.error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+    worst = Math.max(worst, 2);
+    continue;
+  }
+  const run = JSON.parse(text) as {
     samples: Array<Partial<Sample> & { t: number; rss: number }>;
   };
   // Runs recorded before a field existed lack it: null, as the sampler writes it today.
