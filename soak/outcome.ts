@@ -156,12 +156,16 @@ export function report(run: Run, command: string): number {
     "",
     footprintText(columns),
     "",
-    describeFit("RSS", rssFit),
-    describeFit("heap", heapFit),
-    describeFit("RSS after full GC", liveRssFit),
-    describeFit("heap after full GC", liveHeapFit),
-    describeFit("V8 code after full GC", liveCodeFit),
-    describeFit(GATE_DATA, liveDataFit),
+    ...(gate.warmingUp
+      ? ["slopes: none — the run ended inside its warm-up (a warm-up's slope is not a rate to extrapolate)"]
+      : [
+          describeFit("RSS", rssFit),
+          describeFit("heap", heapFit),
+          describeFit("RSS after full GC", liveRssFit),
+          describeFit("heap after full GC", liveHeapFit),
+          describeFit("V8 code after full GC", liveCodeFit),
+          describeFit(GATE_DATA, liveDataFit),
+        ]),
     `commands: ${tally.ok} ok, ${tally.failedByDevice} failed on the device, ${tally.queued} queued, ` +
       `${tally.offline} offline (409), ${tally.timeout} timeout (504), ${tally.rateLimited} rate limited, ` +
       `${tally.errors} errors${tally.lastError ? ` (last: ${tally.lastError})` : ""}; ` +
