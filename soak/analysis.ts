@@ -178,14 +178,17 @@ export function percentile(values: number[], p: number): number | null {
 export type SlopeVerdict = "pass" | "leak" | "inconclusive";
 
 /**
- * `pass` when the fitted slope is within the limit; `leak` when it exceeds the
- * limit by more than two standard errors (the data show growth above the limit);
- * `inconclusive` when the limit lies inside the slope's ~95 % interval — the run
- * was too short or too noisy to tell, so it is neither called flat nor a leak.
+ * `pass` when the fitted slope is within the limit and measured precisely enough to
+ * mean it: its ~95 % interval (± two standard errors) no wider than ± twice the limit,
+ * so a leak five times the limit cannot pass by a lucky draw of noise (issue 18);
+ * `leak` when the slope exceeds the limit by more than two standard errors (the data
+ * show growth above the limit); `inconclusive` otherwise — the run was too short or
+ * too noisy to tell, so it is neither called flat nor a leak.
  */
 export function slopeVerdict(fit: LinearFit | null, limitKbps: number): SlopeVerdict {
   if (fit === null) return "inconclusive";
   const slopeKbps = fit.slope / 1024;
-  if (slopeKbps <= limitKbps) return "pass";
-  return slopeKbps - (2 * fit.slopeStdError) / 1024 > limitKbps ? "leak" : "inconclusive";
+  const twoStdErrorsKbps = (2 * fit.slopeStdError) / 1024;
+  if (slopeKbps <= limitKbps) return twoStdErrorsKbps <= 2 * limitKbps ? "pass" : "inconclusive";
+  return slopeKbps - twoStdErrorsKbps > limitKbps ? "leak" : "inconclusive";
 }

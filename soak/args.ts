@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import type { ChurnRates } from "../device-sdk/src/simulator/churn.js";
 import { parseChurn } from "../device-sdk/src/simulator/churn.js";
+import { type AllocatorChoice, parseAllocatorChoice } from "../scripts/lib/allocator.js";
 
 export const HELP = `Usage: npm run soak -- [options]
 
@@ -27,8 +28,9 @@ Options:
                            started with --inspect=127.0.0.1:0) this often and read its live RSS
                            and heap; 0 = never (default 10s). The slope is fitted to the live RSS
                            when there are such samples, else to the raw RSS
-  --warmup <d>             excluded from the slope fit (default: the larger of 20% of the run
-                           and 60 s, at most half the run)
+  --warmup <d>             excluded from the slope fit (default: estimated from the data — until
+                           the gated series and V8's code level off into a straight line, at
+                           least 60 s; a run that ends inside it is "inconclusive: still warming up")
   --max-slope-kbps <x>     the flatness limit in KB/s (default 0.1). Exit 0 when the fitted slope
                            is within it; 1 when it exceeds it by more than two standard errors
                            (memory grows); 3 when the limit lies inside the slope's ~95 % interval
@@ -51,6 +53,9 @@ Options:
   --malloc-arena-max <n>   the broker's MALLOC_ARENA_MAX, as the README's systemd unit sets it
                            (default 2); 0 sets nothing (glibc's default, 8 arenas per core,
                            unless your environment sets it), to see what fragmentation costs
+  --allocator <a>          the broker's malloc: glibc, jemalloc (LD_PRELOAD of Debian's libjemalloc2)
+                           or auto (default: TETHER_ALLOCATOR, else auto = jemalloc when installed);
+                           --malloc-arena-max applies to glibc only
   --help                   this text
 
 Example: npm run soak -- --duration 5m --routers 200`;
@@ -68,7 +73,8 @@ export interface SoakOptions {
   stateIntervalMs: number;
   sampleIntervalMs: number;
   gcEveryMs: number;
-  warmupMs: number;
+  /** Excluded from the fit; null = estimated from the data (soak/warmup.ts). */
+  warmupMs: number | null;
   maxSlopeKbps: number;
   out: string;
   /** Run a local edge (wrangler dev) in front of the broker; null = broker only. */
@@ -78,6 +84,8 @@ export interface SoakOptions {
   brokerLogLevel: string;
   /** The broker's MALLOC_ARENA_MAX; 0 = unset (glibc's default). */
   mallocArenaMax: number;
+  /** The broker's allocator (scripts/lib/allocator.ts). */
+  allocator: AllocatorChoice;
 }
 
 const DEFAULT_CHURN = "disconnect=20,half-open=10,takeover=6,vanish=6";
@@ -134,17 +142,16 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
       "http-port": { type: "string" },
       "broker-log-level": { type: "string" },
       "malloc-arena-max": { type: "string" },
+      allocator: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) return "help";
   const durationMs = parseDuration(values.duration ?? "30m");
   if (durationMs < 10_000) throw new Error("--duration must be at least 10s");
-  const warmupMs =
-    values.warmup === undefined
-      ? Math.min(Math.max(0.2 * durationMs, 60_000), 0.5 * durationMs)
-      : parseDuration(values.warmup);
-  if (warmupMs >= durationMs) throw new Error("--warmup must be shorter than --duration");
+  const warmupMs = values.warmup === undefined ? null : parseDuration(values.warmup);
+  if (warmupMs !== null && warmupMs >= durationMs)
+    throw new Error("--warmup must be shorter than --duration");
   const churnSpec = values.churn ?? DEFAULT_CHURN;
   const outages = values["edge-outages"]
     ? {
@@ -182,5 +189,6 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
     httpPort: number("http-port", values["http-port"], 0),
     brokerLogLevel: values["broker-log-level"] ?? "warn",
     mallocArenaMax: Math.floor(number("malloc-arena-max", values["malloc-arena-max"], 2)),
+    allocator: parseAllocatorChoice(values.allocator ?? process.env.TETHER_ALLOCATOR),
   };
 }

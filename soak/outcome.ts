@@ -20,16 +20,24 @@ import {
   percentile,
   rssPoints,
   type SlopeVerdict,
-  slopeVerdict,
 } from "./analysis.js";
 import type { SoakOptions } from "./args.js";
 import type { WsTally } from "./edge-clients.js";
 import type { OutageReport } from "./edge-outages.js";
 import type { EventTally } from "./events-sink.js";
 import { type CommandTally, succeeded } from "./rails.js";
-import { describeFit, footprintMarkdown, footprintText, kbps } from "./report.js";
+import {
+  describeFit,
+  footprintMarkdown,
+  footprintText,
+  GATE_DATA,
+  gatedSeries,
+  kbps,
+  verdictLine,
+} from "./report.js";
 import type { Sample } from "./sampler.js";
 import { memoryChart } from "./svg.js";
+import { extrapolationAllowed, gateVerdict } from "./warmup.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -49,51 +57,39 @@ export interface Run {
   gcFailures: number;
   /** With --edge-outages: each outage and how the edge's view converged; null without. */
   outages: OutageReport[] | null;
+  /** The malloc the broker ran on (scripts/lib/allocator.ts). */
+  allocator: "glibc" | "jemalloc";
 }
 
-/** Exit codes: 0 flat, 1 a leak the data show (or the broker died), 3 too noisy or short to tell. */
+/** Exit codes: 0 flat, 1 a leak the data show (or the broker died), 3 too noisy, short or warm to tell. */
 const VERDICT_EXIT: Record<SlopeVerdict, number> = { pass: 0, leak: 1, inconclusive: 3 };
-/** The gated series when the broker reports V8's code (analysis.ts, liveDataPoints). */
-const GATE_DATA = "RSS after full GC less V8 code";
-
-function verdictLine(
-  verdict: SlopeVerdict,
-  gateName: string,
-  fit: LinearFit | null,
-  limit: number,
-  brokerExit: number | null,
-): string {
-  if (brokerExit !== 0) return `FAIL: broker exited with ${brokerExit}`;
-  if (fit === null) return `INCONCLUSIVE: too few ${gateName} samples after the warm-up to fit a slope`;
-  const slope = fit.slope / 1024;
-  const margin = (2 * fit.slopeStdError) / 1024;
-  const range = `${slope.toFixed(3)} ± ${margin.toFixed(3)} KB/s (≈95 %)`;
-  if (verdict === "pass") return `PASS: ${gateName} slope ${range}, ≤ limit ${limit} KB/s`;
-  if (verdict === "leak")
-    return `FAIL: ${gateName} slope ${range} is above the limit ${limit} KB/s: memory grows`;
-  return (
-    `INCONCLUSIVE: ${gateName} slope ${range} — the limit ${limit} KB/s lies inside that interval; ` +
-    "run longer (--duration) or force GC more often (--gc-every) to tell flat from growing"
-  );
-}
 
 export function report(run: Run, command: string): number {
   const { options, samples, tally } = run;
-  const warmupSeconds = options.warmupMs / 1000;
+  // Live (post-GC) RSS when we have it: the raw sawtooth of garbage is noise for a slope this
+  // small. Less V8's code when the broker reports it: the JIT's warm-up is bounded by the
+  // program, not by uptime, and is reported on its own line (docs/MEMORY.md).
+  const series = gatedSeries(samples);
+  const gate = gateVerdict(
+    { gated: series.points, code: series.code },
+    options.maxSlopeKbps,
+    options.warmupMs === null ? null : options.warmupMs / 1000,
+  );
+  const warmupSeconds = gate.warmupSeconds;
   const rssFit = fitLine(rssPoints(samples), warmupSeconds);
   const heapFit = fitLine(heapPoints(samples), warmupSeconds);
   const liveRssFit = fitLine(liveRssPoints(samples), warmupSeconds);
   const liveHeapFit = fitLine(liveHeapPoints(samples), warmupSeconds);
   const liveCodeFit = fitLine(liveCodePoints(samples), warmupSeconds);
   const liveDataFit = fitLine(liveDataPoints(samples), warmupSeconds);
-  // Live (post-GC) RSS when we have it: the raw sawtooth of garbage is noise for a slope this
-  // small. Less V8's code when the broker reports it: the JIT's warm-up is bounded by the
-  // program, not by uptime, and is reported on its own line (docs/MEMORY.md).
-  const gateFit = liveDataFit ?? liveRssFit ?? rssFit;
-  const gateName = liveDataFit ? GATE_DATA : liveRssFit ? "RSS after full GC" : "RSS";
-  const columns = footprintTable(samples, gateFit, options.sampleIntervalMs / 1000);
+  const gateFit = gate.fit;
+  const gateName = series.name;
+  const duration = samples.at(-1)?.t ?? 0;
+  // No 30-hour column from warm-up or from minutes: it would multiply a bend by a day.
+  const extrapolate = extrapolationAllowed(gate, duration);
+  const columns = footprintTable(samples, extrapolate ? gateFit : null, options.sampleIntervalMs / 1000);
   const slopeKbps = kbps(gateFit);
-  const verdict: SlopeVerdict = run.brokerExit === 0 ? slopeVerdict(gateFit, options.maxSlopeKbps) : "leak";
+  const verdict: SlopeVerdict = run.brokerExit === 0 ? gate.verdict : "leak";
   const unconverged = (run.outages ?? []).filter((outage) => outage.convergedS === null);
   const pass = verdict === "pass" && unconverged.length === 0;
   const p50 = percentile(tally.rtts, 50);
@@ -102,11 +98,11 @@ export function report(run: Run, command: string): number {
   const out = resolve(options.out);
   const jsonPath = join(out, "soak.json");
   const svgPath = join(out, "soak.svg");
-  const duration = samples.at(-1)?.t ?? 0;
   const title = `Tether broker memory: ${options.routers} routers with churn, ${Math.round(duration / 60)} min`;
-  const subtitle =
-    `${gateName} slope after warm-up ${slopeKbps.toFixed(3)} KB/s (limit ${options.maxSlopeKbps}); ` +
-    `${succeeded(tally)} commands ok`;
+  const subtitle = gate.warmingUp
+    ? `still warming up at the end: no slope (limit ${options.maxSlopeKbps} KB/s); ${succeeded(tally)} commands ok`
+    : `${gateName} slope after ${Math.round(warmupSeconds)} s warm-up ${slopeKbps.toFixed(3)} KB/s ` +
+      `(limit ${options.maxSlopeKbps}); ${succeeded(tally)} commands ok`;
   writeFileSync(
     svgPath,
     memoryChart(samples, gateFit, warmupSeconds, { title, subtitle, fitLabel: `${gateName} fit` }),
@@ -124,6 +120,12 @@ export function report(run: Run, command: string): number {
         interrupted: run.interrupted,
         brokerExitCode: run.brokerExit,
         memorySource: run.source,
+        warmup: {
+          seconds: warmupSeconds,
+          estimated: gate.estimated,
+          stillWarmingUp: gate.warmingUp,
+          stillBending: gate.stillBending,
+        },
         fit: {
           gated: gateName,
           slopeKbps,
@@ -154,12 +156,16 @@ export function report(run: Run, command: string): number {
     "",
     footprintText(columns),
     "",
-    describeFit("RSS", rssFit),
-    describeFit("heap", heapFit),
-    describeFit("RSS after full GC", liveRssFit),
-    describeFit("heap after full GC", liveHeapFit),
-    describeFit("V8 code after full GC", liveCodeFit),
-    describeFit(GATE_DATA, liveDataFit),
+    ...(gate.warmingUp
+      ? ["slopes: none — the run ended inside its warm-up (a warm-up's slope is not a rate to extrapolate)"]
+      : [
+          describeFit("RSS", rssFit),
+          describeFit("heap", heapFit),
+          describeFit("RSS after full GC", liveRssFit),
+          describeFit("heap after full GC", liveHeapFit),
+          describeFit("V8 code after full GC", liveCodeFit),
+          describeFit(GATE_DATA, liveDataFit),
+        ]),
     `commands: ${tally.ok} ok, ${tally.failedByDevice} failed on the device, ${tally.queued} queued, ` +
       `${tally.offline} offline (409), ${tally.timeout} timeout (504), ${tally.rateLimited} rate limited, ` +
       `${tally.errors} errors${tally.lastError ? ` (last: ${tally.lastError})` : ""}; ` +
@@ -174,7 +180,7 @@ export function report(run: Run, command: string): number {
     ...(run.outages ? outageLines(run.outages) : []),
     `memory source: VmRSS from /proc, heap and counts from ${run.source}; broker exit code ${run.brokerExit}`,
     `wrote ${svgPath} and ${jsonPath}`,
-    verdictLine(verdict, gateName, gateFit, options.maxSlopeKbps, run.brokerExit),
+    verdictLine(verdict, gateName, gate, options.maxSlopeKbps, run.brokerExit),
     ...(unconverged.length > 0
       ? [`FAIL: the edge's view did not converge within 60 s after ${unconverged.length} outage(s)`]
       : []),
@@ -186,7 +192,18 @@ export function report(run: Run, command: string): number {
     copyFileSync(svgPath, join(docs, "soak.svg"));
     copyFileSync(jsonPath, join(docs, "soak.json"));
     const fits = { gateName, gateFit, rssFit, heapFit, liveRssFit, liveHeapFit, liveCodeFit };
-    writeBenchmarksSection("Soak", soakSection(run, command, columns, fits, p50, p99, verdict));
+    writeBenchmarksSection(
+      "Soak",
+      soakSection(
+        run,
+        command,
+        columns,
+        fits,
+        p50,
+        p99,
+        verdictLine(verdict, gateName, gate, options.maxSlopeKbps, run.brokerExit),
+      ),
+    );
     log("wrote docs/soak.svg, docs/soak.json and the Soak section of docs/BENCHMARKS.md");
   }
   return unconverged.length > 0 && verdict === "pass" ? 1 : VERDICT_EXIT[verdict];
@@ -214,7 +231,7 @@ function soakSection(
   > & { gateName: string },
   p50: number | null,
   p99: number | null,
-  verdict: SlopeVerdict,
+  verdict: string,
 ): string {
   const { options, tally } = run;
   return [
@@ -225,7 +242,9 @@ function soakSection(
     `${options.eventIntervalMs / 1000} s, state every ${options.stateIntervalMs / 1000} s), churn per minute \`${options.churnSpec}\``,
     `(applied: ${JSON.stringify(run.sim.churn)}), SESSION_EXPIRY_SECONDS=${options.sessionExpirySeconds},`,
     `${options.commandRate} commands/s (${Math.round(options.queuedShare * 100)}% queued), ${options.edge ? `through the edge (wrangler dev) with ${options.edge.wsClients} WebSocket clients watching` : "events forwarded to a local signed sink"},`,
-    `the broker with MALLOC_ARENA_MAX=${options.mallocArenaMax || "unset"} (as the README's systemd unit runs it).`,
+    run.allocator === "jemalloc"
+      ? "the broker on jemalloc (LD_PRELOAD of libjemalloc.so.2)."
+      : `the broker on glibc malloc with MALLOC_ARENA_MAX=${options.mallocArenaMax || "unset"}.`,
     "",
     footprintMarkdown(columns),
     "",
@@ -256,7 +275,7 @@ function soakSection(
     "",
     "![Broker memory during the soak](soak.svg) — data: [soak.json](soak.json).",
     "",
-    "The 30 h column extrapolates from the end of the run at the fitted slope; the old system's row is",
+    "The 30 h column (runs of 20 min or more that left warm-up) extrapolates from the end of the run at the fitted slope; the old system's row is",
     "linear between its reported 73 MB at start and 3.47 GB after 30 h (≈ 32 KB/s).",
   ].join("\n");
 }

@@ -1,4 +1,15 @@
-import { formatBytes, type LinearFit, type TableColumn } from "./analysis.js";
+import {
+  formatBytes,
+  type LinearFit,
+  liveCodePoints,
+  liveDataPoints,
+  liveRssPoints,
+  rssPoints,
+  type SlopeVerdict,
+  type TableColumn,
+} from "./analysis.js";
+import type { Sample } from "./sampler.js";
+import type { GateResult, Point } from "./warmup.js";
 
 export const kbps = (fit: LinearFit | null) => (fit ? fit.slope / 1024 : Number.NaN);
 
@@ -37,5 +48,54 @@ export function describeFit(name: string, fit: LinearFit | null): string {
   return (
     `${name} slope after ${Math.round(fit.fromSeconds)} s warm-up: ${(fit.slope / 1024).toFixed(3)} KB/s ` +
     `(± ${(fit.slopeStdError / 1024).toFixed(3)} standard error, ${fit.n} samples)`
+  );
+}
+
+/** The gated series when the broker reports V8's code (analysis.ts, liveDataPoints). */
+export const GATE_DATA = "RSS after full GC less V8 code";
+
+/** What the gate fits: RSS after GC less V8 code, else RSS after GC, else raw RSS; and the code. */
+export function gatedSeries(samples: Sample[]): { name: string; points: Point[]; code: Point[] | null } {
+  const code = liveCodePoints(samples);
+  const data = liveDataPoints(samples);
+  if (data.length >= 3) return { name: GATE_DATA, points: data, code };
+  const live = liveRssPoints(samples);
+  if (live.length >= 3)
+    return { name: "RSS after full GC", points: live, code: code.length > 0 ? code : null };
+  return { name: "RSS", points: rssPoints(samples), code: null };
+}
+
+export function verdictLine(
+  verdict: SlopeVerdict,
+  gateName: string,
+  gate: GateResult,
+  limit: number,
+  brokerExit: number | null,
+): string {
+  if (brokerExit !== 0) return `FAIL: broker exited with ${brokerExit}`;
+  if (gate.warmingUp) {
+    const what = gate.stillBending.map((s) => (s === "code" ? "V8 code" : gateName)).join(" and ");
+    return (
+      `INCONCLUSIVE: still warming up — ${what} had not levelled off into a straight line by the end ` +
+      `(${Math.round(gate.warmupSeconds)} s); no slope, no leak: run longer (--duration 30m)`
+    );
+  }
+  const fit = gate.fit;
+  if (fit === null) return `INCONCLUSIVE: too few ${gateName} samples after the warm-up to fit a slope`;
+  const slope = fit.slope / 1024;
+  const margin = (2 * fit.slopeStdError) / 1024;
+  const warm = `after ${Math.round(fit.fromSeconds)} s warm-up${gate.estimated ? " (estimated from the data)" : ""}`;
+  const range = `${slope.toFixed(3)} ± ${margin.toFixed(3)} KB/s (≈95 %)`;
+  if (verdict === "pass") return `PASS: ${gateName} slope ${warm} ${range}, ≤ limit ${limit} KB/s`;
+  if (gate.belowEarlierLevel)
+    return (
+      `INCONCLUSIVE: ${gateName} rises ${range} ${warm}, but ends below the level it already held ` +
+      "during the warm-up (memory handed back and refilled, not yet growth): run longer (--duration)"
+    );
+  if (verdict === "leak")
+    return `FAIL: ${gateName} slope ${warm} ${range} is above the limit ${limit} KB/s: memory grows`;
+  return (
+    `INCONCLUSIVE: ${gateName} slope ${warm} ${range} — the limit ${limit} KB/s lies inside that interval; ` +
+    "run longer (--duration) or force GC more often (--gc-every) to tell flat from growing"
   );
 }

@@ -8,6 +8,7 @@ import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startSimulation } from "../device-sdk/src/simulator/simulation.js";
+import { allocatorSetup } from "../scripts/lib/allocator.js";
 import { freePort } from "../scripts/lib/ports.js";
 import { formatBytes } from "./analysis.js";
 import { HELP, parseSoakArgs, type SoakOptions } from "./args.js";
@@ -65,6 +66,11 @@ async function soak(options: SoakOptions): Promise<Run> {
     });
   }
   const sink = edge ? null : await startEventsSink(eventsSecret);
+  const allocator = allocatorSetup(options.allocator, {
+    arenaMax: options.mallocArenaMax,
+    preload: process.env.LD_PRELOAD ?? "",
+  });
+  log(allocator.message);
   const broker = await BrokerProcess.start(
     {
       DEVICE_SECRET: deviceSecret,
@@ -81,7 +87,7 @@ async function soak(options: SoakOptions): Promise<Run> {
       // Every simulated router connects from 127.0.0.1; a real fleet comes from many addresses.
       MAX_UNAUTHENTICATED_PER_ADDRESS: "100000",
       STATE_DIR: join(out, "state"),
-      ...(options.mallocArenaMax > 0 ? { MALLOC_ARENA_MAX: String(options.mallocArenaMax) } : {}),
+      ...allocator.env,
     },
     join(out, "broker.log"),
     { inspect: options.gcEveryMs > 0 },
@@ -191,6 +197,7 @@ async function soak(options: SoakOptions): Promise<Run> {
     afterFleet,
     gcFailures: sampler.gcFailures,
     outages: outageReports,
+    allocator: allocator.allocator,
   };
 }
 
@@ -209,7 +216,7 @@ async function main(): Promise<number> {
   const command = `npm run soak -- ${process.argv.slice(2).join(" ")}`.trim();
   log(
     `soak: ${options.routers} routers for ${Math.round(options.durationMs / 1000)} s, churn ${options.churnSpec}/min, ` +
-      `MALLOC_ARENA_MAX ${options.mallocArenaMax || "unset"}, ` +
+      `allocator ${options.allocator}, MALLOC_ARENA_MAX ${options.mallocArenaMax || "unset"}, ` +
       `${options.commandRate} commands/s, ${cpus().length} cores, Node ${process.version}`,
   );
   const run = await soak(options);

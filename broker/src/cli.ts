@@ -5,7 +5,7 @@
 import { devicePassword } from "../../protocol/src/index.js";
 import { bindHostError } from "./config/host.js";
 import { type BrokerConfig, ConfigError, loadConfig } from "./config.js";
-import { glibcVersion, mallocArenaAdvice } from "./diagnostics/malloc.js";
+import { allocatorLine, glibcVersion, jemallocLoaded, mallocArenaAdvice } from "./diagnostics/malloc.js";
 
 const NAME = "tether-broker";
 
@@ -42,7 +42,10 @@ async function serve(config: BrokerConfig): Promise<number> {
     return 1;
   }
   console.log(`${NAME}: MQTT on ${broker.mqttUrl}, HTTP on ${broker.httpUrl}`);
-  const advice = mallocArenaAdvice(process.env, glibcVersion());
+  const glibc = glibcVersion();
+  const jemalloc = jemallocLoaded();
+  console.log(`${NAME}: ${allocatorLine(process.env, glibc, jemalloc)}`);
+  const advice = mallocArenaAdvice(process.env, glibc, jemalloc);
   if (advice) console.error(`${NAME}: ${advice}`);
 
   return new Promise<number>((resolve) => {

@@ -15,7 +15,12 @@ import { RedisDesiredStore } from "./desired/redis-desired-store.js";
 import { NodeLiveness } from "./devices/node-liveness.js";
 import { OnlineRoster } from "./devices/online-roster.js";
 import { Revocations } from "./devices/revocation.js";
-import { installHeapSnapshotOnSignal, memoryGauges, startMemoryLog } from "./diagnostics/index.js";
+import {
+  installHeapSnapshotOnSignal,
+  memoryGauges,
+  startMemoryLog,
+  startMemoryTrend,
+} from "./diagnostics/index.js";
 import { EventForwarder } from "./forwarder.js";
 import { createHttpApp } from "./http/app.js";
 import { createHttpServer } from "./http/server.js";
@@ -309,6 +314,8 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     settings.memoryLogIntervalSeconds > 0
       ? startMemoryLog({ intervalMs: settings.memoryLogIntervalSeconds * 1000, logger, counts: stats })
       : () => {};
+  // The slope of the memory's low points over hours: a slow leak seen in days (issue 18).
+  const memoryTrend = startMemoryTrend(metrics.registry);
   const uninstallHeapSnapshots = settings.heapSnapshotDir
     ? installHeapSnapshotOnSignal({ dir: settings.heapSnapshotDir, keep: HEAP_SNAPSHOTS_KEPT, logger })
     : () => {};
@@ -324,6 +331,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     loopLag.stop();
     await revocations.stop();
     stopMemoryLog();
+    memoryTrend.stop();
     uninstallHeapSnapshots();
     const mqttClosed = new Promise<void>((resolve) => mqttServer.close(() => resolve()));
     const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));

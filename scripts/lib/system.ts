@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BROKER_NODE_FLAGS } from "../../broker/src/node-flags.js";
 import { isRecord } from "../../protocol/src/index.js";
+import { allocatorSetup, parseAllocatorChoice } from "./allocator.js";
 import { type DevSecrets, devSecrets } from "./dev-secrets.js";
 import { freePort } from "./ports.js";
 import { httpProbe, type ManagedProcess, spawnManaged, waitUntilReady } from "./processes.js";
@@ -210,6 +211,13 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     });
   };
   const launchBroker = async () => {
+    const allocator = allocatorSetup(parseAllocatorChoice(process.env.TETHER_ALLOCATOR), {
+      arenaMax: Number(process.env.MALLOC_ARENA_MAX || "2") || 0,
+      preload: process.env.LD_PRELOAD ?? "",
+    });
+    // The broker names its allocator itself; only a missing jemalloc needs saying here.
+    if (allocator.allocator === "glibc" && process.env.TETHER_ALLOCATOR !== "glibc")
+      output?.(`tether: ${allocator.message}`);
     const broker = track(
       "broker",
       spawnManaged({
@@ -224,8 +232,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
           MQTT_PORT: String(options.mqttPort),
           HTTP_PORT: String(options.httpPort),
           EDGE_EVENTS_URL: `${edge}/internal/events`,
-          // Fewer malloc arenas: RSS stays level under churn (broker/src/diagnostics/malloc.ts).
-          MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || "2",
+          // jemalloc when installed, else glibc with fewer arenas (TETHER_ALLOCATOR; docs/MEMORY.md).
+          ...allocator.env,
           // This system's own online roster (memory mode), never another system's in the same cwd.
           STATE_DIR: brokerStateDir,
           ...options.brokerEnv,

@@ -14,3 +14,12 @@ export {
   writeHeapSnapshotInto,
 } from "./heap-snapshot.js";
 export { type IntervalTimers, type MemoryLogOptions, startMemoryLog } from "./memory-log.js";
+export {
+  MEMORY_TREND_DEFAULTS,
+  MEMORY_TREND_GAUGE,
+  MEMORY_TREND_SPAN_GAUGE,
+  MemoryTrend,
+  type MemoryTrendOptions,
+  startMemoryTrend,
+  type Trend,
+} from "./memory-trend.js";

@@ -7,6 +7,7 @@
  * minutes (docs/MEMORY.md, "Native memory"). `npm run broker`, `npm start`, the soak
  * and the README's systemd unit set it; this names it when a broker runs without.
  */
+import { readFileSync } from "node:fs";
 
 /** The glibc version this process runs on, or null (musl, macOS, Windows). */
 export function glibcVersion(): string | null {
@@ -17,9 +18,33 @@ export function glibcVersion(): string | null {
   return typeof version === "string" ? version : null;
 }
 
-/** Advice to print at start-up, or null when there is none to give. */
-export function mallocArenaAdvice(env: NodeJS.ProcessEnv, glibc: string | null): string | null {
-  if (glibc === null || (env.MALLOC_ARENA_MAX ?? "") !== "") return null;
+/** Whether jemalloc is this process's malloc: libjemalloc mapped (LD_PRELOAD, issue 18). */
+export function jemallocLoaded(maps: () => string = () => readFileSync("/proc/self/maps", "utf8")): boolean {
+  try {
+    return /libjemalloc\.so/.test(maps());
+  } catch {
+    return false; // no /proc (macOS): not the preloaded jemalloc we set up
+  }
+}
+
+/** The start-up line naming the malloc the broker runs on (docs/MEMORY.md, "Allocator"). */
+export function allocatorLine(env: NodeJS.ProcessEnv, glibc: string | null, jemalloc: boolean): string {
+  if (jemalloc) return "allocator: jemalloc (LD_PRELOAD)";
+  if (glibc === null) return "allocator: the platform's malloc";
+  const arenas =
+    (env.MALLOC_ARENA_MAX ?? "") === ""
+      ? "MALLOC_ARENA_MAX unset"
+      : `MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX}`;
+  return `allocator: glibc ${glibc} malloc (${arenas})`;
+}
+
+/** Advice to print at start-up, or null when there is none to give (none on jemalloc). */
+export function mallocArenaAdvice(
+  env: NodeJS.ProcessEnv,
+  glibc: string | null,
+  jemalloc = false,
+): string | null {
+  if (jemalloc || glibc === null || (env.MALLOC_ARENA_MAX ?? "") !== "") return null;
   return (
     `glibc ${glibc} with MALLOC_ARENA_MAX unset: under connection churn RSS creeps as malloc ` +
     "arenas fragment; set MALLOC_ARENA_MAX=2 in the broker's environment (docs/MEMORY.md)"

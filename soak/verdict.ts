@@ -1,0 +1,61 @@
+/**
+ * `npx tsx soak/verdict.ts <soak.json>…`: the soak's gate (warm-up estimated from the data,
+ * soak/warmup.ts) applied again to recorded runs — to judge runs recorded before it, or to
+ * see what a shorter run would have said (`--until 6m`). One line per file.
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { parseDuration } from "./args.js";
+import { gatedSeries, verdictLine } from "./report.js";
+import type { Sample } from "./sampler.js";
+import { gateVerdict } from "./warmup.js";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { until: { type: "string" }, limit: { type: "string" } },
+});
+if (positionals.length === 0) {
+  console.error("Usage: npx tsx soak/verdict.ts [--until 6m] [--limit 0.1] <soak.json>…");
+  process.exit(2);
+}
+const until = values.until === undefined ? Number.POSITIVE_INFINITY : parseDuration(values.until) / 1000;
+const limit = Number(values.limit ?? "0.1");
+let worst = 0;
+for (const file of positionals) {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    console.error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+    worst = Math.max(worst, 2);
+    continue;
+  }
+  const run = JSON.parse(text) as {
+    samples: Array<Partial<Sample> & { t: number; rss: number }>;
+  };
+  // Runs recorded before a field existed lack it: null, as the sampler writes it today.
+  const samples: Sample[] = run.samples
+    .filter((s) => s.t <= until)
+    .map((s) => ({
+      heapUsed: null,
+      external: null,
+      arrayBuffers: null,
+      clients: null,
+      persistentSessions: null,
+      pendingCommands: null,
+      forwarderQueue: null,
+      liveRss: null,
+      liveHeap: null,
+      liveCode: null,
+      ...s,
+    }));
+  const series = gatedSeries(samples);
+  const gate = gateVerdict({ gated: series.points, code: series.code }, limit, null);
+  const end = Math.round(samples.at(-1)?.t ?? 0);
+  console.log(`${file} (${end} s): ${verdictLine(gate.verdict, series.name, gate, limit, 0)}`);
+  worst = Math.max(
+    worst,
+    { pass: 0, inconclusive: 3, leak: 1 }[gate.verdict] === 1 ? 1 : gate.verdict === "inconclusive" ? 3 : 0,
+  );
+}
+process.exit(worst);
