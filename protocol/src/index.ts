@@ -7,6 +7,7 @@ export * from "./config.js";
 export * from "./crypto.js";
 export * from "./errors.js";
 export * from "./ids.js";
+export * from "./jobs.js";
 export * from "./limits.js";
 export * from "./messages.js";
 export * from "./topics.js";

@@ -11,6 +11,7 @@ import { JWT_LEEWAY_SECONDS, socketDeadlineMs } from "../auth/client-token.js";
 import { edgeConfig } from "../config/config-guard.js";
 import type { EdgeEnv } from "../env.js";
 import { errorResponse } from "../http-errors.js";
+import { forwardJobResult } from "../jobs/job-results.js";
 import { type ChannelLimits, channelLimits, MAX_CUTOFFS_PER_DEVICE } from "../limits.js";
 import { ClientFrameSchema, type CommandFrame, describeIssue } from "../schemas.js";
 import { broadcast, sendFrame } from "./broadcast.js";
@@ -85,7 +86,7 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
   }
 
   /** RPC for `POST /internal/events`: stores this device's events in order, broadcasting each. */
-  deliver(deviceId: string, events: TetherEvent[]): number {
+  async deliver(deviceId: string, events: TetherEvent[]): Promise<number> {
     this.store.claim(deviceId);
     const sockets = this.ctx.getWebSockets();
     let applied = 0;
@@ -97,6 +98,7 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       applied++;
       broadcast(sockets, event);
     }
+    await Promise.all(events.map((event) => forwardJobResult(this.env, event))); // issue 16: fleet jobs
     return applied;
   }
 
