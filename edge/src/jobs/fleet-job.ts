@@ -160,7 +160,9 @@ export class FleetJob extends DurableObject<EdgeEnv> {
   private dispatch(meta: JobMeta, now: number): void {
     this.pacer ??= new Pacer(meta.plan.ratePerSecond, this.store.sentSince(now - WINDOW_MS));
     const budget = Math.min(this.pacer.budget(now), MAX_IN_FLIGHT - this.inFlight.size);
-    for (const row of this.store.due(budget, now)) {
+    const rows = this.store.due(budget, now);
+    if (rows.length > 0) this.pacer.sliced(now);
+    for (const row of rows) {
       if (!this.store.markSent(row.seq, now)) continue;
       this.pacer.record(now);
       const call = this.send(meta, row.seq, row.device, row.attempts + 1).finally(() =>
