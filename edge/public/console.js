@@ -7,6 +7,7 @@
  * history; an `edge` other than this page's origin is used only if the user confirms).
  */
 import { ConnectForm } from "./console-connect-form.js";
+import { setupJobs } from "./console-jobs.js";
 import { TokenVault, tokenRefusal } from "./console-settings.js";
 import {
   connectionLabel,
@@ -346,6 +347,9 @@ setInterval(() => {
   renderDevice();
   if (connection.state === "reconnecting") renderConnection();
 }, 1000);
+
+// The Rails token never leaves for another origin: the Jobs view talks to this page's edge only.
+setupJobs(() => location.origin);
 
 const autoConnect = loadSettings();
 renderTokenInfo();
