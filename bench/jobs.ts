@@ -126,11 +126,19 @@ try {
   const job = (await created.json()) as { id: string };
   log(`POST /v1/jobs → ${created.status} in ${Date.now() - started} ms`);
   let view: { status: string; counts: Record<string, number>; endedAt: number | null; startedAt: number };
+  let lastLog = Date.now();
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 500));
     const res = await rails(`/v1/jobs/${job.id}`).catch(() => null);
-    if (res?.status !== 200) continue;
+    if (res?.status !== 200) {
+      log(`GET /v1/jobs/${job.id} → ${res?.status ?? "unreachable"}`);
+      continue;
+    }
     view = (await res.json()) as typeof view;
+    if (Date.now() - lastLog > 5_000) {
+      lastLog = Date.now();
+      log(`${view.status} ${JSON.stringify(view.counts)} (handlers ran ${runs.length})`);
+    }
     if (view.status !== "running") break;
   }
   const cpuAfter = { broker: groupCpuSeconds(pgid("broker")), edge: groupCpuSeconds(pgid("edge")) };

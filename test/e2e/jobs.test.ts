@@ -4,11 +4,13 @@
  * router, so pacing is measured from the routers' side. This file starts its own
  * system: its last test restarts the edge mid-job.
  */
+import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../device-sdk/src/index.js";
 import { jobCommandId } from "../../protocol/src/index.js";
 import { ClientSocket, E2ESystem, freshId, sleep, until } from "./helpers.js";
 
+const CHROMIUM = "/usr/bin/chromium";
 const FLEET = 500;
 const RATE = 100;
 
@@ -216,6 +218,50 @@ describe.sequential("fleet jobs (issue 16)", () => {
     expect((page.body as { devices: { deviceId: string; result: unknown }[] }).devices).toEqual(
       ids.map((id) => expect.objectContaining({ deviceId: id, result: { rebooted: true } })),
     );
+  }, 60_000);
+
+  it("the console's Jobs view starts a job, shows its progress and cancels it (Chromium)", async (ctx) => {
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.CI)
+        throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
+      ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
+    }
+    const { chromium } = await import("playwright-core");
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${e2e.urls.edge}/`);
+      await page.locator("#job-token").fill(e2e.secrets.RAILS_API_TOKEN);
+      await page.locator("#job-targets").fill(
+        fleet
+          .slice(0, 100)
+          .map((device) => device.id)
+          .join(", "),
+      );
+      await page.locator("#job-command").fill("reboot");
+      await page.locator("#job-rate").fill("10");
+      await page.locator("#job-start").click();
+      await page.locator('#job-status[data-status="running"]').waitFor({ timeout: 10_000 });
+      await until(
+        "the progress bar to move",
+        async () =>
+          Number(await page.locator("#job-progress").evaluate((el) => Reflect.get(el, "value"))) > 0,
+        15_000,
+      );
+      expect(await page.locator("#job-counts").textContent()).toMatch(/succeeded [1-9]/);
+      await page.locator("#job-cancel").click();
+      await page.locator('#job-status[data-status="cancelled"]').waitFor({ timeout: 10_000 });
+      const jobId = await page.locator("#job-status").getAttribute("title");
+      const view = await job(jobId ?? "");
+      expect(view.status).toBe("cancelled");
+      expect(view.dispatched).toBeLessThan(100);
+      expect(await page.locator("#job-cancel").isDisabled()).toBe(true);
+    } finally {
+      await browser.close();
+    }
   }, 60_000);
 
   it("a job resumes after the edge's worker process restarts mid-job, each router running the command once", async () => {

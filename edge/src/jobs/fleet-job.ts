@@ -80,10 +80,15 @@ export class FleetJob extends DurableObject<EdgeEnv> {
     return { kind: "created", view: this.view(meta) };
   }
 
-  /** RPC for `GET /v1/jobs/{id}`. */
-  status(): JobView | null {
+  /** RPC for `GET /v1/jobs/{id}`; also re-arms a running job whose alarm was lost. */
+  async status(): Promise<JobView | null> {
     const meta = this.store.meta();
-    return meta ? this.view(meta) : null;
+    if (!meta) return null;
+    if (meta.status === "running" && (await this.ctx.storage.getAlarm()) === null) {
+      console.warn("edge: a running job had no alarm; re-armed", { job: meta.id });
+      await this.ctx.storage.setAlarm(this.now());
+    }
+    return this.view(meta);
   }
 
   /** RPC for `GET /v1/jobs/{id}/devices`. */
@@ -144,16 +149,22 @@ export class FleetJob extends DurableObject<EdgeEnv> {
       this.pacer = null;
       return;
     }
-    this.sockets.closeExpired(now);
-    for (const seq of this.store.expiredQueued(now - QUEUED_GRACE_MS)) {
-      const error = {
-        code: ErrorCode.CommandExpired,
-        message: "no result before the queued command expired",
-      };
-      this.store.finish(seq, ["queued"], { state: "offline", error }, now);
+    try {
+      this.sockets.closeExpired(now);
+      for (const seq of this.store.expiredQueued(now - QUEUED_GRACE_MS)) {
+        const error = {
+          code: ErrorCode.CommandExpired,
+          message: "no result before the queued command expired",
+        };
+        this.store.finish(seq, ["queued"], { state: "offline", error }, now);
+      }
+      if (meta.status === "running") this.dispatch(meta, now);
+      await this.changed();
+    } catch (error) {
+      // Never leave a running job without its next alarm (the platform's retries give up).
+      console.error("edge: job alarm failed", { job: meta.id, error: String(error) });
+      await this.ctx.storage.setAlarm(now + WATCHDOG_MS);
     }
-    if (meta.status === "running") this.dispatch(meta, now);
-    await this.changed();
   }
 
   /** Sends the next slice: what the pacing window and the in-flight bound allow. */
