@@ -48,6 +48,8 @@ export class FleetJob extends DurableObject<EdgeEnv> {
   private pacer: Pacer | null = null;
   /** Broker calls in flight. Bound: MAX_IN_FLIGHT (the dispatch budget never exceeds it). */
   private readonly inFlight = new Set<Promise<void>>();
+  /** Answers not yet recorded (the next tick records them). Bound: MAX_IN_FLIGHT, one per call. */
+  private readonly answered: { seq: number; outcome: Final | Retry; attempt: number }[] = [];
   /** The clock; a test may replace it. */
   now: () => number = () => Date.now();
 
@@ -158,7 +160,11 @@ export class FleetJob extends DurableObject<EdgeEnv> {
         };
         this.store.finish(seq, ["queued"], { state: "offline", error }, now);
       }
-      if (meta.status === "running") this.dispatch(meta, now);
+      this.recordAnswers();
+      // The abort rule and completion see every answer before the next slice goes.
+      await this.changed();
+      const current = this.requireMeta();
+      if (current.status === "running") this.dispatch(current, now);
       await this.changed();
     } catch (error) {
       // Never leave a running job without its next alarm (the platform's retries give up).
@@ -189,11 +195,23 @@ export class FleetJob extends DurableObject<EdgeEnv> {
       ...command,
       id: jobCommandId(meta.id, device),
     }).then(outcomeOfAnswer, outcomeOfError);
+    // Recorded at the next tick, all at once: every storage write holds the object's
+    // outgoing requests until it is committed, so one commit per answer would pace the
+    // job by the disk instead of by its rate. An answer lost with the object is sent
+    // again after a restart (same id: the router answers from its result cache).
+    this.answered.push({ seq, outcome, attempt });
+    // A running job ticks anyway; one that ended (cancel, abort) needs a tick to record it.
+    if (this.store.meta()?.status === "running") return;
     try {
-      if (this.settle(seq, outcome, attempt)) await this.changed();
+      await this.schedule();
     } catch (error) {
-      console.error("edge: job could not record an outcome", { job: meta.id, device, error: String(error) });
+      console.error("edge: job could not schedule its tick", { job: meta.id, device, error: String(error) });
     }
+  }
+
+  /** Records the answers that arrived since the last tick, in one commit. */
+  private recordAnswers(): void {
+    for (const { seq, outcome, attempt } of this.answered.splice(0)) this.settle(seq, outcome, attempt);
   }
 
   private settle(seq: number, outcome: Final | Retry, attempt: number): boolean {
@@ -238,11 +256,12 @@ export class FleetJob extends DurableObject<EdgeEnv> {
     const now = this.now();
     const candidates: number[] = [];
     if (meta.status === "running") {
-      const waiting = this.store.count("pending") > 0;
-      candidates.push(
-        waiting ? Math.max(now + TICK_MS, this.pacer?.nextSlot(now) ?? now) : now + WATCHDOG_MS,
-      );
+      // The next slice; else the answers still out (recorded each tick); else a watchdog.
+      if (this.store.count("pending") > 0)
+        candidates.push(Math.max(now + TICK_MS, this.pacer?.nextSlot(now) ?? now));
+      else candidates.push(now + (this.store.count("sent") > 0 ? TICK_MS : WATCHDOG_MS));
     }
+    if (this.answered.length > 0) candidates.push(now + TICK_MS);
     const queued = this.store.nextQueuedExpiry();
     if (queued !== null) candidates.push(queued + QUEUED_GRACE_MS);
     const frame = this.sockets.nextDue();
