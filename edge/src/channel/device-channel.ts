@@ -8,10 +8,11 @@ import {
   type TetherEvent,
 } from "../../../protocol/src/index.js";
 import { JWT_LEEWAY_SECONDS, socketDeadlineMs } from "../auth/client-token.js";
+import type { BrokerAnswer } from "../broker-client.js";
 import { edgeConfig } from "../config/config-guard.js";
 import type { EdgeEnv } from "../env.js";
 import { errorResponse } from "../http-errors.js";
-import { forwardJobResult } from "../jobs/job-results.js";
+import { forwardJobResult, type JobCommand, sendJobCommand } from "../jobs/channel-hooks.js";
 import { type ChannelLimits, channelLimits, MAX_CUTOFFS_PER_DEVICE } from "../limits.js";
 import { ClientFrameSchema, type CommandFrame, describeIssue } from "../schemas.js";
 import { broadcast, sendFrame } from "./broadcast.js";
@@ -70,6 +71,11 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
   /** RPC for `GET /v1/devices/{id}/commands/{commandId}`: where a command stands, or null. */
   commandStatus(deviceId: string, commandId: string): CommandStatus | null {
     return this.commands.get(deviceId, commandId, this.now());
+  }
+
+  /** RPC from a FleetJob (issue 16): the job's command to this device, sent from this object. */
+  jobCommand(deviceId: string, command: JobCommand): Promise<BrokerAnswer> {
+    return sendJobCommand(this.env, deviceId, command);
   }
 
   /** RPC: a Rails command is about to go to the broker (`pending`). */

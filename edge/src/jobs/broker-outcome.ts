@@ -4,7 +4,6 @@ import {
   isRecord,
   parseCommandResult,
   parseJson,
-  TetherError,
 } from "../../../protocol/src/index.js";
 import type { BrokerAnswer } from "../broker-client.js";
 import { ErrorBodySchema } from "../schemas.js";
@@ -44,16 +43,15 @@ export function outcomeOfAnswer(answer: BrokerAnswer): Final | Retry {
   if (answer.status === 409 && error.code === ErrorCode.DeviceOffline) return { state: "offline", error };
   // The broker sheds load, or still waits for the same command id sent before a restart.
   const stillPending = answer.status === 400 && /pending/.test(error.message);
-  if (answer.status === 429 || answer.status === 503 || stillPending) return { retry: true, error };
+  // 502: the broker was unreachable from the device's object (channel-hooks.ts).
+  const transient = answer.status === 429 || answer.status === 502 || answer.status === 503;
+  if (transient || stillPending) return { retry: true, error };
   return { state: "failed", error };
 }
 
-/** A thrown error of the broker client: unreachable → retry; anything else fails the router. */
-export function outcomeOfError(error: unknown): Final | Retry {
-  if (error instanceof TetherError && error.code === ErrorCode.BrokerUnavailable) {
-    return { retry: true, error: { code: error.code, message: error.message } };
-  }
-  return { state: "failed", error: { code: ErrorCode.Internal, message: String(error) } };
+/** The call itself failed (the device's object could not be reached): sent again later. */
+export function outcomeOfError(error: unknown): Retry {
+  return { retry: true, error: { code: ErrorCode.Internal, message: String(error) } };
 }
 
 /**

@@ -1,6 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
 import { type CommandResult, ErrorCode, JOB_LIMITS, jobCommandId } from "../../../protocol/src/index.js";
-import { sendCommandToBroker } from "../broker-client.js";
 import type { EdgeEnv } from "../env.js";
 import { abortReason } from "./abort-rule.js";
 import {
@@ -191,10 +190,10 @@ export class FleetJob extends DurableObject<EdgeEnv> {
 
   private async send(meta: JobMeta, seq: number, device: string, attempt: number): Promise<void> {
     const { command } = meta.plan;
-    const outcome = await sendCommandToBroker(this.env, device, {
-      ...command,
-      id: jobCommandId(meta.id, device),
-    }).then(outcomeOfAnswer, outcomeOfError);
+    // From the device's own object: see channel-hooks.ts (one object's connections are few).
+    const outcome = await this.env.DEVICE_CHANNEL.getByName(device)
+      .jobCommand(device, { ...command, id: jobCommandId(meta.id, device) })
+      .then(outcomeOfAnswer, outcomeOfError);
     // Recorded at the next tick, all at once: every storage write holds the object's
     // outgoing requests until it is committed, so one commit per answer would pace the
     // job by the disk instead of by its rate. An answer lost with the object is sent
