@@ -9,7 +9,13 @@ import { CommandBodySchema } from "../schemas.js";
  */
 export const JobBodySchema = z.strictObject({
   command: CommandBodySchema,
-  targets: z.array(z.unknown()).min(1),
+  targets: z
+    .array(z.unknown())
+    .min(1)
+    .openapi({
+      description: `1–${JOB_LIMITS.maxTargets} device ids (^[A-Za-z0-9_-]{1,64}$), deduplicated in order`,
+      example: ["router-0", "router-1"],
+    }),
   ratePerSecond: z
     .number()
     .int()
