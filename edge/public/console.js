@@ -8,6 +8,7 @@
  */
 import { ConnectForm } from "./console-connect-form.js";
 import { DesiredPanel } from "./console-desired.js";
+import { setupJobs } from "./console-jobs.js";
 import { TokenVault, tokenRefusal } from "./console-settings.js";
 import {
   connectionLabel,
@@ -376,6 +377,9 @@ setInterval(() => {
   renderDevice();
   if (connection.state === "reconnecting") renderConnection();
 }, 1000);
+
+// The Rails token never leaves for another origin: the Jobs view talks to this page's edge only.
+setupJobs(() => location.origin);
 
 const autoConnect = loadSettings();
 renderTokenInfo();

@@ -7,6 +7,7 @@ import { clientSocketRoute } from "./routes/client-socket-route.js";
 import { commandStatusRoute } from "./routes/command-status-route.js";
 import { desiredRoute } from "./routes/desired-route.js";
 import { eventsRoute } from "./routes/events-route.js";
+import { jobRoutes } from "./routes/job-routes.js";
 import { railsRoutes } from "./routes/rails-routes.js";
 import { userRoutes } from "./routes/user-routes.js";
 import { assetOrNotFound } from "./static-assets.js";
@@ -34,6 +35,7 @@ app.route("/v1/users", userRoutes);
 app.route("/v1/devices", commandStatusRoute);
 app.route("/v1/devices", desiredRoute);
 app.route("/internal", eventsRoute);
+app.route("/v1/jobs", jobRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "railsToken", {
   type: "http",

@@ -1,4 +1,6 @@
 import type { DeviceChannel } from "./channel/device-channel.js";
+import type { FleetJob } from "./jobs/fleet-job.js";
+import type { JobRegistry } from "./jobs/job-registry.js";
 import type { BatchLedger } from "./ledger/batch-ledger.js";
 
 /**
@@ -10,6 +12,11 @@ export interface EdgeEnv {
   DEVICE_CHANNEL: DurableObjectNamespace<DeviceChannel>;
   /** Records the batchIds of signed event batches for 600 s (replay refusal). */
   BATCH_LEDGER: DurableObjectNamespace<BatchLedger>;
+  /** One object per fleet job (issue 16), and the one registry of running jobs. */
+  FLEET_JOB: DurableObjectNamespace<FleetJob>;
+  JOB_REGISTRY: DurableObjectNamespace<JobRegistry>;
+  /** Days a finished job is kept before deletion (default 30). */
+  JOB_RETENTION_DAYS?: string;
   /** Static assets (the web console); absent when the edge runs without them. */
   ASSETS?: Fetcher;
   /** `development` relaxes the secret and BROKER_URL checks; anything else (or unset) is production. */

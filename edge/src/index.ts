@@ -4,6 +4,8 @@
  * (BatchLedger). See docs/EDGE.md.
  */
 export { DeviceChannel } from "./channel/device-channel.js";
+export { FleetJob } from "./jobs/fleet-job.js";
+export { JobRegistry } from "./jobs/job-registry.js";
 export { BatchLedger } from "./ledger/batch-ledger.js";
 
 import { app } from "./app.js";

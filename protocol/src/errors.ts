@@ -21,6 +21,10 @@ export const ErrorCode = {
   VersionConflict: "version_conflict",
   /** The device's credential was revoked. */
   Revoked: "revoked",
+  /** Fleet jobs: the account already runs `JOB_LIMITS.maxRunningJobs` jobs (429). */
+  TooManyJobs: "too_many_jobs",
+  /** Fleet jobs: an `Idempotency-Key` sent again with a different body (409). */
+  IdempotencyConflict: "idempotency_conflict",
   // Device-side (results published by the SDK)
   UnknownCommand: "unknown_command",
   HandlerError: "handler_error",

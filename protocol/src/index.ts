@@ -8,6 +8,7 @@ export * from "./crypto.js";
 export * from "./desired.js";
 export * from "./errors.js";
 export * from "./ids.js";
+export * from "./jobs.js";
 export * from "./limits.js";
 export * from "./messages.js";
 export * from "./topics.js";

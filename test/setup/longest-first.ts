@@ -9,6 +9,7 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 export const LONGEST_FIRST = [
   "test/leak/churn.test.ts",
   "test/leak/churn-catches-leak.test.ts",
+  "test/e2e/jobs.test.ts",
   "test/e2e/start.test.ts",
   "test/e2e/nothing-lost.test.ts",
   "test/e2e/desired.test.ts",

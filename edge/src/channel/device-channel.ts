@@ -8,9 +8,11 @@ import {
   type TetherEvent,
 } from "../../../protocol/src/index.js";
 import { JWT_LEEWAY_SECONDS, socketDeadlineMs } from "../auth/client-token.js";
+import type { BrokerAnswer } from "../broker-client.js";
 import { edgeConfig } from "../config/config-guard.js";
 import type { EdgeEnv } from "../env.js";
 import { errorResponse } from "../http-errors.js";
+import { forwardJobResult, type JobCommand, sendJobCommand } from "../jobs/channel-hooks.js";
 import { type ChannelLimits, channelLimits, MAX_CUTOFFS_PER_DEVICE } from "../limits.js";
 import { ClientFrameSchema, type CommandFrame, describeIssue } from "../schemas.js";
 import { broadcast, sendFrame } from "./broadcast.js";
@@ -92,6 +94,11 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     return this.commands.get(deviceId, commandId, this.now());
   }
 
+  /** RPC from a FleetJob (issue 16): the job's command to this device, sent from this object. */
+  jobCommand(deviceId: string, command: JobCommand): Promise<BrokerAnswer> {
+    return sendJobCommand(this.env, deviceId, command);
+  }
+
   /** RPC: a Rails command is about to go to the broker (`pending`). */
   commandSent(deviceId: string, commandId: string): void {
     this.store.claim(deviceId);
@@ -120,6 +127,7 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       broadcast(sockets, event);
     }
     await this.desired.observe(events, desiredBefore);
+    await Promise.all(events.map((event) => forwardJobResult(this.env, event))); // issue 16: fleet jobs
     return applied;
   }
 
