@@ -4,13 +4,12 @@
  * router, so pacing is measured from the routers' side. This file starts its own
  * system: its last test restarts the edge mid-job.
  */
-import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../device-sdk/src/index.js";
 import { jobCommandId } from "../../protocol/src/index.js";
+import { withChromium } from "./chromium.js";
 import { ClientSocket, E2ESystem, freshId, sleep, until } from "./helpers.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const FLEET = 500;
 const RATE = 100;
 
@@ -229,17 +228,7 @@ describe.sequential("fleet jobs (issue 16)", () => {
   }, 60_000);
 
   it("the console's Jobs view starts a job, shows its progress and cancels it (Chromium)", async (ctx) => {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI)
-        throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
-      ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
-    }
-    const { chromium } = await import("playwright-core");
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
-    try {
+    await withChromium(ctx, async (browser) => {
       const page = await browser.newPage();
       await page.goto(`${e2e.urls.edge}/`);
       await page.locator("#job-token").fill(e2e.secrets.RAILS_API_TOKEN);
@@ -267,9 +256,7 @@ describe.sequential("fleet jobs (issue 16)", () => {
       expect(view.status).toBe("cancelled");
       expect(view.dispatched).toBeLessThan(100);
       expect(await page.locator("#job-cancel").isDisabled()).toBe(true);
-    } finally {
-      await browser.close();
-    }
+    });
   }, 60_000);
 
   it("a job resumes after the edge's worker process restarts mid-job, each router running the command once", async () => {

@@ -14,20 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintClientToken } from "../../scripts/lib/dev-secrets.js";
 import { freePort } from "../../scripts/lib/ports.js";
 import { ROOT } from "../../scripts/lib/system.js";
+import { withChromium } from "./chromium.js";
 import { sleep, until } from "./helpers.js";
 import { commandLine, descendants, Launcher, portIsFree } from "./launcher.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 // The README's picture is refreshed only when asked (TETHER_WRITE_SCREENSHOT=1 npx vitest run
 // test/e2e/start.test.ts): a test run must not dirty the checkout.
 const SCREENSHOT =
@@ -44,7 +34,8 @@ const SECRET_NAMES = [
 
 /** The developer's environment without Tether's secrets, so the launcher generates its own. */
 function launcherEnv(ports: Record<string, number | undefined>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: "0" };
+  // As in system-fixture.ts: other test files' CPU must not make npm start's broker shed.
+  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: "0", MAX_EVENT_LOOP_LAG_MS: "0" };
   for (const name of [...SECRET_NAMES, "MQTT_PORT", "HTTP_PORT", "EDGE_PORT", "HOST"]) delete env[name];
   for (const [name, port] of Object.entries(ports)) if (port !== undefined) env[name] = String(port);
   return env;
@@ -173,16 +164,8 @@ describe.sequential("npm start", () => {
     });
 
     it("serves a console that shows the simulated router online, runs a ping and shows its result (Chromium)", async (ctx) => {
-      if (!existsSync(CHROMIUM)) {
-        if (process.env.CI)
-          throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
-        ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
-      }
       const consoleUrl = match(launcher.output, /Web console\s+(\S+)/, "the console URL");
-      const { chromium } = await import("playwright-core");
-      // launch() gives every run a fresh, empty temporary profile.
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-      try {
+      await withChromium(ctx, async (browser) => {
         const page = await browser.newPage({ viewport: { width: 1280, height: 1360 } });
         await page.goto(consoleUrl);
         await page.locator('#presence[data-online="true"]').waitFor({ timeout: 15_000 });
@@ -204,21 +187,12 @@ describe.sequential("npm start", () => {
         await page.screenshot({ path: SCREENSHOT });
         expect(existsSync(SCREENSHOT)).toBe(true);
         if (process.env.TETHER_WRITE_SCREENSHOT !== "1") rmSync(SCREENSHOT, { force: true });
-      } finally {
-        await browser.close();
-      }
+      });
     }, 60_000);
 
     it("speaks plainly: state in words, a failed result in red with its code, no retrying a device the token lacks (Chromium)", async (ctx) => {
-      if (!existsSync(CHROMIUM)) {
-        if (process.env.CI)
-          throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
-        ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
-      }
       const consoleUrl = match(launcher.output, /Web console\s+(\S+)/, "the console URL");
-      const { chromium } = await import("playwright-core");
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-      try {
+      await withChromium(ctx, async (browser) => {
         const page = await browser.newPage({ viewport: { width: 1280, height: 1360 } });
         await page.goto(consoleUrl);
         await page.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
@@ -259,21 +233,12 @@ describe.sequential("npm start", () => {
         expect(await page.locator("#connect-error").textContent()).toBe("");
         expect(await page.locator("#command-error").textContent()).toBe("");
         expect(await page.locator("#command-result").textContent()).toBe("");
-      } finally {
-        await browser.close();
-      }
+      });
     }, 60_000);
 
     it("edits desired state in the console, sees the simulated router apply it, and a setting it cannot apply highlighted with its failure (Chromium)", async (ctx) => {
-      if (!existsSync(CHROMIUM)) {
-        if (process.env.CI)
-          throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
-        ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
-      }
       const consoleUrl = match(launcher.output, /Web console\s+(\S+)/, "the console URL");
-      const { chromium } = await import("playwright-core");
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-      try {
+      await withChromium(ctx, async (browser) => {
         const page = await browser.newPage({ viewport: { width: 1280, height: 1360 } });
         await page.goto(consoleUrl);
         await page.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
@@ -302,17 +267,10 @@ describe.sequential("npm start", () => {
         await page.locator("#desired-patch").fill("[1]");
         await page.locator("#send-desired").click();
         expect(await page.locator("#desired-error").textContent()).toMatch(/merge patch is a JSON object/);
-      } finally {
-        await browser.close();
-      }
+      });
     }, 60_000);
 
     it("sends the token nowhere when a crafted #edge= link names another host, confirmed or not (Chromium)", async (ctx) => {
-      if (!existsSync(CHROMIUM)) {
-        if (process.env.CI)
-          throw new Error(`${CHROMIUM} is missing under CI: .ci/run installs Debian's chromium`);
-        ctx.skip(`${CHROMIUM} is missing (apt-get install chromium); this test always runs under CI`);
-      }
       const consoleUrl = match(launcher.output, /Web console\s+(\S+)/, "the console URL");
       const edgeOrigin = new URL(consoleUrl).origin;
       const headers = (await fetch(consoleUrl)).headers;
@@ -335,46 +293,45 @@ describe.sequential("npm start", () => {
       const trapOrigin = `http://127.0.0.1:${trapPort}`;
       const crafted = `${edgeOrigin}/#edge=${encodeURIComponent(trapOrigin)}&device=${idPrefix}0`;
 
-      const { chromium } = await import("playwright-core");
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       try {
-        const context = await browser.newContext();
-        // The user opened the console from its own link and asked it to remember the token.
-        const own = await context.newPage();
-        await own.goto(consoleUrl);
-        await own.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
-        await own.locator("#remember-token").check();
-        await own.locator("#connect").click();
-        await own.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
-        await own.close();
+        await withChromium(ctx, async (browser) => {
+          const context = await browser.newContext();
+          // The user opened the console from its own link and asked it to remember the token.
+          const own = await context.newPage();
+          await own.goto(consoleUrl);
+          await own.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+          await own.locator("#remember-token").check();
+          await own.locator("#connect").click();
+          await own.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+          await own.close();
 
-        // A crafted link, declined: ignored, and Connect still goes to this edge.
-        const declined = await context.newPage();
-        const asked: string[] = [];
-        declined.on("dialog", (dialog) => {
-          asked.push(dialog.message());
-          void dialog.dismiss();
+          // A crafted link, declined: ignored, and Connect still goes to this edge.
+          const declined = await context.newPage();
+          const asked: string[] = [];
+          declined.on("dialog", (dialog) => {
+            asked.push(dialog.message());
+            void dialog.dismiss();
+          });
+          await declined.goto(crafted);
+          expect(await declined.locator("#connect-error").textContent()).toContain(trapOrigin);
+          expect(asked).toEqual([expect.stringContaining(trapOrigin)]);
+          await declined.locator("#connect").click();
+          await declined.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
+          await declined.close();
+
+          // The same link, confirmed: the console points there, but the stored token is gone.
+          const confirmed = await context.newPage();
+          confirmed.on("dialog", (dialog) => void dialog.accept());
+          await confirmed.goto(crafted);
+          expect(await confirmed.locator("#edge-url").inputValue()).toBe(trapOrigin);
+          expect(await confirmed.locator("#token").inputValue()).toBe("");
+          // Connect has nothing to send: the empty (required) token field stops the form.
+          await confirmed.locator("#connect").click();
+          expect(await confirmed.locator("#token:invalid").count()).toBe(1);
+          expect(await confirmed.locator("#status").getAttribute("data-state")).toBe("idle");
+          expect(await confirmed.evaluate("localStorage.getItem('tether.console.token')")).toBeNull();
         });
-        await declined.goto(crafted);
-        expect(await declined.locator("#connect-error").textContent()).toContain(trapOrigin);
-        expect(asked).toEqual([expect.stringContaining(trapOrigin)]);
-        await declined.locator("#connect").click();
-        await declined.locator('#status[data-state="open"]').waitFor({ timeout: 15_000 });
-        await declined.close();
-
-        // The same link, confirmed: the console points there, but the stored token is gone.
-        const confirmed = await context.newPage();
-        confirmed.on("dialog", (dialog) => void dialog.accept());
-        await confirmed.goto(crafted);
-        expect(await confirmed.locator("#edge-url").inputValue()).toBe(trapOrigin);
-        expect(await confirmed.locator("#token").inputValue()).toBe("");
-        // Connect has nothing to send: the empty (required) token field stops the form.
-        await confirmed.locator("#connect").click();
-        expect(await confirmed.locator("#token:invalid").count()).toBe(1);
-        expect(await confirmed.locator("#status").getAttribute("data-state")).toBe("idle");
-        expect(await confirmed.evaluate("localStorage.getItem('tether.console.token')")).toBeNull();
       } finally {
-        await browser.close();
         await new Promise((resolve) => trap.close(resolve));
       }
       expect(reached).toEqual([]);

@@ -54,6 +54,11 @@ export async function startOwnedSystem(options: Partial<SystemOptions> = {}): Pr
     output,
     readyTimeoutMs: 60_000,
     ...options,
+    // The broker sheds commands while its event loop lags (issue 17); under npm test the lag
+    // is other test files' CPU on the same cores, not this broker's load: a functional test
+    // answered 503 overloaded in a clean-clone run. test/broker/overload.test.ts tests the
+    // shedding; MAX_COMMANDS_IN_FLIGHT stays in force here.
+    brokerEnv: { MAX_EVENT_LOOP_LAG_MS: "0", ...options.brokerEnv },
   }).catch(async (error: unknown) => {
     await rm(configDir, { recursive: true, force: true });
     throw error;
