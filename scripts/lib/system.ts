@@ -7,7 +7,7 @@ import { BROKER_NODE_FLAGS } from "../../broker/src/node-flags.js";
 import { isRecord } from "../../protocol/src/index.js";
 import { allocatorSetup, parseAllocatorChoice } from "./allocator.js";
 import { type DevSecrets, devSecrets } from "./dev-secrets.js";
-import { freePort } from "./ports.js";
+import { freePort, tryBind } from "./ports.js";
 import { httpProbe, type ManagedProcess, spawnManaged, waitUntilReady } from "./processes.js";
 import { workerdNoiseFilter } from "./workerd-noise.js";
 
@@ -311,6 +311,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     kill,
     stopEdge: async () => {
       await byRole.edge?.stop();
+      // stop() SIGKILLs workerd last; the kernel frees its listening port a moment after.
+      // startEdge() binds the same port, so wait for it (a clean-clone run under load saw
+      // "Address already in use" otherwise).
+      await waitForPortFree(options.edgePort, host);
     },
     startEdge: launchEdge,
     killBroker: async (signal = "SIGKILL") => {
@@ -321,4 +325,17 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     },
     startBroker: launchBroker,
   };
+}
+
+/** Resolves once `port` can be bound on `host` again, or rejects after `timeoutMs`. */
+async function waitForPortFree(port: number, host: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await tryBind(port, host);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }

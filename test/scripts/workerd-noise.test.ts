@@ -16,6 +16,14 @@ describe("the edge's output under npm start", () => {
     expect(shown).toEqual([CAPTURED[0], CLIENT_GONE_LINE, CAPTURED.at(-2), CAPTURED.at(-1)]);
   });
 
+  it("shows the same trace with ECONNRESET (the client reset the connection) as the same sentence", () => {
+    const filter = workerdNoiseFilter();
+    const reset = CAPTURED.map((line) => line.replace("Broken pipe", "Connection reset by peer"));
+    expect(reset.some((line) => line.includes("Connection reset by peer"))).toBe(true);
+    const shown = reset.map(filter).filter((line) => line !== null);
+    expect(shown).toEqual([reset[0], CLIENT_GONE_LINE, reset.at(-2), reset.at(-1)]);
+  });
+
   it("passes every other line, blank lines included, unchanged", () => {
     const filter = workerdNoiseFilter();
     const lines = ["⎔ Starting local server...", "", "  stack: not workerd's", "[wrangler:info] Ready"];
