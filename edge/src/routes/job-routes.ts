@@ -83,7 +83,8 @@ document(
 jobRoutes.post("/", railsToken(), bodySize(MAX_JOB_BODY_BYTES), async (c) => {
   const id = await jobIdFor(c.req.header("idempotency-key"));
   const plan = await parseJobRequest(await c.req.text());
-  const answer = await callJob(() => c.env.FLEET_JOB.getByName(id).create(id, plan));
+  // `async`: the stub types each answer kind as its own promise; one promise of the union here.
+  const answer = await callJob(async () => await c.env.FLEET_JOB.getByName(id).create(id, plan));
   switch (answer.kind) {
     case "created":
       return c.json(answer.view, 201);
