@@ -1,8 +1,9 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { ErrorCode, errorBody, TetherError } from "../../protocol/src/index.js";
+import { ErrorCode, errorBody, RETRY_AFTER_HEADER, TetherError } from "../../protocol/src/index.js";
 import { EdgeMisconfigured } from "./config/config-guard.js";
 import type { EdgeEnv, EdgeSecret } from "./env.js";
+import { RetryLater } from "./jobs/job-call.js";
 
 /** A JSON response in the one error shape `{"error":{"code","message"}}`. */
 export function errorResponse(status: number, code: string, message: string, id?: string): Response {
@@ -20,6 +21,12 @@ export function requireSecret(env: EdgeEnv, name: EdgeSecret): string {
 
 /** Maps every thrown error to the one wire shape; unknown errors are logged, never echoed. */
 export function handleError(error: Error, c: Context): Response {
+  if (error instanceof RetryLater) {
+    // Logged where it was caught (job-call.ts): a refusal to retry, not a fault.
+    const refusal = errorResponse(error.status, error.code, error.message);
+    refusal.headers.set(RETRY_AFTER_HEADER, String(error.retryAfterSeconds));
+    return refusal;
+  }
   if (error instanceof TetherError) {
     // 502s are logged where they happen (broker-client.ts), a misconfiguration once by
     // edgeConfig(); other 5xx here.

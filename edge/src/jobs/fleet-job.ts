@@ -54,7 +54,7 @@ export class FleetJob extends DurableObject<EdgeEnv> {
 
   constructor(ctx: DurableObjectState, env: EdgeEnv) {
     super(ctx, env);
-    this.store = new JobStore(ctx.storage.sql);
+    this.store = new JobStore(ctx.storage);
     this.sockets = new ProgressSockets(ctx);
     ctx.blockConcurrencyWhile(async () => {
       // A new instance has no calls in flight: those of the last one are sent again.
@@ -75,7 +75,13 @@ export class FleetJob extends DurableObject<EdgeEnv> {
     const now = this.now();
     const registry = this.env.JOB_REGISTRY.getByName(ACCOUNT);
     if (!(await registry.claim(id, now, retentionMs(this.env)))) return { kind: "limit" };
-    this.store.create(id, plan, now);
+    try {
+      this.store.create(id, plan, now);
+    } catch (error) {
+      // Nothing was stored (one transaction): give the slot back; the caller may retry.
+      await registry.release(id).catch(() => undefined);
+      throw error;
+    }
     await this.ctx.storage.setAlarm(now);
     const meta = this.requireMeta();
     return { kind: "created", view: this.view(meta) };
@@ -208,9 +214,16 @@ export class FleetJob extends DurableObject<EdgeEnv> {
     }
   }
 
-  /** Records the answers that arrived since the last tick, in one commit. */
+  /**
+   * Records the answers that arrived since the last tick, in one commit. Each leaves the
+   * list only once recorded: when a write fails (SQLITE_NOMEM under memory pressure),
+   * it and the ones after it stay for the next tick instead of being lost.
+   */
   private recordAnswers(): void {
-    for (const { seq, outcome, attempt } of this.answered.splice(0)) this.settle(seq, outcome, attempt);
+    for (let next = this.answered[0]; next !== undefined; next = this.answered[0]) {
+      this.settle(next.seq, next.outcome, next.attempt);
+      this.answered.shift();
+    }
   }
 
   private settle(seq: number, outcome: Final | Retry, attempt: number): boolean {

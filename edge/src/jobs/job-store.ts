@@ -74,7 +74,10 @@ export class JobStore {
   /** Rows per state, kept in step with every transition (the `tally` table persists it). */
   private readonly tally = new Map<TargetState, number>();
 
-  constructor(private readonly sql: SqlStorage) {
+  private readonly sql: SqlStorage;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    this.sql = storage.sql;
     this.open();
   }
 
@@ -112,8 +115,14 @@ export class JobStore {
     };
   }
 
+  /** Stores the plan and its targets in one transaction: a failed write leaves no half-made job. */
   create(id: string, plan: JobPlan, now: number): void {
     const { targets, ...rest } = plan;
+    this.storage.transactionSync(() => this.insert(id, rest, targets, now));
+    this.tally.set("pending", targets.length);
+  }
+
+  private insert(id: string, rest: Omit<JobPlan, "targets">, targets: string[], now: number): void {
     this.sql.exec(
       "INSERT INTO job (id, plan, status, total, created_at) VALUES (?, ?, 'running', ?, ?)",
       id,
@@ -125,7 +134,7 @@ export class JobStore {
       const chunk = JSON.stringify(targets.slice(i, i + INSERT_CHUNK));
       this.sql.exec("INSERT INTO target (device) SELECT value FROM json_each(?) ORDER BY key", chunk);
     }
-    this.setTally("pending", targets.length);
+    this.writeTally("pending", targets.length);
   }
 
   end(status: Exclude<JobStatus, "running">, reason: string | null, now: number): void {
@@ -253,7 +262,12 @@ export class JobStore {
       .toArray();
   }
 
-  /** Moves one row from `from` to `to` (and sets `set`); false when it was not in `from`. */
+  /**
+   * Moves one row from `from` to `to` (and sets `set`); false when it was not in `from`.
+   * The row and both tallies change in one transaction, and the in-memory tallies only
+   * after it committed: a statement that fails (e.g. SQLITE_NOMEM while the process is
+   * short of memory) leaves row and tallies as they were, so the move can be retried.
+   */
   private move(
     seq: number,
     from: TargetState,
@@ -261,23 +275,33 @@ export class JobStore {
     set: string,
     ...values: (number | string | null)[]
   ): boolean {
-    const moved = this.sql
-      .exec(
-        `UPDATE target SET state = ?, ${set} WHERE seq = ? AND state = ? RETURNING 1`,
-        to,
-        ...values,
-        seq,
-        from,
-      )
-      .toArray().length;
-    if (moved === 0) return false;
-    this.setTally(from, this.count(from) - 1);
-    this.setTally(to, this.count(to) + 1);
+    const moved = this.storage.transactionSync(() => {
+      const n = this.sql
+        .exec(
+          `UPDATE target SET state = ?, ${set} WHERE seq = ? AND state = ? RETURNING 1`,
+          to,
+          ...values,
+          seq,
+          from,
+        )
+        .toArray().length;
+      if (n === 0) return false;
+      this.writeTally(from, this.count(from) - 1);
+      this.writeTally(to, this.count(to) + 1);
+      return true;
+    });
+    if (!moved) return false;
+    this.tally.set(from, this.count(from) - 1);
+    this.tally.set(to, this.count(to) + 1);
     return true;
   }
 
   private setTally(state: TargetState, n: number): void {
+    this.writeTally(state, n);
     this.tally.set(state, n);
+  }
+
+  private writeTally(state: TargetState, n: number): void {
     this.sql.exec(
       "INSERT INTO tally (state, n) VALUES (?, ?) ON CONFLICT (state) DO UPDATE SET n = excluded.n",
       state,

@@ -13,6 +13,7 @@ import { bodySize } from "../body-size.js";
 import { edgeConfig } from "../config/config-guard.js";
 import type { EdgeEnv } from "../env.js";
 import { errorResponse, requireSecret } from "../http-errors.js";
+import { callJob } from "../jobs/job-call.js";
 import { jobIdFor, MAX_JOB_BODY_BYTES, parseJobRequest } from "../jobs/job-request.js";
 import {
   JobBodySchema,
@@ -35,6 +36,9 @@ const JobIdParams = z.object({
     .openapi({ param: { name: "id", in: "path" }, example: "3f2a…(32 hex)" }),
 });
 const badJobId = errorAnswer("Not a job id (`invalid_request`)");
+const busy = retryAnswer(
+  "The job's object is momentarily busy (its storage short of memory, overloaded, reset): `overloaded`, `Retry-After: 1`; nothing is lost, ask again",
+);
 const noJob = errorAnswer("No such job, or it was deleted after JOB_RETENTION_DAYS (`not_found`)");
 
 function jobIdParam(): MiddlewareHandler {
@@ -72,13 +76,15 @@ document(
         `Body above ${MAX_JOB_BODY_BYTES} bytes, or more than ${JOB_LIMITS.maxTargets} targets (\`payload_too_large\`)`,
       ),
       429: retryAnswer(`${JOB_LIMITS.maxRunningJobs} jobs already running (\`too_many_jobs\`)`),
+      503: busy,
     },
   }),
 );
 jobRoutes.post("/", railsToken(), bodySize(MAX_JOB_BODY_BYTES), async (c) => {
   const id = await jobIdFor(c.req.header("idempotency-key"));
   const plan = await parseJobRequest(await c.req.text());
-  const answer = await c.env.FLEET_JOB.getByName(id).create(id, plan);
+  // `async`: the stub types each answer kind as its own promise; one promise of the union here.
+  const answer = await callJob(async () => await c.env.FLEET_JOB.getByName(id).create(id, plan));
   switch (answer.kind) {
     case "created":
       return c.json(answer.view, 201);
@@ -112,11 +118,17 @@ document(
     summary: "A job's status, counts per outcome, percent, rate and ETA",
     security: RAILS_BEARER,
     request: { params: JobIdParams },
-    responses: { 200: json(JobViewSchema, "The job"), 400: badJobId, 401: unauthorized, 404: noJob },
+    responses: {
+      200: json(JobViewSchema, "The job"),
+      400: badJobId,
+      401: unauthorized,
+      404: noJob,
+      503: busy,
+    },
   }),
 );
 jobRoutes.get("/:id", railsToken(), jobIdParam(), async (c) => {
-  const view = await c.env.FLEET_JOB.getByName(c.req.param("id")).status();
+  const view = await callJob(() => c.env.FLEET_JOB.getByName(c.req.param("id")).status());
   if (!view) throw notFound();
   return c.json(view);
 });
@@ -134,6 +146,7 @@ document(
       400: errorAnswer("Bad job id, outcome, cursor or limit (`invalid_request`)"),
       401: unauthorized,
       404: noJob,
+      503: busy,
     },
   }),
 );
@@ -142,10 +155,12 @@ jobRoutes.get("/:id/devices", railsToken(), jobIdParam(), async (c) => {
   if (!query.success)
     throw new TetherError(ErrorCode.InvalidRequest, describeIssue(query.error), { status: 400 });
   const { outcome, cursor, limit } = query.data;
-  const page = await c.env.FLEET_JOB.getByName(c.req.param("id")).devices(
-    outcome,
-    Number(cursor ?? "0"),
-    limit ?? JOB_LIMITS.pageSize.default,
+  const page = await callJob(() =>
+    c.env.FLEET_JOB.getByName(c.req.param("id")).devices(
+      outcome,
+      Number(cursor ?? "0"),
+      limit ?? JOB_LIMITS.pageSize.default,
+    ),
   );
   if (!page) throw notFound();
   return c.json(page);
@@ -164,11 +179,12 @@ document(
       400: badJobId,
       401: unauthorized,
       404: noJob,
+      503: busy,
     },
   }),
 );
 jobRoutes.post("/:id/cancel", railsToken(), jobIdParam(), async (c) => {
-  const view = await c.env.FLEET_JOB.getByName(c.req.param("id")).cancel();
+  const view = await callJob(() => c.env.FLEET_JOB.getByName(c.req.param("id")).cancel());
   if (!view) throw notFound();
   return c.json(view);
 });
@@ -193,6 +209,7 @@ document(
       403: errorAnswer("The JWT's `jobs` claim does not name this job (`forbidden`)"),
       404: noJob,
       426: errorAnswer("Not a WebSocket upgrade"),
+      503: busy,
     },
   }),
 );
@@ -212,5 +229,7 @@ jobRoutes.get("/:id/ws", jobIdParam(), async (c) => {
   // A request of the edge's own making: nothing the client sent reaches the object.
   const headers = new Headers({ upgrade: "websocket", [DEADLINE_HEADER]: String(deadline) });
   if (offeredSubprotocol) headers.set(SUBPROTOCOL_HEADER, CLIENT_SUBPROTOCOL);
-  return c.env.FLEET_JOB.getByName(jobId).fetch(new Request("https://job.internal/ws", { headers }));
+  return callJob(() =>
+    c.env.FLEET_JOB.getByName(jobId).fetch(new Request("https://job.internal/ws", { headers })),
+  );
 });
