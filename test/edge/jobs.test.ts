@@ -1,68 +1,20 @@
 /**
  * Fleet jobs (issue 16) inside workerd: the API's validation, idempotency and bounds,
  * the broker's answers as outcomes, a queued command's later result routed through the
- * device's DeviceChannel to its job, progress sockets, and deletion after retention.
- * The broker is a fetch mock here; test/e2e/jobs.test.ts runs the real thing.
+ * device's DeviceChannel to its job, and deletion after retention. The progress socket
+ * is in job-socket.test.ts, the job's parts on their own in job-parts.test.ts, the shared
+ * helpers in job-helpers.ts. The broker is a fetch mock here; test/e2e/jobs.test.ts runs
+ * the real thing.
  */
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
-import { sign } from "hono/jwt";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { abortReason } from "../../edge/src/jobs/abort-rule.js";
-import { Pacer, TICK_MS } from "../../edge/src/jobs/pacing.js";
-import { JOB_LIMITS, jobCommandId, jobOfCommand } from "../../protocol/src/index.js";
+import { JOB_LIMITS, jobCommandId } from "../../protocol/src/index.js";
 import { EDGE, freshDeviceId, mockBroker, postEvents, railsRequest } from "./helpers.js";
+import { cancelAll, job, ok, post, start, targets, until, type View } from "./job-helpers.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-const post = (body: unknown, headers: Record<string, string> = {}) => ({
-  method: "POST",
-  headers: { "content-type": "application/json", ...headers },
-  body: typeof body === "string" ? body : JSON.stringify(body),
-});
-
-interface View {
-  id: string;
-  status: string;
-  total: number;
-  counts: Record<string, number>;
-  dispatched: number;
-}
-
-async function start(body: unknown, headers: Record<string, string> = {}) {
-  const res = await railsRequest("/v1/jobs", post(body, headers));
-  return {
-    status: res.status,
-    body: (await res.json()) as View & { error?: { code: string; message: string } },
-  };
-}
-
-async function job(id: string): Promise<View> {
-  const res = await railsRequest(`/v1/jobs/${id}`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as View;
-}
-
-async function until<T>(what: string, check: () => Promise<T | false>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-const targets = (n: number) => Array.from({ length: n }, () => freshDeviceId());
-const ok = (request: Request, text: string) => {
-  const id = (JSON.parse(text) as { id: string }).id;
-  return Response.json({ id, ok: true, result: { at: request.url } });
-};
-
-async function cancelAll(ids: string[]): Promise<void> {
-  await Promise.all(ids.map((id) => railsRequest(`/v1/jobs/${id}/cancel`, { method: "POST" })));
-}
 
 describe("POST /v1/jobs", () => {
   it("checks the Rails token before anything else", async () => {
@@ -314,112 +266,5 @@ describe("a job's outcomes", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const gone = await railsRequest(`/v1/jobs/${body.id}`);
     expect(gone.status).toBe(404);
-  });
-});
-
-describe("GET /v1/jobs/{id}/ws", () => {
-  const openJobSocket = (id: string, token: string) =>
-    SELF.fetch(`${EDGE}/v1/jobs/${id}/ws?token=${token}`, { headers: { upgrade: "websocket" } });
-  const jobsToken = (jobs: string[] | true, secret = env.CLIENT_JWT_SECRET) =>
-    sign({ sub: "ops-1", jobs, exp: Math.floor(Date.now() / 1000) + 600 }, secret, "HS256");
-
-  it("streams job frames to the Rails token or a JWT whose jobs claim names the job; refuses others before the upgrade", async () => {
-    mockBroker(ok);
-    const { body } = await start({ command: { name: "reboot" }, targets: targets(4), ratePerSecond: 2 });
-    const refusals = [
-      [await openJobSocket(body.id, "nope"), 401],
-      [await openJobSocket(body.id, await jobsToken([body.id], "another-secret-another-secret")), 401],
-      [await openJobSocket(body.id, await jobsToken(["0".repeat(32)])), 403],
-      [await SELF.fetch(`${EDGE}/v1/jobs/${body.id}/ws?token=${env.RAILS_API_TOKEN}`), 426],
-    ] as const;
-    for (const [res, status] of refusals) expect(res.status).toBe(status);
-
-    for (const token of [env.RAILS_API_TOKEN, await jobsToken([body.id]), await jobsToken(true)]) {
-      const res = await openJobSocket(body.id, token);
-      expect(res.status).toBe(101);
-      res.webSocket?.accept();
-      res.webSocket?.close(1000, "done");
-    }
-    const res = await openJobSocket(body.id, await jobsToken([body.id]));
-    const ws = res.webSocket;
-    if (!ws) throw new Error("no socket");
-    const frames: { type: string; status: string; counts: Record<string, number>; ts: number }[] = [];
-    ws.addEventListener("message", (event) => frames.push(JSON.parse(String(event.data))));
-    ws.accept();
-    await until(
-      "the completed frame",
-      async () => frames.some((f) => f.status === "completed") || false,
-      8_000,
-    );
-    expect(frames[0]).toMatchObject({ type: "job", id: body.id, total: 4 });
-    expect(frames.at(-1)).toMatchObject({
-      status: "completed",
-      counts: { succeeded: 4, pending: 0 },
-      percent: 100,
-    });
-    // At most one frame per 250 ms, but for the status change.
-    const gaps = frames.slice(2, -1).map((f, i) => f.ts - (frames[i + 1]?.ts ?? 0));
-    expect(
-      gaps.every((gap) => gap >= 250),
-      JSON.stringify(frames),
-    ).toBe(true);
-    ws.close(1000, "done");
-  });
-});
-
-describe("the job's parts", () => {
-  const counts = (c: Partial<Record<string, number>>) => ({
-    succeeded: 0,
-    failed: 0,
-    timed_out: 0,
-    offline: 0,
-    queued: 0,
-    pending: 0,
-    ...c,
-  });
-
-  it("aborts once minExecuted ran and (failed + timed_out) / executed reaches failedPercent; offline only when counted", () => {
-    const abort = { failedPercent: 10, minExecuted: 50, countOffline: false };
-    expect(abortReason(abort, counts({ succeeded: 40, failed: 9 }))).toBeNull();
-    expect(abortReason(abort, counts({ succeeded: 45, failed: 4, timed_out: 1 }))).toMatch(
-      /5 of 50 executed/,
-    );
-    expect(abortReason(abort, counts({ succeeded: 46, failed: 4, offline: 100, queued: 10 }))).toBeNull();
-    expect(
-      abortReason({ ...abort, countOffline: true }, counts({ succeeded: 46, failed: 4, offline: 10 })),
-    ).toMatch(/14 of 60 executed failed, timed out or offline/);
-    expect(abortReason(null, counts({ failed: 1000 }))).toBeNull();
-  });
-
-  it("paces at most ratePerSecond in any second, however late the ticks come", () => {
-    for (const rate of [1, 7, 100, 1000]) {
-      const pacer = new Pacer(rate, []);
-      const sent: number[] = [];
-      let now = 0;
-      for (let tick = 0; tick < 400; tick++) {
-        now += TICK_MS + ((tick * 37) % 5 === 0 ? 400 : (tick * 13) % 90);
-        const n = pacer.budget(now);
-        if (n > 0) pacer.sliced(now);
-        for (let i = 0; i < n; i++) {
-          pacer.record(now);
-          sent.push(now);
-        }
-      }
-      let start = 0;
-      for (let end = 0; end < sent.length; end++) {
-        while ((sent[end] ?? 0) - (sent[start] ?? 0) >= 1000) start++;
-        expect(end - start + 1, `rate ${rate}`).toBeLessThanOrEqual(rate);
-      }
-      expect(sent.length).toBeGreaterThan(0);
-    }
-  });
-
-  it("derives a command id from job and router, and recognises only its own", () => {
-    const jobId = "0123456789abcdef0123456789abcdef";
-    const id = jobCommandId(jobId, "router-7");
-    expect(id).toMatch(/^[A-Za-z0-9_-]{8,128}$/);
-    expect(jobOfCommand(id, "router-7")).toBe(jobId);
-    expect(jobOfCommand(id, "router-8")).toBeNull();
-    expect(jobOfCommand(crypto.randomUUID(), "router-7")).toBeNull();
   });
 });
