@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { Aedes } from "aedes";
-import pino, { type Logger } from "pino";
-import { parseCommandResult, parseDevicePayload, parseTopic } from "../../protocol/src/index.js";
-import { type Clock, systemClock, TrackedClock } from "./clock.js";
+import pino from "pino";
+import type { BrokerOptions, RunningBroker } from "./broker-types.js";
+import { systemClock, TrackedClock } from "./clock.js";
 import { PendingCommands } from "./commands/pending.js";
 import { QueuedCommandExpiry } from "./commands/queued-expiry.js";
+import { OFFLINE_TOPIC, subscribeResultBus } from "./commands/result-bus.js";
 import { CommandRouter } from "./commands/router.js";
-import type { BrokerConfig } from "./config.js";
-import type { BrokerContext, BrokerLimits, EventSink } from "./context.js";
+import type { BrokerContext, EventSink } from "./context.js";
 import { DesiredDelivery } from "./desired/desired-delivery.js";
 import { desiredMetrics } from "./desired/desired-metrics.js";
 import { MemoryDesiredStore } from "./desired/desired-store.js";
@@ -15,25 +15,20 @@ import { RedisDesiredStore } from "./desired/redis-desired-store.js";
 import { NodeLiveness } from "./devices/node-liveness.js";
 import { OnlineRoster } from "./devices/online-roster.js";
 import { Revocations } from "./devices/revocation.js";
-import {
-  installHeapSnapshotOnSignal,
-  memoryGauges,
-  startMemoryLog,
-  startMemoryTrend,
-} from "./diagnostics/index.js";
-import { EventForwarder } from "./forwarder.js";
+import { memoryGauges } from "./diagnostics/index.js";
+import { startOperationalDiagnostics } from "./diagnostics/operational.js";
+import { createForwarder } from "./forwarder/create-forwarder.js";
 import { createHttpApp } from "./http/app.js";
 import { createHttpServer } from "./http/server.js";
 import { createShedding } from "./http/shed.js";
-import { CommandAdmission } from "./limits/command-admission.js";
+import { createCommandAdmission } from "./limits/create-command-admission.js";
 import { createLimits } from "./limits/create-limits.js";
-import { EventLoopLag } from "./limits/event-loop-lag.js";
 import { limiterGauges } from "./limits/gauges.js";
 import { createBrokerLogs } from "./logging/broker-logs.js";
-import { type BrokerMetrics, createBrokerMetrics } from "./metrics.js";
+import { createBrokerMetrics } from "./metrics.js";
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from "./mqtt/acl.js";
 import { createAuthenticate, createPreConnect } from "./mqtt/auth.js";
-import { closeAedes, publishAsync, subscribeAsync } from "./mqtt/bus.js";
+import { closeAedes, publishAsync } from "./mqtt/bus.js";
 import { DeviceConnections } from "./mqtt/connections.js";
 import { watchClientErrors } from "./mqtt/errors.js";
 import { createPublished } from "./mqtt/ingest.js";
@@ -45,51 +40,11 @@ import { SessionReaper } from "./sessions/reaper.js";
 import { createSessionParts } from "./sessions/session-parts.js";
 import { resolveSettings } from "./settings.js";
 
+export type { BrokerOptions, RunningBroker } from "./broker-types.js";
 export type { Clock } from "./clock.js";
 export { ManualClock } from "./clock.js";
 export type { BrokerMetrics } from "./metrics.js";
 
-export interface BrokerOptions extends Partial<BrokerConfig>, Partial<BrokerLimits> {
-  deviceSecret: string;
-  brokerApiToken: string;
-  /** Injected time: command timeouts, expiresAt, session expiry, the reaper. */
-  clock?: Clock;
-  /** Default: pino at `logLevel`; tests pass a silent one. */
-  logger?: Logger;
-  /** For the event forwarder. */
-  fetch?: typeof fetch;
-}
-
-export interface RunningBroker {
-  mqttPort: number;
-  httpPort: number;
-  mqttUrl: string;
-  httpUrl: string;
-  nodeId: string;
-  metrics: BrokerMetrics;
-  /** Live-object counts, for leak tests. */
-  stats(): Promise<{
-    clients: number;
-    persistentSessions: number;
-    pendingCommands: number;
-    forwarderQueue: number;
-    timers: number;
-  }>;
-  /** Ends now the queued commands past their expiresAt (also done every `commandExpiryIntervalMs`). */
-  expireQueuedCommands(): Promise<number>;
-  /** Runs the session reaper now. */
-  reapExpiredSessions(): Promise<number>;
-  /**
-   * Redis mode: marks offline now the devices of nodes whose heartbeat is gone
-   * (also done every `nodeHeartbeatMs`); resolves with how many this node reported. 0 in memory mode.
-   */
-  sweepDeadNodes(): Promise<number>;
-  /** Graceful: stop accepting, close clients, flush the forwarder, close servers and Redis. */
-  close(): Promise<void>;
-}
-
-/** Internal topic on which a node tells every node that a device went offline (fails its pending commands). */
-const OFFLINE_TOPIC = "$SYS/tether/offline";
 /** How long close() waits for the forwarder to deliver what it holds. */
 const CLOSE_FLUSH_MS = 5_000;
 /**
@@ -98,10 +53,6 @@ const CLOSE_FLUSH_MS = 5_000;
  * them (mqtt/acl.ts), so this is never reached: it is the bound if that check is bypassed.
  */
 const MAX_INFLIGHT_INBOUND = 8;
-/** Heap snapshots kept in HEAP_SNAPSHOT_DIR (each is tens of MB); older ones are deleted. */
-const HEAP_SNAPSHOTS_KEPT = 3;
-/** The event-loop lag the admission control sees is the mean over this window. */
-const LAG_WINDOW_MS = 100;
 
 /**
  * Starts one broker node: Aedes on TCP (or TLS), the HTTP API, the session
@@ -130,18 +81,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     },
   );
 
-  const forwarder =
-    settings.edgeEventsUrl && settings.edgeEventsSecret
-      ? new EventForwarder({
-          url: settings.edgeEventsUrl,
-          secret: settings.edgeEventsSecret,
-          logger,
-          metrics,
-          maxBytes: settings.forwarderMaxBytes,
-          degradedAfterMs: settings.edgeDegradedAfterMs,
-          ...(injectedFetch ? { fetch: injectedFetch } : {}),
-        })
-      : undefined;
+  const forwarder = createForwarder(settings, logger, metrics, injectedFetch);
   const sink: EventSink = forwarder ?? { push: () => {}, pushEncoded: () => {} };
   const ctx: BrokerContext = { settings, nodeId, clock, logger, logs, metrics, store, events: sink };
   // Memory mode: the online roster sees presence go by on its way to the forwarder.
@@ -207,22 +147,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     desiredMetrics(metrics.registry, desiredStore),
   );
   desired.start();
-  // Results travel on Aedes's bus, so the node waiting for one hears it wherever the device is connected.
-  await subscribeAsync(broker, "devices/+/results", (packet, done) => {
-    done();
-    const parsed = parseTopic(packet.topic);
-    if (parsed?.kind !== "results") return;
-    // Too deep for JSON.stringify: refused (and counted) by ingest too, so the command times out.
-    const json = parseDevicePayload(packet.payload.toString());
-    const result = json.ok ? parseCommandResult(json.value) : json;
-    if (!result.ok) return;
-    if (!pending.resolve(parsed.deviceId, result.value))
-      router.unclaimedResult(parsed.deviceId, result.value);
-  });
-  await subscribeAsync(broker, OFFLINE_TOPIC, (packet, done) => {
-    done();
-    pending.deviceOffline(packet.payload.toString());
-  });
+  await subscribeResultBus(broker, pending, router);
 
   /** Live-object counts: leak tests, the memory log, /metrics gauges and /debug/memory. */
   async function stats() {
@@ -247,13 +172,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     shared: Boolean(redisParts),
   });
 
-  const loopLag = new EventLoopLag(LAG_WINDOW_MS, (lagMs) => metrics.eventLoopLag.set(lagMs / 1000));
-  const commandAdmission = new CommandAdmission({
-    maxInFlight: settings.maxCommandsInFlight,
-    maxLagMs: settings.maxEventLoopLagMs,
-    lagMs: () => loopLag.sustainedLagMs,
-    onChange: (inFlight) => metrics.commandsInFlight.set(inFlight),
-  });
+  const { loopLag, commandAdmission } = createCommandAdmission(settings, metrics);
   const app = createHttpApp({
     counts: stats,
     brokerApiToken: settings.brokerApiToken,
@@ -308,17 +227,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   reaper.start();
   expiry.start();
   loopLag.start();
-  // Node timers (unref'd), not the injected clock: the memory line is operational
-  // output, and must not count as a live broker timer in leak tests.
-  const stopMemoryLog =
-    settings.memoryLogIntervalSeconds > 0
-      ? startMemoryLog({ intervalMs: settings.memoryLogIntervalSeconds * 1000, logger, counts: stats })
-      : () => {};
-  // The slope of the memory's low points over hours: a slow leak seen in days (issue 18).
-  const memoryTrend = startMemoryTrend(metrics.registry);
-  const uninstallHeapSnapshots = settings.heapSnapshotDir
-    ? installHeapSnapshotOnSignal({ dir: settings.heapSnapshotDir, keep: HEAP_SNAPSHOTS_KEPT, logger })
-    : () => {};
+  const stopDiagnostics = startOperationalDiagnostics(settings, logger, metrics.registry, stats);
   const mqttScheme = settings.tlsCertFile ? "mqtts" : "mqtt";
   const httpScheme = settings.httpTlsCertFile ? "https" : "http";
   logger.info({ mqttPort, httpPort, redis: Boolean(redisParts) }, "broker started");
@@ -330,9 +239,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     expiry.stop();
     loopLag.stop();
     await revocations.stop();
-    stopMemoryLog();
-    memoryTrend.stop();
-    uninstallHeapSnapshots();
+    stopDiagnostics();
     const mqttClosed = new Promise<void>((resolve) => mqttServer.close(() => resolve()));
     const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
     shuttingDown = true;

@@ -1,62 +1,32 @@
 import type { Duplex } from "node:stream";
-import {
-  COMMAND_LIMITS,
-  ErrorCode,
-  EVENT_NAME_PATTERN,
-  isRecord,
-  TetherError,
-  topics,
-} from "../../protocol/src/index.js";
+import { ErrorCode, isRecord, TetherError, topics } from "../../protocol/src/index.js";
 import { Backoff } from "./backoff.js";
-import {
-  CommandDispatcher,
-  type CommandHandler,
-  type CommandHandlerOptions,
-  type DispatcherStats,
-} from "./command-dispatcher.js";
+import { CommandDispatcher, type CommandHandler, type CommandHandlerOptions } from "./command-dispatcher.js";
 import { Connection } from "./connection.js";
-import { DesiredApplier, type DesiredHandler, type DesiredStats } from "./desired-applier.js";
+import { DesiredApplier, type DesiredHandler } from "./desired-applier.js";
+import { assertCommandName, assertStateFits, encodeEvent } from "./device-checks.js";
+import type {
+  DeviceEvents,
+  DeviceStats,
+  DeviceStatus,
+  EmitOptions,
+  ReportStateOptions,
+} from "./device-types.js";
 import { detachSocketKey } from "./fault-injection.js";
 import { type DeviceOptions, type ResolvedOptions, resolveOptions } from "./options.js";
-import { Outbox, type OutboxStats } from "./outbox.js";
+import { Outbox } from "./outbox.js";
 import { ResultCache } from "./result-cache.js";
 import { StateReporter } from "./state-reporter.js";
 import { TypedEmitter } from "./typed-emitter.js";
+import { waitOnline } from "./wait-online.js";
 
-export type DeviceStatus = "connecting" | "online" | "reconnecting" | "closed";
-
-/** Events of a `Device`, with their listener arguments. */
-export type DeviceEvents = {
-  /** Connected and subscribed to its commands and desired topics. */
-  online: [info: { url: string; sessionPresent: boolean }];
-  /** Was online, is not any more (also on close()). */
-  offline: [info: { reason: string }];
-  /** A reconnect attempt is scheduled after `delayMs`. */
-  reconnecting: [info: { attempt: number; delayMs: number; url: string }];
-  /** Transport errors, refused connections, malformed commands without an id. */
-  error: [error: Error];
-};
-
-export interface DeviceStats extends DispatcherStats, OutboxStats, DesiredStats {
-  status: DeviceStatus;
-  /** Successful connections (CONNACK + SUBACK), the first one included. */
-  connects: number;
-  /** Losses of an established connection. */
-  disconnects: number;
-  /** Connection attempts, the first one included. */
-  connectAttempts: number;
-  errors: number;
-}
-
-export interface ReportStateOptions {
-  /** Replace the whole state instead of merging the top-level keys (default false). */
-  replace?: boolean;
-}
-
-export interface EmitOptions {
-  /** 1 (default): queued while offline and retried; 0: sent at most once. */
-  qos?: 0 | 1;
-}
+export type {
+  DeviceEvents,
+  DeviceStats,
+  DeviceStatus,
+  EmitOptions,
+  ReportStateOptions,
+} from "./device-types.js";
 
 /**
  * A router's link to Tether: keeps one persistent MQTT session alive, runs command
@@ -129,9 +99,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
    *   }, { timeoutMs: 5_000 });
    */
   command(name: string, handler: CommandHandler, options?: CommandHandlerOptions): this {
-    if (!COMMAND_LIMITS.namePattern.test(name)) {
-      throw new TetherError(ErrorCode.InvalidRequest, "command name must match [A-Za-z0-9_.-]{1,64}");
-    }
+    assertCommandName(name);
     this.#dispatcher.register(name, handler, options);
     return this;
   }
@@ -169,12 +137,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
     this.#assertOpen();
     if (!isRecord(state)) throw new TetherError(ErrorCode.InvalidRequest, "state must be a JSON object");
     const payload = this.#state.report(state, options.replace === true);
-    if (Buffer.byteLength(payload) > this.#options.maxPayloadBytes) {
-      throw new TetherError(
-        ErrorCode.PayloadTooLarge,
-        `state exceeds ${this.#options.maxPayloadBytes} bytes`,
-      );
-    }
+    assertStateFits(payload, this.#options.maxPayloadBytes);
     this.#outbox.pump();
   }
 
@@ -188,16 +151,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
    */
   emit(eventName: string, data?: unknown, options: EmitOptions = {}): void {
     this.#assertOpen();
-    if (!EVENT_NAME_PATTERN.test(eventName)) {
-      throw new TetherError(ErrorCode.InvalidRequest, "event name must match [A-Za-z0-9_.-]{1,64}");
-    }
-    const payload = JSON.stringify(data ?? null);
-    if (Buffer.byteLength(payload) > this.#options.maxPayloadBytes) {
-      throw new TetherError(
-        ErrorCode.PayloadTooLarge,
-        `event exceeds ${this.#options.maxPayloadBytes} bytes`,
-      );
-    }
+    const payload = encodeEvent(eventName, data, this.#options.maxPayloadBytes);
     this.#outbox.addEvent(topics.event(this.id, eventName), payload, options.qos ?? 1);
   }
 
@@ -208,21 +162,7 @@ export class Device extends TypedEmitter<DeviceEvents> {
    *   await device.whenOnline();
    */
   whenOnline(): Promise<void> {
-    if (this.#status === "online") return Promise.resolve();
-    if (this.#status === "closed") return Promise.reject(new TetherError(ErrorCode.DeviceOffline, "closed"));
-    return new Promise<void>((resolve, reject) => {
-      const online = () => {
-        this.off("offline", closed);
-        resolve();
-      };
-      const closed = () => {
-        if (this.#status !== "closed") return;
-        this.off("online", online);
-        reject(new TetherError(ErrorCode.DeviceOffline, "closed"));
-      };
-      this.once("online", online);
-      this.on("offline", closed);
-    });
+    return waitOnline(this);
   }
 
   /** Counters and queue sizes, for health pages and tests. */

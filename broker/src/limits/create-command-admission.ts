@@ -1,0 +1,23 @@
+/** The HTTP command admission of one node and the event-loop lag it reads (issue 17). */
+import type { BrokerSettings } from "../context.js";
+import type { BrokerMetrics } from "../metrics.js";
+import { CommandAdmission } from "./command-admission.js";
+import { EventLoopLag } from "./event-loop-lag.js";
+
+/** The event-loop lag the admission control sees is the mean over this window. */
+const LAG_WINDOW_MS = 100;
+
+/** The lag monitor (start/stop it with the node) and the admission that sheds on it. */
+export function createCommandAdmission(
+  settings: BrokerSettings,
+  metrics: BrokerMetrics,
+): { loopLag: EventLoopLag; commandAdmission: CommandAdmission } {
+  const loopLag = new EventLoopLag(LAG_WINDOW_MS, (lagMs) => metrics.eventLoopLag.set(lagMs / 1000));
+  const commandAdmission = new CommandAdmission({
+    maxInFlight: settings.maxCommandsInFlight,
+    maxLagMs: settings.maxEventLoopLagMs,
+    lagMs: () => loopLag.sustainedLagMs,
+    onChange: (inFlight) => metrics.commandsInFlight.set(inFlight),
+  });
+  return { loopLag, commandAdmission };
+}
