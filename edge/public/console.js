@@ -6,13 +6,14 @@
  * `#device=…&token=…&edge=…` (read once, then wiped from the address bar and
  * history; an `edge` other than this page's origin is used only if the user confirms).
  */
+import { sendCommand } from "./console-command.js";
 import { ConnectForm } from "./console-connect-form.js";
 import { DesiredPanel } from "./console-desired.js";
+import { byId, ui } from "./console-elements.js";
 import { setupJobs } from "./console-jobs.js";
 import { TokenVault, tokenRefusal } from "./console-settings.js";
 import {
   connectionLabel,
-  describeResult,
   describeToken,
   EventList,
   prettyJson,
@@ -20,59 +21,13 @@ import {
   showTime,
   summarize,
 } from "./console-view.js";
-import { isCommandName, isDeviceId, TetherClient } from "./tether-client.js";
+import { isDeviceId, TetherClient } from "./tether-client.js";
 
 /** @typedef {import("./tether-client.js").StatusChange} StatusChange */
 /** @typedef {import("./tether-client.js").TetherEvent} TetherEvent */
 /** @typedef {import("./tether-client.js").SnapshotFrame} SnapshotFrame */
 
 const MAX_EVENT_ROWS = 200;
-
-/**
- * @template {HTMLElement} T
- * @param {string} id
- * @param {new () => T} type
- * @returns {T}
- */
-function byId(id, type) {
-  const element = document.getElementById(id);
-  if (!(element instanceof type)) throw new Error(`console: #${id} is missing`);
-  return element;
-}
-
-const ui = {
-  status: byId("status", HTMLElement),
-  statusDetail: byId("status-detail", HTMLElement),
-  connectPanel: byId("connect-panel", HTMLDetailsElement),
-  connectSummary: byId("connect-summary", HTMLElement),
-  connectForm: byId("connect-form", HTMLFormElement),
-  edgeUrl: byId("edge-url", HTMLInputElement),
-  deviceId: byId("device-id", HTMLInputElement),
-  token: byId("token", HTMLInputElement),
-  rememberToken: byId("remember-token", HTMLInputElement),
-  tokenInfo: byId("token-info", HTMLElement),
-  connect: byId("connect", HTMLButtonElement),
-  disconnect: byId("disconnect", HTMLButtonElement),
-  forget: byId("forget", HTMLButtonElement),
-  connectError: byId("connect-error", HTMLElement),
-  deviceLabel: byId("device-label", HTMLElement),
-  presence: byId("presence", HTMLElement),
-  since: byId("since", HTMLElement),
-  lastSeen: byId("last-seen", HTMLElement),
-  state: byId("state", HTMLElement),
-  commandForm: byId("command-form", HTMLFormElement),
-  commandName: byId("command-name", HTMLInputElement),
-  commandTimeout: byId("command-timeout", HTMLInputElement),
-  commandParams: byId("command-params", HTMLTextAreaElement),
-  sendCommand: byId("send-command", HTMLButtonElement),
-  commandHint: byId("command-hint", HTMLElement),
-  commandError: byId("command-error", HTMLElement),
-  commandResult: byId("command-result", HTMLElement),
-  events: byId("events", HTMLOListElement),
-  eventCount: byId("event-count", HTMLElement),
-  eventsEmpty: byId("events-empty", HTMLElement),
-  clearEvents: byId("clear-events", HTMLButtonElement),
-};
 
 const events = new EventList(ui.events, ui.eventCount, ui.eventsEmpty, MAX_EVENT_ROWS);
 const desired = new DesiredPanel(
@@ -310,41 +265,6 @@ function renderConnection() {
   ui.commandHint.textContent = open ? "" : "connect first";
 }
 
-/** @returns {{ name: string, params: unknown, timeoutMs: number } | string} */
-function readCommand() {
-  const name = ui.commandName.value.trim();
-  if (!isCommandName(name)) return "Name: 1–64 letters, digits, _ . or -.";
-  const timeoutMs = Number(ui.commandTimeout.value || "10000");
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 60_000) return "Timeout: 100–60000 ms.";
-  const text = ui.commandParams.value.trim();
-  if (text === "") return { name, params: undefined, timeoutMs };
-  try {
-    return { name, params: JSON.parse(text), timeoutMs };
-  } catch (error) {
-    return `Params are not valid JSON: ${error instanceof Error ? error.message : String(error)}`;
-  }
-}
-
-async function sendCommand() {
-  const command = readCommand();
-  ui.commandError.textContent = typeof command === "string" ? command : "";
-  if (typeof command === "string" || client === null) return;
-  ui.sendCommand.disabled = true;
-  ui.commandResult.dataset.ok = "pending";
-  ui.commandResult.textContent = `sending ${command.name}…`;
-  try {
-    const result = await client.sendCommand(command.name, command.params, { timeoutMs: command.timeoutMs });
-    ui.commandResult.dataset.ok = String(result.ok);
-    ui.commandResult.textContent = describeResult(result);
-  } catch (error) {
-    ui.commandResult.dataset.ok = "false";
-    const code = error instanceof Error && "code" in error ? String(error.code) : "error";
-    ui.commandResult.textContent = `${code}: ${error instanceof Error ? error.message : String(error)}`;
-  } finally {
-    ui.sendCommand.disabled = connection.state !== "open";
-  }
-}
-
 function renderTokenInfo() {
   const info = describeToken(ui.token.value.trim(), ui.deviceId.value.trim(), Date.now());
   ui.tokenInfo.textContent = info.text;
@@ -363,7 +283,7 @@ ui.forget.addEventListener("click", () => {
 ui.edgeUrl.addEventListener("change", onEdgeChanged);
 ui.commandForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  void sendCommand();
+  void sendCommand(ui, client, () => connection.state === "open");
 });
 ui.clearEvents.addEventListener("click", () => events.clear());
 ui.token.addEventListener("input", () => {

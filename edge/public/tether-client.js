@@ -19,15 +19,16 @@
  * - A `ping` every `pingIntervalMs`, answered `pong` by the edge; silence for
  *   `pongTimeoutMs` after it drops the socket and reconnects (tether-heartbeat.js).
  */
+
+import { dispatchServerText } from "./tether-client-dispatch.js";
 import { TetherClientError } from "./tether-client-error.js";
 import { resolveClientOptions } from "./tether-client-options.js";
-import { encodeCommandFrame } from "./tether-command-frame.js";
-import { backoffDelay, isAuthFailure, obtainToken } from "./tether-connection-policy.js";
-import { decodeServerText } from "./tether-frame-decoder.js";
-import { isRecord } from "./tether-frames.js";
+import { sendCommandFrame, sendDesiredFrame } from "./tether-client-send.js";
+import { isAuthFailure, obtainToken } from "./tether-connection-policy.js";
 import { Heartbeat } from "./tether-heartbeat.js";
 import { ClientListeners } from "./tether-listeners.js";
 import { PendingCommands } from "./tether-pending-commands.js";
+import { Reconnects } from "./tether-reconnect.js";
 import { watchSocket } from "./tether-socket-events.js";
 
 export { TetherClientError } from "./tether-client-error.js";
@@ -60,12 +61,9 @@ export class TetherClient {
   /** Bumped whenever a socket is abandoned, so its late callbacks are ignored. */
   #generation = 0;
   /** @type {ConnectionState} */ #state = "idle";
-  #attempt = 0;
-  #failedOpens = 0;
+  /** Attempt count, failed opens, retry and stable timers (tether-reconnect.js). */
+  #reconnects;
   #lastErrorMessage = "";
-  /** One handle each: they cannot pile up. */
-  /** @type {unknown} */ #reconnectTimer;
-  /** @type {unknown} */ #stableTimer;
   #listeners = new ClientListeners();
 
   /**
@@ -87,6 +85,7 @@ export class TetherClient {
       setTimeout: o.setTimeout,
       clearTimeout: o.clearTimeout,
     });
+    this.#reconnects = new Reconnects(o);
   }
 
   /** The socket URL (never contains the token). */
@@ -128,8 +127,7 @@ export class TetherClient {
    */
   connect() {
     if (this.#state === "connecting" || this.#state === "open" || this.#state === "reconnecting") return this;
-    this.#attempt = 0;
-    this.#failedOpens = 0;
+    this.#reconnects.reset();
     this.#startOpen();
     return this;
   }
@@ -152,19 +150,11 @@ export class TetherClient {
    * @param {{ ifVersion?: number }} [options]
    */
   sendDesired(patch, options = {}) {
-    if (!isRecord(patch))
-      throw new TetherClientError("invalid_request", "a merge patch must be a JSON object");
-    const ws = this.#ws;
-    if (ws === null || this.#state !== "open") {
-      throw new TetherClientError("not_connected", `not connected (${this.#state})`);
-    }
-    const frame = {
-      type: "desired",
-      id: this.#o.randomUUID(),
+    sendDesiredFrame(
+      { ws: this.#ws, state: this.#state, randomUUID: () => this.#o.randomUUID() },
       patch,
-      ...(options.ifVersion === undefined ? {} : { ifVersion: options.ifVersion }),
-    };
-    ws.send(JSON.stringify(frame));
+      options,
+    );
   }
 
   /**
@@ -182,34 +172,14 @@ export class TetherClient {
    * @returns {Promise<CommandResultEvent>}
    */
   sendCommand(name, params, options = {}) {
-    const { timeoutMs } = options;
     const id = this.#o.randomUUID();
-    const encoded = encodeCommandFrame(id, name, params, timeoutMs);
-    if (!encoded.ok) return Promise.reject(encoded.error);
-    const ws = this.#ws;
-    if (ws === null || this.#state !== "open") {
-      return Promise.reject(new TetherClientError("not_connected", `not connected (${this.#state})`));
-    }
-    if (this.#pending.full) {
-      const message = `${this.#pending.size} commands already await a result`;
-      return Promise.reject(new TetherClientError("rate_limited", message));
-    }
-    const waitMs = (timeoutMs ?? this.#o.config.commandTimeoutMs) + this.#o.config.commandGraceMs;
-    const result = this.#pending.add(id, waitMs, name);
-    try {
-      ws.send(encoded.text);
-    } catch (cause) {
-      this.#pending.reject(
-        id,
-        new TetherClientError("not_connected", "send failed", { cause, commandId: id }),
-      );
-    }
-    return result;
+    const target = { ws: this.#ws, state: this.#state, id, pending: this.#pending, config: this.#o.config };
+    return sendCommandFrame(target, name, params, options.timeoutMs);
   }
 
   async #open() {
     const generation = ++this.#generation;
-    this.#setStatus({ state: "connecting", attempt: this.#attempt });
+    this.#setStatus({ state: "connecting", attempt: this.#reconnects.attempt });
     const token = await obtainToken(this.#o.token);
     if (generation !== this.#generation) return;
     if (!token.ok) {
@@ -251,11 +221,8 @@ export class TetherClient {
 
   /** @param {WebSocketLike} ws @param {number} generation */
   #onOpen(ws, generation) {
-    this.#failedOpens = 0;
-    this.#setStatus({ state: "open", attempt: this.#attempt });
-    this.#stableTimer = this.#o.setTimeout(() => {
-      if (generation === this.#generation) this.#attempt = 0;
-    }, this.#o.config.stableMs);
+    this.#reconnects.opened(() => generation === this.#generation);
+    this.#setStatus({ state: "open", attempt: this.#reconnects.attempt });
     this.#heartbeat.start(
       () => this.#trySend(ws, "ping"),
       (waited) => {
@@ -269,25 +236,14 @@ export class TetherClient {
   /** @param {unknown} data */
   #onMessage(data) {
     this.#heartbeat.alive();
-    const decoded = decodeServerText(data, this.#deviceId, this.#o.config.maxFrameChars);
-    if (decoded.kind === "pong") return;
-    if (decoded.kind === "refused") {
-      this.#emitError(decoded.error);
-      return;
-    }
-    const { frame } = decoded;
-    if (frame.type === "snapshot") {
-      this.#listeners.emit("snapshot", frame);
-    } else if (frame.type === "desired") {
-      this.#listeners.emit("desired", frame);
-    } else if (frame.type === "error") {
-      const { code, message } = frame.error;
-      const error = new TetherClientError(code, message, { source: "server", commandId: frame.id });
-      if (frame.id === undefined || !this.#pending.reject(frame.id, error)) this.#emitError(error);
-    } else {
-      if (frame.type === "command_result") this.#pending.resolve(frame);
-      this.#listeners.emit("event", frame);
-    }
+    const { maxFrameChars } = this.#o.config;
+    const to = {
+      deviceId: this.#deviceId,
+      maxFrameChars,
+      pending: this.#pending,
+      listeners: this.#listeners,
+    };
+    dispatchServerText(data, { ...to, emitError: (error) => this.#emitError(error) });
   }
 
   /**
@@ -301,17 +257,12 @@ export class TetherClient {
     this.#pending.rejectAll("connection_closed", `connection closed (${code})`);
     const why = reason || this.#lastErrorMessage;
     if (isAuthFailure(code, this.#lastErrorMessage)) return this.#stop("unauthorized", { code, reason: why });
-    if (!opened && ++this.#failedOpens >= this.#o.config.maxFailedOpens) {
+    if (!opened && this.#reconnects.failedOpenLimitReached()) {
       return this.#stop("auth_or_unreachable", { code, reason: why });
     }
-    const { baseDelayMs, maxDelayMs } = this.#o.config;
-    const delayMs = backoffDelay(this.#attempt, this.#o.random(), baseDelayMs, maxDelayMs);
-    this.#attempt += 1;
-    this.#setStatus({ state: "reconnecting", attempt: this.#attempt, delayMs, code, reason });
-    this.#reconnectTimer = this.#o.setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      this.#startOpen();
-    }, delayMs);
+    const delayMs = this.#reconnects.nextDelay();
+    this.#setStatus({ state: "reconnecting", attempt: this.#reconnects.attempt, delayMs, code, reason });
+    this.#reconnects.retryAfter(delayMs, () => this.#startOpen());
   }
 
   #startOpen() {
@@ -325,11 +276,10 @@ export class TetherClient {
    * @param {{ code?: number, reason?: string }} detail
    */
   #stop(state, detail) {
-    if (this.#reconnectTimer !== undefined) this.#o.clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = undefined;
+    this.#reconnects.cancelRetry();
     this.#releaseSocket(detail.code ?? 1000, detail.reason ?? "");
     this.#pending.rejectAll("connection_closed", `connection ${state}`);
-    if (this.#state !== state) this.#setStatus({ state, attempt: this.#attempt, ...detail });
+    if (this.#state !== state) this.#setStatus({ state, attempt: this.#reconnects.attempt, ...detail });
   }
 
   /**
@@ -340,8 +290,7 @@ export class TetherClient {
   #releaseSocket(code, reason) {
     this.#generation += 1;
     this.#heartbeat.stop();
-    if (this.#stableTimer !== undefined) this.#o.clearTimeout(this.#stableTimer);
-    this.#stableTimer = undefined;
+    this.#reconnects.cancelStable();
     const ws = this.#ws;
     this.#ws = null;
     if (ws === null || ws.readyState >= WS_CLOSING) return;

@@ -14,25 +14,23 @@ import type { EdgeEnv } from "../env.js";
 import { errorResponse } from "../http-errors.js";
 import { forwardJobResult, type JobCommand, sendJobCommand } from "../jobs/channel-hooks.js";
 import { type ChannelLimits, channelLimits, MAX_CUTOFFS_PER_DEVICE } from "../limits.js";
-import { ClientFrameSchema, type CommandFrame, describeIssue } from "../schemas.js";
+import { ClientFrameSchema, describeIssue } from "../schemas.js";
 import { broadcast, sendFrame } from "./broadcast.js";
+import { onCommandFrame } from "./command-frame.js";
 import { CommandLog, resultOfEvent } from "./command-log.js";
-import { relayCommand } from "./command-relay.js";
 import { CommandSlots } from "./command-slots.js";
 import { type ConnectRequest, parseConnectRequest } from "./connect-request.js";
 import { onDesiredFrame } from "./desired-frame.js";
 import { DesiredState, type DesiredView, type PatchAnswer, patchAnswer } from "./desired-state.js";
 import { DeviceStore } from "./device-store.js";
-import { errorFrame, failedResult, snapshotFrame } from "./frames.js";
+import { errorFrame, snapshotFrame } from "./frames.js";
+import { admitFrame, frameId, socketBoundRefusal, userTag } from "./socket-admission.js";
 import { CloseCode, closeExpired, closeWithError, nextDeadline } from "./socket-lifetime.js";
-import { readSession, type SocketSession, takeToken, writeSession } from "./socket-session.js";
+import { readSession, type SocketSession, writeSession } from "./socket-session.js";
 import { renewSession } from "./token-renewal.js";
 import { UserCutoffs } from "./user-cutoffs.js";
 
 export { CloseCode } from "./socket-lifetime.js";
-
-const encoder = new TextEncoder();
-const userTag = (user: string) => `user:${user}`;
 
 /**
  * Owns one device's live channel: the sockets of every mobile and web client
@@ -182,7 +180,7 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
       closeExpired([ws], this.now());
       return;
     }
-    if (!this.admit(ws, session, message)) return;
+    if (!admitFrame(ws, session, message, this.limits, this.now())) return;
     if (typeof message !== "string") {
       sendFrame(ws, errorFrame(ErrorCode.InvalidFrame, "binary frames are not accepted"));
       return;
@@ -220,7 +218,7 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     }
     const { 0: client, 1: server } = new WebSocketPair();
     const headers = connect.subprotocol ? { "sec-websocket-protocol": connect.subprotocol } : undefined;
-    const refusal = this.socketBoundRefusal(connect.user);
+    const refusal = socketBoundRefusal(this.ctx, this.limits, connect.user);
     if (refusal !== null) {
       // Accepted only to say why: a browser cannot read an HTTP refusal of an upgrade.
       server.accept();
@@ -245,41 +243,10 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     return new Response(null, { status: 101, webSocket: client, headers });
   }
 
-  /** Why one more socket of `user` is refused (device bound, then user bound), or null. */
-  private socketBoundRefusal(user: string): string | null {
-    const { maxSockets, maxSocketsPerUser } = this.limits;
-    if (this.ctx.getWebSockets().length >= maxSockets) return `at most ${maxSockets} sockets per device`;
-    if (this.ctx.getWebSockets(userTag(user)).length >= maxSocketsPerUser) {
-      return `at most ${maxSocketsPerUser} sockets per user and device (WS_MAX_SOCKETS_PER_USER)`;
-    }
-    return null;
-  }
-
   /** One alarm per object: moved earlier when `atMs` comes before the one set. */
   private async scheduleAlarm(atMs: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || atMs < current) await this.ctx.storage.setAlarm(atMs);
-  }
-
-  /** Rate limit, then size: false (with an error frame sent) when the frame is refused. */
-  private admit(ws: WebSocket, session: SocketSession, message: string | ArrayBuffer): boolean {
-    const taken = takeToken(session, this.now(), {
-      ratePerSecond: this.limits.ratePerSecond,
-      burst: this.limits.rateBurst,
-    });
-    writeSession(ws, taken.session);
-    if (!taken.allowed) {
-      const rate = `${this.limits.ratePerSecond}/s, burst ${this.limits.rateBurst}`;
-      sendFrame(ws, errorFrame(ErrorCode.RateLimited, `too many frames (${rate})`));
-      return false;
-    }
-    const size = typeof message === "string" ? encoder.encode(message).byteLength : message.byteLength;
-    if (size > this.limits.maxFrameBytes) {
-      const limit = `${size} bytes > ${this.limits.maxFrameBytes}`;
-      sendFrame(ws, errorFrame(ErrorCode.FrameTooLarge, `frame dropped (${limit})`));
-      return false;
-    }
-    return true;
   }
 
   private async onMessage(ws: WebSocket, text: string): Promise<void> {
@@ -302,7 +269,10 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     }
     if (frame.data.type === "auth") await this.onAuth(ws, session, deviceId, frame.data.token);
     else if (frame.data.type === "desired") await onDesiredFrame(ws, session, frame.data, this.desired);
-    else await this.onCommand(ws, session, deviceId, frame.data);
+    else {
+      const context = { env: this.env, slots: this.commandSlots, now: () => this.now() };
+      await onCommandFrame(ws, session, deviceId, frame.data, context);
+    }
   }
 
   /** `auth`: a fresh token for the same user moves the socket's deadline (and its `cmd` grant). */
@@ -328,31 +298,4 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     await this.scheduleAlarm(deadline);
     sendFrame(ws, renewal.frame);
   }
-
-  /** `command`: only with a `cmd` grant, within the sockets' share of the broker's slots. */
-  private async onCommand(ws: WebSocket, session: SocketSession, deviceId: string, frame: CommandFrame) {
-    const commandId = frame.id ?? crypto.randomUUID();
-    if (!session.mayCommand) {
-      const message = "this token may watch the device but not command it (no cmd claim for it)";
-      sendFrame(ws, failedResult(deviceId, commandId, this.now(), ErrorCode.Forbidden, message));
-      return;
-    }
-    const slot = this.commandSlots.take(session.user);
-    if (!slot.ok) {
-      sendFrame(ws, failedResult(deviceId, commandId, this.now(), ErrorCode.RateLimited, slot.message));
-      return;
-    }
-    try {
-      sendFrame(ws, await relayCommand(this.env, deviceId, commandId, frame, this.now));
-    } finally {
-      this.commandSlots.release(session.user);
-    }
-  }
-}
-
-/** The `id` of a refused frame, when it has a usable one, so the client can match the error. */
-function frameId(value: unknown): string | undefined {
-  if (typeof value !== "object" || value === null || !("id" in value)) return undefined;
-  const id = value.id;
-  return typeof id === "string" && id.length > 0 && id.length <= 128 ? id : undefined;
 }
