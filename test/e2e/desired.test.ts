@@ -104,8 +104,10 @@ describe.sequential("desired state (issue 15)", () => {
     const completed: number[] = [];
     const slow: DesiredHandler = async (desired, { version, signal }) => {
       started.push(version);
+      // Version 1 would take 15 s: long enough that version 2 always arrives while it runs,
+      // however slow the machine (1.5 s was not, in a clean-clone run); it must supersede it.
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(resolve, 1_500);
+        const timer = setTimeout(resolve, version === 1 ? 15_000 : 200);
         signal.addEventListener("abort", () => {
           clearTimeout(timer);
           reject(signal.reason);
