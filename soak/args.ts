@@ -5,7 +5,7 @@ import { type AllocatorChoice, parseAllocatorChoice } from "../scripts/lib/alloc
 
 export const HELP = `Usage: npm run soak -- [options]
 
-Runs Tether's broker in its own process (tsx broker/src/cli.ts), drives it with N simulated
+Runs Tether's broker in its own process (the built dist/broker/cli.js), drives it with N simulated
 routers (the SDK simulator) under churn and a simulated Rails sending commands, samples the
 broker's memory (VmRSS from /proc, heap and live counts from /debug/memory or /metrics), and
 at the end prints the old system's table (uptime → footprint), writes an SVG chart and a JSON

@@ -1,13 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { BROKER_NODE_FLAGS } from "../broker/src/node-flags.js";
+import { brokerNodeArgs } from "../scripts/lib/broker-build.js";
 
-const CLI = fileURLToPath(new URL("../broker/src/cli.ts", import.meta.url));
 const READY = /MQTT on (mqtts?:\/\/\S+?), HTTP on (http:\/\/\S+)/;
 const INSPECTOR = /Debugger listening on (ws:\/\/\S+)/;
 
-/** Tether's broker as the operators run it: `tsx broker/src/cli.ts`, configured by env, in its own process. */
+/** Tether's broker as the operators run it: the built dist/broker/cli.js, configured by env, in its own process. */
 export class BrokerProcess {
   private constructor(
     private readonly child: ChildProcess,
@@ -27,23 +25,17 @@ export class BrokerProcess {
 
   /**
    * Starts the broker with `env` (DEVICE_SECRET, …) on top of this process's env;
-   * its output goes to `logFile`. Node runs the CLI directly (`node --import tsx`),
+   * its output goes to `logFile`. Node runs the built CLI directly (rebuilt first when stale),
    * so the pid is the broker's and /proc/<pid> is its memory.
    */
   static start(
     env: Record<string, string>,
     logFile: string,
-    { inspect = false, timeoutMs = 30_000 } = {},
+    { inspect = false, timeoutMs = 30_000, ensureBuilt = true } = {},
   ): Promise<BrokerProcess> {
     const log = createWriteStream(logFile);
     // The inspector listens on loopback, on a free port, for the soak's forced GCs only.
-    const args = [
-      ...(inspect ? ["--inspect=127.0.0.1:0"] : []),
-      ...BROKER_NODE_FLAGS,
-      "--import",
-      "tsx",
-      CLI,
-    ];
+    const args = [...(inspect ? ["--inspect=127.0.0.1:0"] : []), ...brokerNodeArgs({ ensureBuilt })];
     const child = spawn(process.execPath, args, {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -86,6 +78,15 @@ export class BrokerProcess {
     const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
     if (kb === undefined) throw new Error(`no VmRSS in /proc/${this.pid}/status`);
     return Number(kb) * 1024;
+  }
+
+  /** SIGKILL, as a crash or the OOM killer would (the bench's reconnect storm); resolves once it is gone. */
+  kill(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.once("exit", () => resolve());
+      this.child.kill("SIGKILL");
+    });
   }
 
   /** SIGTERM (graceful close), SIGKILL after `graceMs`; resolves with the exit code. */

@@ -3,9 +3,9 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BROKER_NODE_FLAGS } from "../../broker/src/node-flags.js";
 import { isRecord } from "../../protocol/src/index.js";
 import { allocatorSetup, parseAllocatorChoice } from "./allocator.js";
+import { brokerNodeArgs } from "./broker-build.js";
 import { type DevSecrets, devSecrets } from "./dev-secrets.js";
 import { freePort, tryBind } from "./ports.js";
 import { httpProbe, type ManagedProcess, spawnManaged, waitUntilReady } from "./processes.js";
@@ -223,7 +223,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       spawnManaged({
         name: "broker",
         command: process.execPath,
-        args: [...BROKER_NODE_FLAGS, "--import", "tsx", join(ROOT, "broker/src/cli.ts")],
+        // The built broker (dist/broker/cli.js, rebuilt here when stale), as operators run it.
+        args: brokerNodeArgs(),
         cwd: ROOT,
         env: {
           ...baseEnv,

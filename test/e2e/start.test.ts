@@ -129,7 +129,7 @@ describe.sequential("npm start", () => {
     it("stops every child on Ctrl-C — workerd included — exits 0, frees its ports and removes its files", async () => {
       const running = children.map((pid) => commandLine(pid) ?? "");
       expect(running.some((cmd) => cmd.includes("workerd"))).toBe(true);
-      expect(running.some((cmd) => cmd.includes("broker/src/cli.ts"))).toBe(true);
+      expect(running.some((cmd) => cmd.includes("dist/broker/cli.js"))).toBe(true);
       expect(running.some((cmd) => cmd.includes("simulator/cli.ts"))).toBe(true);
       const stateDir = match(running.join("\n"), /--env-file (\S+)\/edge\.env/, "wrangler's env file");
       expect(existsSync(stateDir)).toBe(true);

@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { allocatorLine, jemallocLoaded, mallocArenaAdvice } from "../../broker/src/diagnostics/malloc.js";
 import { allocatorSetup, findJemalloc, parseAllocatorChoice } from "../../scripts/lib/allocator.js";
+import { brokerNodeArgs } from "../../scripts/lib/broker-build.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const WRAPPER = join(ROOT, "scripts/with-allocator.sh");
@@ -112,7 +113,8 @@ describe("scripts/with-allocator.sh (npm run broker, the systemd unit)", () => {
     async () => {
       const child = spawn(
         "sh",
-        [WRAPPER, process.execPath, "--import", "tsx", join(ROOT, "broker/src/cli.ts")],
+        // The built broker (dist/broker/cli.js, rebuilt first when stale), as the systemd unit runs it.
+        [WRAPPER, process.execPath, ...brokerNodeArgs()],
         {
           cwd: ROOT,
           env: {

@@ -1,25 +1,43 @@
 /**
  * The reconnect storm (issue 14 part 2): N routers on the SDK's backoff, Tether's broker
  * SIGKILLed and started again on the same port, with the default admission limits.
+ * The broker runs as operators run it: the built dist/broker/cli.js (scripts/build-broker.mjs),
+ * its Node flags, the allocator TETHER_ALLOCATOR picks, configured by environment.
+ * The routers come from many loopback source addresses (127.1.x.y, `perSource` each), as a
+ * real fleet comes from its routers' own addresses, so the per-address admission limit
+ * applies as it would in the field.
  * Measures the time until every router is connected and subscribed again, the broker's
  * peak VmRSS meanwhile against its steady figure, and how spread out the comeback was.
  */
-import { loadavg } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { resolveSettings } from "../../../broker/src/settings.js";
+import { allocatorSetup, parseAllocatorChoice } from "../../../scripts/lib/allocator.js";
 import { freePort } from "../../../scripts/lib/ports.js";
-import { SOURCE_ADDRESSES } from "../peers/operator.js";
-import { type Peer, startNodePeer, vmRss } from "../peers/peers.js";
+import { BrokerProcess } from "../../../soak/broker-process.js";
+import { BENCH_API_TOKEN, BENCH_DEVICE_SECRET } from "../ipc.js";
 import { encodeSession, type SessionPackets } from "../raw-mqtt.js";
 import { Fleet, type FleetCounts } from "./fleet.js";
+
+/** Router i's source address: 127.1.0.1, 127.1.0.2, … with `perSource` routers on each. */
+export function sourceAddress(i: number, perSource: number): string {
+  const a = Math.floor(i / perSource) + 1;
+  return `127.1.${a >> 8}.${a & 255}`;
+}
 
 export interface StormResult {
   routers: number;
   sourceAddresses: number;
+  /** Routers per source address (the last address may have fewer). */
+  perSource: number;
   maxUnauthenticatedPerAddress: number;
+  /** "jemalloc" or "glibc": the broker's malloc (TETHER_ALLOCATOR). */
+  allocator: string;
   /** VmRSS 5 s after the whole fleet first subscribed (no forced GC). */
   steadyRss: number;
-  /** SIGKILL → the new broker answering (process start, module load, listen). */
+  /** SIGKILL → the new broker listening (process start, module load, listen: its "MQTT on" line). */
   restartMs: number;
   /** SIGKILL → every router connected and subscribed again; null if not within the limit. */
   allBackMs: number | null;
@@ -58,49 +76,67 @@ async function waitAllOnline(fleet: Fleet, limitMs: number, tick: () => void): P
 export async function stormLeg(
   routers: number,
   perAddress: number | null,
+  perSource: number,
   log: (line: string) => void,
 ): Promise<StormResult> {
   const load0 = loadavg()[0] ?? 0;
   const port = await freePort();
   const defaults = resolveSettings({ deviceSecret: "x", brokerApiToken: "y" });
-  // The operator's broker: its default admission and publish limits, on a fixed port to come back on.
-  const settings = {
-    mqttPort: port,
-    maxUnauthenticatedPerAddress: perAddress ?? defaults.maxUnauthenticatedPerAddress,
-    devicePublishRate: defaults.devicePublishRate,
-    devicePublishBurst: defaults.devicePublishBurst,
+  const maxUnauthenticatedPerAddress = perAddress ?? defaults.maxUnauthenticatedPerAddress;
+  const allocator = allocatorSetup(parseAllocatorChoice(process.env.TETHER_ALLOCATOR), {
+    preload: process.env.LD_PRELOAD ?? "",
+  });
+  const dir = mkdtempSync(join(tmpdir(), "tether-storm-"));
+  // The operator's broker: default admission and publish limits, memory mode with its online
+  // roster (STATE_DIR), on a fixed port to come back on.
+  const env = {
+    DEVICE_SECRET: BENCH_DEVICE_SECRET,
+    BROKER_API_TOKEN: BENCH_API_TOKEN,
+    HOST: "127.0.0.1",
+    MQTT_PORT: String(port),
+    HTTP_PORT: "0",
+    LOG_LEVEL: "warn",
+    MEMORY_LOG_INTERVAL_SECONDS: "0",
+    STATE_DIR: join(dir, "state"),
+    ...(perAddress === null ? {} : { MAX_UNAUTHENTICATED_PER_ADDRESS: String(perAddress) }),
+    ...allocator.env,
+  };
+  let starts = 0;
+  // Built (when stale) before the first start only: the restart is timed as systemd restarts
+  // the unit, straight into dist/broker/cli.js.
+  const start = () => {
+    starts++;
+    return BrokerProcess.start(env, join(dir, `broker-${starts}.log`), { ensureBuilt: starts === 1 });
   };
   const packets: SessionPackets[] = [];
   for (let i = 0; i < routers; i++) packets.push(await encodeSession(`storm-${i}`, true));
-  const endpoint = (i: number) => ({
-    host: "127.0.0.1",
-    port,
-    localAddress: SOURCE_ADDRESSES[i % SOURCE_ADDRESSES.length],
-  });
-  let peer: Peer = await startNodePeer("tether", undefined, settings);
+  const endpoint = (i: number) => ({ host: "127.0.0.1", port, localAddress: sourceAddress(i, perSource) });
+  const sourceAddresses = Math.ceil(routers / perSource);
+  let peer = await start();
   const fleet = new Fleet(packets, endpoint);
   try {
     log(
-      `  ${routers} routers from ${SOURCE_ADDRESSES.length} addresses, broker pid ${peer.pid} on port ${port}`,
+      `  ${routers} routers from ${sourceAddresses} addresses (${perSource} each), ${allocator.allocator}, ` +
+        `broker pid ${peer.pid} on port ${port}`,
     );
     await fleet.start(250);
     if (!(await waitAllOnline(fleet, LIMIT_MS, () => {})))
       throw new Error(`only ${fleet.counts.online}/${routers} online before the storm`);
     fleet.settle();
     await sleep(5_000);
-    const steadyRss = vmRss(peer.pid);
+    const steadyRss = peer.vmRss();
     log(`  all online; steady VmRSS ${(steadyRss / 2 ** 20).toFixed(1)} MB; SIGKILL`);
     const failuresBefore = { ...fleet.counts.failures };
     const attemptsBefore = fleet.counts.attempts;
     const killedAt = performance.now();
     await peer.kill();
-    peer = await startNodePeer("tether", undefined, settings);
+    peer = await start();
     const readyAt = performance.now();
     log(`  new broker pid ${peer.pid} ready after ${Math.round(readyAt - killedAt)} ms`);
     let peakRss = 0;
-    const newPid = peer.pid;
+    const restarted = peer;
     const sample = () => {
-      peakRss = Math.max(peakRss, vmRss(newPid));
+      peakRss = Math.max(peakRss, restarted.vmRss());
     };
     let lastLog = performance.now();
     const allBack = await waitAllOnline(fleet, LIMIT_MS, () => {
@@ -115,7 +151,7 @@ export async function stormLeg(
       sample();
       await sleep(100);
     }
-    const afterRss = vmRss(peer.pid);
+    const afterRss = peer.vmRss();
     const back = Array.from(fleet.onlineAt)
       .filter((t) => t > killedAt)
       .map((t) => t - killedAt)
@@ -131,8 +167,10 @@ export async function stormLeg(
     }
     return {
       routers,
-      sourceAddresses: SOURCE_ADDRESSES.length,
-      maxUnauthenticatedPerAddress: settings.maxUnauthenticatedPerAddress,
+      sourceAddresses,
+      perSource,
+      maxUnauthenticatedPerAddress,
+      allocator: allocator.allocator,
       steadyRss,
       restartMs: readyAt - killedAt,
       allBackMs: allBack ? allBackAt - killedAt : null,
@@ -148,6 +186,7 @@ export async function stormLeg(
     };
   } finally {
     fleet.stop();
-    await peer.close();
+    await peer.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
