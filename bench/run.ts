@@ -70,6 +70,7 @@ Options:
                     Tether's broker SIGKILLed and restarted under --routers routers on the SDK's backoff)
   --per-address N   the storm's MAX_UNAUTHENTICATED_PER_ADDRESS (default: the broker's default)
   --per-source N    the storm's routers per source address, 127.1.x.y (default ${STORM_PER_SOURCE})
+  --down-ms N       the storm restarts the broker N ms after the kill (default 0; systemd's RestartSec)
   --knee N          the overload leg's sustainable rate, commands/s (default ${MEASURED_KNEE},
                     measured here); it offers 0.5×, 1×, 2× and 4× of it
   --overload-seconds N  how long each overload rate is held (default 10)
@@ -185,6 +186,7 @@ async function main(): Promise<number> {
       "operator-only": { type: "boolean", default: false },
       "per-address": { type: "string" },
       "per-source": { type: "string" },
+      "down-ms": { type: "string" },
       churn: { type: "string" },
       concurrency: { type: "string" },
       publishers: { type: "string" },
@@ -228,7 +230,7 @@ async function main(): Promise<number> {
   const stormCode = withStorm
     ? await runStorm(
         o.routers || 15_000,
-        { perAddress: values["per-address"], perSource: values["per-source"] },
+        { perAddress: values["per-address"], perSource: values["per-source"], downMs: values["down-ms"] },
         command,
         values["no-write"] === true,
       )
@@ -294,7 +296,7 @@ async function main(): Promise<number> {
 /** The reconnect storm (issue 14): writes the "Reconnect storm" section. */
 async function runStorm(
   routers: number,
-  text: { perAddress: string | undefined; perSource: string | undefined },
+  text: { perAddress: string | undefined; perSource: string | undefined; downMs: string | undefined },
   command: string,
   noWrite: boolean,
 ): Promise<number> {
@@ -302,7 +304,8 @@ async function runStorm(
   try {
     const limit = text.perAddress === undefined ? null : whole("per-address", text.perAddress, 100);
     const perSource = whole("per-source", text.perSource, STORM_PER_SOURCE);
-    const section = renderStorm(await stormLeg(routers, limit, perSource, log), command);
+    const downMs = text.downMs === undefined || text.downMs === "0" ? 0 : whole("down-ms", text.downMs, 0);
+    const section = renderStorm(await stormLeg(routers, limit, perSource, downMs, log), command);
     if (!noWrite) writeBenchmarksSection("Reconnect storm", section);
     console.log(`\n## Reconnect storm\n\n${section}`);
     return 0;

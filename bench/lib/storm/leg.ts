@@ -37,7 +37,9 @@ export interface StormResult {
   allocator: string;
   /** VmRSS 5 s after the whole fleet first subscribed (no forced GC). */
   steadyRss: number;
-  /** SIGKILL → the new broker listening (process start, module load, listen: its "MQTT on" line). */
+  /** How long after SIGKILL the new broker was started (--down-ms; 0: at once). */
+  downMs: number;
+  /** SIGKILL → the new broker listening (downMs, process start, module load, listen: its "MQTT on" line). */
   restartMs: number;
   /** SIGKILL → every router connected and subscribed again; null if not within the limit. */
   allBackMs: number | null;
@@ -77,6 +79,7 @@ export async function stormLeg(
   routers: number,
   perAddress: number | null,
   perSource: number,
+  downMs: number,
   log: (line: string) => void,
 ): Promise<StormResult> {
   const load0 = loadavg()[0] ?? 0;
@@ -130,6 +133,8 @@ export async function stormLeg(
     const attemptsBefore = fleet.counts.attempts;
     const killedAt = performance.now();
     await peer.kill();
+    // A restart that is not immediate (systemd's RestartSec, a slower host): nothing listens meanwhile.
+    if (downMs > 0) await sleep(downMs);
     peer = await start();
     const readyAt = performance.now();
     log(`  new broker pid ${peer.pid} ready after ${Math.round(readyAt - killedAt)} ms`);
@@ -171,6 +176,7 @@ export async function stormLeg(
       perSource,
       maxUnauthenticatedPerAddress,
       allocator: allocator.allocator,
+      downMs,
       steadyRss,
       restartMs: readyAt - killedAt,
       allBackMs: allBack ? allBackAt - killedAt : null,

@@ -22,8 +22,10 @@ export function renderStorm(r: StormResult, command: string): string {
     "routers come from addresses of their own), each a raw socket that reconnects as the device SDK does: the SDK's",
     "`Backoff` (first delay random in [0, 1 s), doubling to 30 s, full jitter), reset after a stable connection, 10 s",
     "connect timeout; clean=false, keepalive 300 s, SUBSCRIBE to its commands topic at QoS 1. Once all are subscribed",
-    "and 5 s have passed, the broker is SIGKILLed and started again on the same port (straight into the built file,",
-    "as systemd's `Restart=always` does, without its `RestartSec`).",
+    "and 5 s have passed, the broker is SIGKILLed and started again on the same port, straight into the built file",
+    r.downMs > 0
+      ? `as systemd's \`Restart=always\` does, ${r.downMs} ms after the kill (\`--down-ms\`: as a \`RestartSec\`).`
+      : "as systemd's `Restart=always` does, at once (`--down-ms` adds a delay, as a `RestartSec`).",
     "",
     "| | |",
     "|---|---:|",
