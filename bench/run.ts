@@ -66,6 +66,8 @@ Options:
                     measured here); it offers 0.5×, 1×, 2× and 4× of it
   --overload-seconds N  how long each overload rate is held (default 10)
   --no-compare      overload leg without the run with admission control off
+  --factors LIST    the overload leg's multiples of the knee (default 0.5,1,2,4; the first is the
+                    recovery yardstick)
   --no-edge         skip the edge leg: command round trips through the local edge (wrangler
                     dev on workerd, as \`npm start\` runs it) beside the same system's broker API
   --no-write        print the section, do not touch docs/BENCHMARKS.md
@@ -187,6 +189,7 @@ async function main(): Promise<number> {
       knee: { type: "string" },
       "overload-seconds": { type: "string" },
       "no-compare": { type: "boolean", default: false },
+      factors: { type: "string" },
       "no-write": { type: "boolean", default: false },
       "no-edge": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -297,14 +300,29 @@ async function runStorm(
   }
 }
 
+/** `--factors 0.5,1,2`: positive multiples of the knee, refused by name when not. */
+function factorList(text: string): number[] {
+  const factors = text.split(",").map((f) => Number(f.trim()));
+  if (factors.length === 0 || factors.some((f) => !Number.isFinite(f) || f <= 0 || f > 16)) {
+    throw new Error(`--factors takes positive numbers up to 16, comma separated (got "${text}")`);
+  }
+  return factors;
+}
+
 /** The overload leg (issue 17): writes the "Overload" section and docs/overload.svg. */
 async function runOverload(
-  values: { knee?: string; "overload-seconds"?: string; "no-compare"?: boolean; "no-write"?: boolean },
+  values: {
+    knee?: string;
+    "overload-seconds"?: string;
+    "no-compare"?: boolean;
+    "no-write"?: boolean;
+    factors?: string;
+  },
   command: string,
 ): Promise<number> {
   const options = {
     knee: whole("knee", values.knee, MEASURED_KNEE),
-    factors: [0.5, 1, 2, 4],
+    factors: values.factors ? factorList(values.factors) : [0.5, 1, 2, 4],
     seconds: whole("overload-seconds", values["overload-seconds"], 10),
     devices: 20,
     compare: !values["no-compare"],
