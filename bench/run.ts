@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { startEventsSink } from "../soak/events-sink.js";
-import { overloadLeg } from "./lib/overload/leg.js";
+import { overloadDevices, overloadLeg } from "./lib/overload/leg.js";
 import { renderOverload } from "./lib/overload/section.js";
 import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
 import { edgeLeg } from "./lib/peers/edge-leg.js";
@@ -67,7 +67,8 @@ Options:
   --overload-seconds N  how long each overload rate is held (default 10)
   --no-compare      overload leg without the run with admission control off
   --factors LIST    the overload leg's multiples of the knee (default 0.5,1,2,4; the first is the
-                    recovery yardstick)
+                    recovery yardstick). Environment: BENCH_OVERLOAD_DEVICES (routers, default 20),
+                    BENCH_OVERLOAD_SETTINGS (JSON startBroker options for the first configuration)
   --no-edge         skip the edge leg: command round trips through the local edge (wrangler
                     dev on workerd, as \`npm start\` runs it) beside the same system's broker API
   --no-write        print the section, do not touch docs/BENCHMARKS.md
@@ -324,7 +325,7 @@ async function runOverload(
     knee: whole("knee", values.knee, MEASURED_KNEE),
     factors: values.factors ? factorList(values.factors) : [0.5, 1, 2, 4],
     seconds: whole("overload-seconds", values["overload-seconds"], 10),
-    devices: 20,
+    devices: overloadDevices(),
     compare: !values["no-compare"],
   };
   log(`\n[overload] knee ${options.knee}/s, ${options.seconds} s per rate`);

@@ -73,6 +73,31 @@ export interface OverloadResult {
   error: string | null;
 }
 
+/**
+ * `BENCH_OVERLOAD_SETTINGS='{"maxCommandsInFlight":256}'`: startBroker options (numbers) for the
+ * first configuration, to try a bound before changing its default (docs/BENCHMARKS.md).
+ */
+function settingsFromEnv(): Record<string, number> {
+  const text = process.env.BENCH_OVERLOAD_SETTINGS;
+  if (!text) return {};
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new Error("BENCH_OVERLOAD_SETTINGS must be a JSON object of numbers");
+  const entries = Object.entries(parsed);
+  const numbers = entries.filter((e): e is [string, number] => typeof e[1] === "number");
+  if (numbers.length !== entries.length)
+    throw new Error("BENCH_OVERLOAD_SETTINGS must be a JSON object of numbers");
+  return Object.fromEntries(numbers);
+}
+
+/** `BENCH_OVERLOAD_DEVICES=200`: answering routers (default 20; more routers, shorter queues per router). */
+export function overloadDevices(): number {
+  const devices = Number(process.env.BENCH_OVERLOAD_DEVICES ?? 20);
+  if (!Number.isInteger(devices) || devices < 1 || devices > 10_000)
+    throw new Error("BENCH_OVERLOAD_DEVICES must be a whole number from 1 to 10,000");
+  return devices;
+}
+
 /** After each burst: this many probes a second, for this long, tell when the broker is fast again. */
 const PROBE_RATE = 20;
 const PROBE_SECONDS = 4;
@@ -156,7 +181,7 @@ function recovery(probes: Sample[], limitMs: number): number | null {
  */
 export async function overloadLeg(o: OverloadOptions, log: (line: string) => void): Promise<OverloadResult> {
   const configs: Array<{ label: string; settings: Record<string, number> }> = [
-    { label: "admission control (defaults)", settings: {} },
+    { label: "admission control (defaults)", settings: settingsFromEnv() },
     ...(o.compare
       ? [
           {
