@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { startEventsSink } from "../soak/events-sink.js";
-import { overloadLeg } from "./lib/overload/leg.js";
+import { overloadDevices, overloadLeg } from "./lib/overload/leg.js";
 import { renderOverload } from "./lib/overload/section.js";
 import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
 import { edgeLeg } from "./lib/peers/edge-leg.js";
@@ -75,6 +75,9 @@ Options:
                     measured here); it offers 0.5×, 1×, 2× and 4× of it
   --overload-seconds N  how long each overload rate is held (default 10)
   --no-compare      overload leg without the run with admission control off
+  --factors LIST    the overload leg's multiples of the knee (default 0.5,1,2,4; the first is the
+                    recovery yardstick). Environment: BENCH_OVERLOAD_DEVICES (routers, default 20),
+                    BENCH_OVERLOAD_SETTINGS (JSON startBroker options for the first configuration)
   --no-edge         skip the edge leg: command round trips through the local edge (wrangler
                     dev on workerd, as \`npm start\` runs it) beside the same system's broker API
   --no-write        print the section, do not touch docs/BENCHMARKS.md
@@ -198,6 +201,7 @@ async function main(): Promise<number> {
       knee: { type: "string" },
       "overload-seconds": { type: "string" },
       "no-compare": { type: "boolean", default: false },
+      factors: { type: "string" },
       "no-write": { type: "boolean", default: false },
       "no-edge": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -315,16 +319,31 @@ async function runStorm(
   }
 }
 
+/** `--factors 0.5,1,2`: positive multiples of the knee, refused by name when not. */
+function factorList(text: string): number[] {
+  const factors = text.split(",").map((f) => Number(f.trim()));
+  if (factors.length === 0 || factors.some((f) => !Number.isFinite(f) || f <= 0 || f > 16)) {
+    throw new Error(`--factors takes positive numbers up to 16, comma separated (got "${text}")`);
+  }
+  return factors;
+}
+
 /** The overload leg (issue 17): writes the "Overload" section and docs/overload.svg. */
 async function runOverload(
-  values: { knee?: string; "overload-seconds"?: string; "no-compare"?: boolean; "no-write"?: boolean },
+  values: {
+    knee?: string;
+    "overload-seconds"?: string;
+    "no-compare"?: boolean;
+    "no-write"?: boolean;
+    factors?: string;
+  },
   command: string,
 ): Promise<number> {
   const options = {
     knee: whole("knee", values.knee, MEASURED_KNEE),
-    factors: [0.5, 1, 2, 4],
+    factors: values.factors ? factorList(values.factors) : [0.5, 1, 2, 4],
     seconds: whole("overload-seconds", values["overload-seconds"], 10),
-    devices: 20,
+    devices: overloadDevices(),
     compare: !values["no-compare"],
   };
   log(`\n[overload] knee ${options.knee}/s, ${options.seconds} s per rate`);

@@ -53,6 +53,14 @@ const CLOSE_FLUSH_MS = 5_000;
  * them (mqtt/acl.ts), so this is never reached: it is the bound if that check is bypassed.
  */
 const MAX_INFLIGHT_INBOUND = 8;
+/**
+ * The HTTP listener's accept queue (connections; the kernel caps it at net.core.somaxconn).
+ * Node's default, 511, overflowed when a client fleet opened ~2,000 connections at once
+ * while the loop was busy: the kernel then drops the handshake and the client resends after
+ * 1, 2, 4 s — requests answered seconds late although the broker never saw them (issue 17,
+ * docs/BENCHMARKS.md "Overload: reading the runs").
+ */
+const HTTP_LISTEN_BACKLOG = 4_096;
 
 /**
  * Starts one broker node: Aedes on TCP (or TLS), the HTTP API, the session
@@ -195,7 +203,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const httpServer = await createHttpServer(app, {
     tlsCertFile: settings.httpTlsCertFile,
     tlsKeyFile: settings.httpTlsKeyFile,
-    front: createShedding(commandAdmission, metrics),
+    front: createShedding(commandAdmission, metrics, {
+      brokerApiToken: settings.brokerApiToken,
+      full: (deviceId) => !pending.hasRoom(deviceId),
+    }),
   });
   const reaper = new SessionReaper(ctx, persistence);
   const expiry = new QueuedCommandExpiry(ctx);
@@ -212,6 +223,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       httpServer as unknown as import("node:net").Server,
       settings.httpPort,
       settings.host,
+      HTTP_LISTEN_BACKLOG,
     );
   } catch (error) {
     liveness?.stop();

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { v8CodeBytes } from "./diagnostics/counts.js";
 
 /**
@@ -63,6 +63,8 @@ export interface BrokerMetrics {
   commandsInFlight: Gauge;
   /** Commands refused 503 overloaded by the admission control, by reason (`in_flight`, `event_loop_lag`). */
   commandsShed: Counter<"reason">;
+  /** Time in the broker of each command request (listener to response end), by answer class (issue 17). */
+  commandSeconds: Histogram<"answer">;
 }
 
 /**
@@ -223,6 +225,13 @@ export function createBrokerMetrics(): BrokerMetrics {
       "tether_commands_in_flight",
       "Commands admitted by this node's HTTP API and not yet answered (bound MAX_COMMANDS_IN_FLIGHT)",
     ),
+    commandSeconds: new Histogram({
+      name: "tether_command_http_seconds",
+      help: "Time in the broker of each POST …/commands, from Node's request listener to the response's end, by answer (ok: 2xx; refused: 429/503; failed: the rest)",
+      labelNames: ["answer"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
     commandsShed: new Counter({
       name: "tether_commands_shed_total",
       help: "Commands refused 503 overloaded by the admission control, by reason (in_flight, event_loop_lag)",

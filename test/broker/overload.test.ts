@@ -157,7 +157,29 @@ describe("admission control: overload sheds, it never collapses", () => {
       const second = await command(broker.httpUrl, id);
       expect(second.status).toBe(429);
       expect(second.retryAfter).toBe("1");
-      expect(second.body).toMatchObject({ error: { code: "rate_limited" } });
+      expect(second.body).toEqual({ error: { code: "rate_limited", message: expect.any(String) } });
+      expect(second.ms).toBeLessThan(2_000);
+      router.answerAll();
+      expect((await first).status).toBe(200);
+    },
+    SLOW_MACHINE_MS,
+  );
+
+  it(
+    "tells only a caller with the broker's token that a device is at its pending bound",
+    async () => {
+      const broker = await startTestBroker({ maxPendingPerDevice: 1 });
+      const id = deviceId();
+      const router = holdingRouter(await connectDevice(broker, id), id);
+      const first = command(broker.httpUrl, id, { name: "slow", timeoutMs: 30_000 });
+      await waitFor(() => router.held.length === 1, 10_000, "the router to hold the first command");
+      const stranger = await fetch(`${broker.httpUrl}/v1/devices/${id}/commands`, {
+        method: "POST",
+        headers: { authorization: bearer("not-the-token-at-all"), "content-type": "application/json" },
+        body: JSON.stringify({ name: "ping" }),
+      });
+      expect(stranger.status).toBe(401);
+      expect(await stranger.json()).toMatchObject({ error: { code: "unauthorized" } });
       router.answerAll();
       expect((await first).status).toBe(200);
     },

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { BENCH_API_TOKEN } from "../ipc.js";
 import { startNodePeer } from "../peers/peers.js";
+import { cpuSeconds, p99Between, scrapeCommandSeconds } from "./instruments.js";
 import { type OpenLoopTarget, openLoop, type Sample } from "./open-loop.js";
 import { postRequest, RawHttpPool } from "./raw-http.js";
 
@@ -41,6 +43,22 @@ export interface RateRun {
   refusalsWithoutRetryAfter: number;
   /** ms after the burst until probes are as fast as before it; null = not within the probe window. */
   recoveryMs: number | null;
+  /** Where the time went (issue 17): p99 of the wait for a free generator connection (ms). */
+  poolWaitP99: number | null;
+  /** Generator connections opened during the burst, slowest connect (ms), connects ≥ 1 s. */
+  connectionsOpened: number;
+  slowestConnectMs: number;
+  slowConnects: number;
+  /** The broker's own time (listener → response end), p99 bucket bound (ms), of the 200s and of the refusals. */
+  brokerOkP99: number | null;
+  brokerRefusedP99: number | null;
+  /** CPU used during the burst, in cores (1 = one core busy all the time): broker, routers, generator. */
+  cpu: { broker: number; routers: number; generator: number };
+  /** The generator's own event-loop delay during the burst and the answers (ms): it reads answers this late. */
+  generatorLagP99: number;
+  generatorLagMax: number;
+  /** The slowest 1 % of all answers: mean ms the generator was late sending, waited for a connection, and the rest (on the wire, in the broker's buffers and in it). */
+  slowest: { late: number; waited: number; rest: number };
 }
 
 export interface OverloadConfigResult {
@@ -53,6 +71,31 @@ export interface OverloadResult {
   options: OverloadOptions;
   configs: OverloadConfigResult[];
   error: string | null;
+}
+
+/**
+ * `BENCH_OVERLOAD_SETTINGS='{"maxCommandsInFlight":256}'`: startBroker options (numbers) for the
+ * first configuration, to try a bound before changing its default (docs/BENCHMARKS.md).
+ */
+function settingsFromEnv(): Record<string, number> {
+  const text = process.env.BENCH_OVERLOAD_SETTINGS;
+  if (!text) return {};
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new Error("BENCH_OVERLOAD_SETTINGS must be a JSON object of numbers");
+  const entries = Object.entries(parsed);
+  const numbers = entries.filter((e): e is [string, number] => typeof e[1] === "number");
+  if (numbers.length !== entries.length)
+    throw new Error("BENCH_OVERLOAD_SETTINGS must be a JSON object of numbers");
+  return Object.fromEntries(numbers);
+}
+
+/** `BENCH_OVERLOAD_DEVICES=200`: answering routers (default 20; more routers, shorter queues per router). */
+export function overloadDevices(): number {
+  const devices = Number(process.env.BENCH_OVERLOAD_DEVICES ?? 20);
+  if (!Number.isInteger(devices) || devices < 1 || devices > 10_000)
+    throw new Error("BENCH_OVERLOAD_DEVICES must be a whole number from 1 to 10,000");
+  return devices;
 }
 
 /** After each burst: this many probes a second, for this long, tell when the broker is fast again. */
@@ -112,6 +155,10 @@ function summarize(factor: number, offered: number, seconds: number, samples: Sa
       samples.map((s) => s.lateMs).sort((a, b) => a - b),
       0.99,
     ),
+    poolWaitP99: percentile(
+      samples.map((s) => s.waitedMs).sort((a, b) => a - b),
+      0.99,
+    ),
   };
 }
 
@@ -134,7 +181,7 @@ function recovery(probes: Sample[], limitMs: number): number | null {
  */
 export async function overloadLeg(o: OverloadOptions, log: (line: string) => void): Promise<OverloadResult> {
   const configs: Array<{ label: string; settings: Record<string, number> }> = [
-    { label: "admission control (defaults)", settings: {} },
+    { label: "admission control (defaults)", settings: settingsFromEnv() },
     ...(o.compare
       ? [
           {
@@ -159,7 +206,7 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
         const run = await runRate(system, o, factor);
         config.runs.push(run);
         log(
-          `  ${config.label}, ${factor}× = ${run.offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed}, 429 ${run.limited}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, slowest refusal ${Math.round(run.maxRefusalMs)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
+          `  ${config.label}, ${factor}× = ${run.offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed}, 429 ${run.limited}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, slowest refusal ${Math.round(run.maxRefusalMs)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms, pool wait p99 ${run.poolWaitP99?.toFixed(1)} ms, opened ${run.connectionsOpened} (slowest ${Math.round(run.slowestConnectMs)} ms, ${run.slowConnects} ≥ 1 s), broker p99 ok ≤ ${run.brokerOkP99} ms refused ≤ ${run.brokerRefusedP99} ms, cpu broker ${run.cpu.broker.toFixed(2)} routers ${run.cpu.routers.toFixed(2)} generator ${run.cpu.generator.toFixed(2)}, generator lag p99 ${run.generatorLagP99.toFixed(0)} max ${run.generatorLagMax.toFixed(0)} ms, slowest 1 %: late ${run.slowest.late.toFixed(0)} waited ${run.slowest.waited.toFixed(0)} rest ${run.slowest.rest.toFixed(0)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
         );
       }
     }
@@ -175,6 +222,9 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
 /** One configuration's broker, its routers and the generator's connections to it. */
 interface System {
   target: OpenLoopTarget;
+  brokerPid: number;
+  routersPid: number;
+  httpPort: number;
   /** p99 of the first (lowest) rate: the recovery probes' yardstick. */
   baselineP99: number | null;
   close(): Promise<void>;
@@ -204,7 +254,14 @@ async function startSystem(o: OverloadOptions, settings: Record<string, number>)
     };
     // Warm-up: the JIT and the connections, not measured.
     await openLoop(target, Math.round(o.knee / 2), 3).answered;
-    return { target, baselineP99: null, close };
+    return {
+      target,
+      brokerPid: peer.pid,
+      routersPid: routers.pid ?? -1,
+      httpPort: port,
+      baselineP99: null,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;
@@ -214,12 +271,55 @@ async function startSystem(o: OverloadOptions, settings: Record<string, number>)
 /** One burst at `factor` × the knee, then the probes that time the recovery. */
 async function runRate(system: System, o: OverloadOptions, factor: number): Promise<RateRun> {
   const offered = Math.round(o.knee * factor);
+  await system.target.pool.fill();
+  const histogramBefore = await scrapeCommandSeconds(system.httpPort);
+  system.target.pool.takeStats();
+  const cpuBefore = {
+    broker: cpuSeconds(system.brokerPid),
+    routers: cpuSeconds(system.routersPid),
+    generator: process.cpuUsage(),
+  };
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
+  const started = performance.now();
   const burst = openLoop(system.target, offered, o.seconds);
   await burst.sent;
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = {
+    broker: (cpuSeconds(system.brokerPid) - cpuBefore.broker) / elapsed,
+    routers: (cpuSeconds(system.routersPid) - cpuBefore.routers) / elapsed,
+    generator: (() => {
+      const used = process.cpuUsage(cpuBefore.generator);
+      return (used.user + used.system) / 1e6 / elapsed;
+    })(),
+  };
+  const pool = system.target.pool.takeStats();
   const probes = openLoop(system.target, PROBE_RATE, PROBE_SECONDS);
   const [samples, probeSamples] = await Promise.all([burst.answered, probes.answered]);
+  lag.disable();
+  const histogramAfter = await scrapeCommandSeconds(system.httpPort);
+  const slowest = [...samples]
+    .sort((a, b) => b.latencyMs - a.latencyMs)
+    .slice(0, Math.max(1, samples.length / 100));
+  const mean = (pick: (s: Sample) => number) => slowest.reduce((sum, s) => sum + pick(s), 0) / slowest.length;
   const summary = summarize(factor, offered, o.seconds, samples);
   system.baselineP99 ??= summary.p99;
   const limitMs = Math.max(2 * (system.baselineP99 ?? 10), 10);
-  return { ...summary, recoveryMs: recovery(probeSamples, limitMs) };
+  return {
+    ...summary,
+    recoveryMs: recovery(probeSamples, limitMs),
+    connectionsOpened: pool.opened,
+    slowestConnectMs: pool.slowestConnectMs,
+    slowConnects: pool.slowConnects,
+    brokerOkP99: p99Between(histogramBefore, histogramAfter, "ok"),
+    brokerRefusedP99: p99Between(histogramBefore, histogramAfter, "refused"),
+    cpu,
+    generatorLagP99: lag.percentile(99) / 1e6,
+    generatorLagMax: lag.max / 1e6,
+    slowest: {
+      late: mean((s) => s.lateMs),
+      waited: mean((s) => s.waitedMs),
+      rest: mean((s) => s.latencyMs - s.lateMs - s.waitedMs),
+    },
+  };
 }

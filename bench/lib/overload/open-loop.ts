@@ -8,6 +8,8 @@ export interface Sample {
   latencyMs: number;
   /** How late the generator sent it (ms after its due time): its own backlog, not the server's. */
   lateMs: number;
+  /** ms it waited in the generator for a free connection (part of latencyMs). */
+  waitedMs: number;
   /** HTTP status; 0 = no answer (connection error or the client gave up). */
   status: number;
   /** `Retry-After` of a 429/503, else null. */
@@ -49,6 +51,7 @@ export function openLoop(
       dueMs,
       latencyMs: performance.now() - started - dueMs,
       lateMs,
+      waitedMs: answer.waitedMs,
       status: answer.status,
       retryAfter: answer.retryAfter,
     };

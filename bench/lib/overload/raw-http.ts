@@ -5,18 +5,30 @@ export interface RawAnswer {
   /** 0 = no answer (connection error or timeout). */
   status: number;
   retryAfter: string | null;
+  /** ms the request waited in this client for a free connection before it was written. */
+  waitedMs: number;
+}
+
+/** What the pool itself did (connections opened and how long they took): the generator's share of a run. */
+export interface PoolStats {
+  opened: number;
+  /** Slowest TCP connect (ms): a SYN dropped by a full accept queue shows as ≥ 1,000. */
+  slowestConnectMs: number;
+  /** Connects that took ≥ 1 s (a SYN retransmitted). */
+  slowConnects: number;
 }
 
 interface Waiting {
   request: Buffer;
   timeoutMs: number;
+  queuedAt: number;
   resolve: (answer: RawAnswer) => void;
 }
 
 interface Connection {
   socket: Socket;
   buffer: Buffer;
-  current: (Waiting & { timer: NodeJS.Timeout }) | null;
+  current: (Waiting & { timer: NodeJS.Timeout; waitedMs: number }) | null;
 }
 
 const HEADER_END = Buffer.from("\r\n\r\n");
@@ -45,6 +57,7 @@ export class RawHttpPool {
   // Bound: the requests of one run (the generator's own schedule), each settled once.
   readonly #queue: Waiting[] = [];
   #closed = false;
+  #stats: PoolStats = { opened: 0, slowestConnectMs: 0, slowConnects: 0 };
 
   constructor(host: string, port: number, maxSockets: number) {
     this.#host = host;
@@ -52,17 +65,48 @@ export class RawHttpPool {
     this.#maxSockets = maxSockets;
   }
 
+  /** The pool's own statistics since the last call, then starts them over. */
+  takeStats(): PoolStats {
+    const stats = this.#stats;
+    this.#stats = { opened: 0, slowestConnectMs: 0, slowConnects: 0 };
+    return stats;
+  }
+
   send(request: Buffer, timeoutMs: number): Promise<RawAnswer> {
     return new Promise((resolve) => {
-      if (this.#closed) return resolve({ status: 0, retryAfter: null });
-      this.#queue.push({ request, timeoutMs, resolve });
+      if (this.#closed) return resolve({ status: 0, retryAfter: null, waitedMs: 0 });
+      this.#queue.push({ request, timeoutMs, queuedAt: performance.now(), resolve });
       this.#pump();
     });
   }
 
+  /**
+   * Opens connections until the pool holds `maxSockets`, and resolves once they are all
+   * connected (idle): the fleet holds its connections when a burst comes. Without it the
+   * pool opened ~2,000 connections in the middle of a burst (the broker closes idle ones
+   * after 5 s), and the broker's accept queue, not the broker, held requests for seconds.
+   */
+  async fill(): Promise<void> {
+    const opening: Promise<void>[] = [];
+    while (this.#open < this.#maxSockets && !this.#closed) {
+      const connection = this.#connect();
+      opening.push(
+        new Promise((resolve) => {
+          connection.socket.once("connect", () => {
+            this.#idle.push(connection);
+            resolve();
+          });
+          connection.socket.once("close", () => resolve());
+        }),
+      );
+    }
+    await Promise.all(opening);
+  }
+
   close(): void {
     this.#closed = true;
-    for (const waiting of this.#queue.splice(0)) waiting.resolve({ status: 0, retryAfter: null });
+    for (const waiting of this.#queue.splice(0))
+      waiting.resolve({ status: 0, retryAfter: null, waitedMs: 0 });
     for (const connection of this.#idle.splice(0)) connection.socket.destroy();
   }
 
@@ -72,7 +116,7 @@ export class RawHttpPool {
       if (!connection) return;
       const waiting = this.#queue.shift() as Waiting;
       const timer = setTimeout(() => connection.socket.destroy(new Error("gave up")), waiting.timeoutMs);
-      connection.current = { ...waiting, timer };
+      connection.current = { ...waiting, timer, waitedMs: performance.now() - waiting.queuedAt };
       connection.socket.write(waiting.request);
     }
   }
@@ -82,6 +126,13 @@ export class RawHttpPool {
     socket.setNoDelay(true);
     const connection: Connection = { socket, buffer: Buffer.alloc(0), current: null };
     this.#open++;
+    this.#stats.opened++;
+    const connecting = performance.now();
+    socket.once("connect", () => {
+      const ms = performance.now() - connecting;
+      this.#stats.slowestConnectMs = Math.max(this.#stats.slowestConnectMs, ms);
+      if (ms >= 1_000) this.#stats.slowConnects++;
+    });
     socket.on("data", (chunk: Buffer) => this.#read(connection, chunk));
     socket.on("error", () => {});
     socket.on("close", () => {
@@ -108,12 +159,12 @@ export class RawHttpPool {
     this.#finish(connection, { status, retryAfter: header(block, "retry-after") }, keepOpen);
   }
 
-  #finish(connection: Connection, answer: RawAnswer, reuse: boolean): void {
+  #finish(connection: Connection, answer: Omit<RawAnswer, "waitedMs">, reuse: boolean): void {
     const current = connection.current;
     connection.current = null;
     if (current) {
       clearTimeout(current.timer);
-      current.resolve(answer);
+      current.resolve({ ...answer, waitedMs: current.waitedMs });
     }
     if (reuse && !this.#closed) {
       this.#idle.push(connection);

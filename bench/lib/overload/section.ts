@@ -17,6 +17,19 @@ function table(runs: RateRun[]): string[] {
   ];
 }
 
+/** Where each rate's time went (issue 17): the generator's share, the broker's own, and the CPU each process got. */
+function whereTheTimeWent(runs: RateRun[]): string[] {
+  const bound = (n: number | null) => (n === null ? "–" : `≤ ${n}`);
+  return [
+    "| offered | generator: pool wait p99 (ms) | connections opened in the burst | broker's own time p99 ok / refused (ms) | slowest 1 %: late + pool wait + rest (ms) | CPU (cores) broker / routers / generator |",
+    "|---|---:|---:|---:|---:|---:|",
+    ...runs.map(
+      (r) =>
+        `| ${r.factor}× | ${ms(r.poolWaitP99)} | ${whole(r.connectionsOpened)} | ${bound(r.brokerOkP99)} / ${bound(r.brokerRefusedP99)} | ${whole(r.slowest.late)} + ${whole(r.slowest.waited)} + ${whole(r.slowest.rest)} | ${r.cpu.broker.toFixed(2)} / ${r.cpu.routers.toFixed(2)} / ${r.cpu.generator.toFixed(2)} |`,
+    ),
+  ];
+}
+
 /** Goodput against offered load, one line per configuration, as a hand-written SVG. */
 function chart(result: OverloadResult): string {
   const W = 640;
@@ -91,13 +104,16 @@ export function renderOverload(
     "",
     `Machine: ${machine}. Each configuration's broker alone in its own process (defaults but for what the`,
     `configuration says), ${o.devices} answering routers in another, the open-loop generator (a lean keep-alive`,
-    "HTTP/1.1 client, at most 2,048 connections) in the bench's. The configurations alternate rate by rate. Each rate",
+    "HTTP/1.1 client holding 2,048 connections, all open before each burst) in the bench's. The configurations alternate rate by rate. Each rate",
     `is held ${o.seconds} s (each command \`timeoutMs\` 5000; latency counted from the scheduled send, so a generator`,
     "that falls behind shows in it: see its own lateness), then 20 probes/s for 4 s time the recovery (probes a 200",
     "within 2× the first rate's p99). A load average well above the core count means other processes took CPU.",
     "",
   ];
-  for (const config of result.configs) lines.push(`**${config.label}**`, "", ...table(config.runs), "");
+  for (const config of result.configs) {
+    lines.push(`**${config.label}**`, "", ...table(config.runs), "");
+    lines.push("Where the time went:", "", ...whereTheTimeWent(config.runs), "");
+  }
   if (result.error) lines.push(`The leg failed: ${result.error}`, "");
   lines.push("![Goodput against offered load](overload.svg) — data: [overload.json](overload.json).");
   return lines.join("\n");

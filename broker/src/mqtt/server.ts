@@ -77,11 +77,11 @@ export async function createMqttServer(
 }
 
 /** Listens and resolves with the bound port (port 0 → an ephemeral one). */
-export function listen(server: Server, port: number, host: string): Promise<number> {
+export function listen(server: Server, port: number, host: string, backlog?: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once("error", onError);
-    server.listen(port, host, () => {
+    server.listen({ port, host, ...(backlog === undefined ? {} : { backlog }) }, () => {
       server.removeListener("error", onError);
       const address = server.address();
       resolve(typeof address === "object" && address ? address.port : port);

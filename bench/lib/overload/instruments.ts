@@ -1,0 +1,52 @@
+import { readFileSync } from "node:fs";
+import { BENCH_API_TOKEN } from "../ipc.js";
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 1/100 s). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Cumulative counts of `tether_command_http_seconds` by answer class and bucket bound (s). */
+export type BrokerHistogram = Map<string, Array<{ le: number; count: number }>>;
+
+const BUCKET = /^tether_command_http_seconds_bucket\{(.*)\} (\d+)/;
+
+/** The broker's own time per command request (histogram), scraped from its /metrics. */
+export async function scrapeCommandSeconds(httpPort: number): Promise<BrokerHistogram> {
+  const response = await fetch(`http://127.0.0.1:${httpPort}/metrics`, {
+    headers: { authorization: `Bearer ${BENCH_API_TOKEN}` },
+  });
+  const histogram: BrokerHistogram = new Map();
+  for (const line of (await response.text()).split("\n")) {
+    const match = BUCKET.exec(line);
+    if (!match) continue;
+    const [, labels = "", count = "0"] = match;
+    const answer = /answer="([a-z]+)"/.exec(labels)?.[1] ?? "";
+    const le = /le="([^"]+)"/.exec(labels)?.[1] ?? "";
+    const buckets = histogram.get(answer) ?? [];
+    buckets.push({ le: le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), count: Number(count) });
+    histogram.set(answer, buckets);
+  }
+  return histogram;
+}
+
+/**
+ * The p99 bucket bound (ms) of one answer class between two scrapes: the broker's own time,
+ * listener to response end, of 99 % of them was at most this. null when there were none.
+ */
+export function p99Between(before: BrokerHistogram, after: BrokerHistogram, answer: string): number | null {
+  const now = after.get(answer) ?? [];
+  const then = new Map((before.get(answer) ?? []).map((b) => [b.le, b.count]));
+  const deltas = now.map((b) => ({ le: b.le, count: b.count - (then.get(b.le) ?? 0) }));
+  const total = deltas.at(-1)?.count ?? 0;
+  if (total === 0) return null;
+  const bucket = deltas.find((b) => b.count >= 0.99 * total);
+  return bucket ? bucket.le * 1000 : null;
+}
