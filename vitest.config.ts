@@ -7,7 +7,7 @@ const summaryFile = process.env.TETHER_TEST_SUMMARY;
 
 /** Private redis-server and mosquitto for the run (test/setup/services.ts). */
 const SERVICES = "test/setup/services.ts";
-/** The churn leak tests: a core each for ~15 s, and timing-sensitive themselves. */
+/** The churn leak tests: a core each for ~15 s (stretched under load; their limits allow it). */
 const CHURN = ["test/leak/churn*.test.ts"];
 /** Files that measure or snapshot their own process's heap: each in a fresh process. */
 const HEAP = [
@@ -18,8 +18,8 @@ const HEAP = [
 ];
 /**
  * Files that assert wall-clock deadlines of a few hundred milliseconds (keepalive, TTLs,
- * backoff spread, round-trip medians): measured where nothing heavy of ours runs beside
- * them. A new file with such assertions belongs here.
+ * backoff spread, round-trip medians): measured with nothing of ours beside them at the same
+ * priority (the timing lane, scripts/test.sh). A new file with such assertions belongs here.
  */
 const TIMING = [
   "test/broker/liveness.test.ts",
@@ -38,11 +38,15 @@ const TIMING = [
 ];
 
 /**
- * Three groups, one after the other (issue 13). First every other file, three at a time:
- * most wait on sockets, timers and child processes rather than compute (vitest's default on
- * 2 cores is one at a time); the heavy ones (wrangler, Chromium, heap snapshots) start
- * first. Then the timing files, one at a time (~10 s). Then the two churn tests side by
- * side, a core each, with nothing else of ours competing with their deadlines.
+ * Two lanes side by side under `npm test` (scripts/test.sh, issue 13):
+ * - the timing lane, `vitest run --project timing`, at normal priority: the TIMING files one
+ *   at a time (~50 s, mostly waiting on timers);
+ * - the rest, `--project node,heap,e2e,edge,churn`, at nice 19, so it takes only the CPU the
+ *   timing lane leaves: first every other file, three at a time (most wait on sockets, timers
+ *   and child processes rather than compute; vitest's default on 2 cores is one at a time),
+ *   the heavy ones (wrangler, Chromium, heap snapshots) first; then the two churn tests side
+ *   by side, a core each.
+ * `npm test -- <files>` is one vitest over all projects: the groups below one after the other.
  */
 export default defineConfig({
   test: {
@@ -131,8 +135,9 @@ export default defineConfig({
           environment: "node",
           globalSetup: [SERVICES],
           isolate: true,
-          maxWorkers: 2,
-          sequence: { groupOrder: 2 },
+          // With the others, but started last (test/setup/longest-first.ts, LAST): they fill
+          // the cores the short files' timers leave idle at the end, instead of a group of
+          // their own after everything.
         },
       },
     ],
