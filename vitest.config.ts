@@ -64,7 +64,7 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/edge/**", "test/e2e/**", ...HEAP, ...TIMING],
+          exclude: ["test/edge/**", "test/e2e/**", ...HEAP, ...TIMING, ...QUIET],
           environment: "node",
           globalSetup: [SERVICES],
           // One module graph per worker, not per file: each file re-importing Aedes, Hono,
