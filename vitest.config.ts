@@ -7,7 +7,7 @@ const summaryFile = process.env.TETHER_TEST_SUMMARY;
 
 /** Private redis-server and mosquitto for the run (test/setup/services.ts). */
 const SERVICES = "test/setup/services.ts";
-/** The churn leak tests: a core each for ~15 s, and timing-sensitive themselves. */
+/** The churn leak tests: a core each for ~15 s (stretched under load; their limits allow it). */
 const CHURN = ["test/leak/churn*.test.ts"];
 /** Files that measure or snapshot their own process's heap: each in a fresh process. */
 const HEAP = [
@@ -18,8 +18,8 @@ const HEAP = [
 ];
 /**
  * Files that assert wall-clock deadlines of a few hundred milliseconds (keepalive, TTLs,
- * backoff spread, round-trip medians): measured where nothing heavy of ours runs beside
- * them. A new file with such assertions belongs here.
+ * backoff spread, round-trip medians): measured with nothing of ours beside them at the same
+ * priority (the timing lane, scripts/test.sh). A new file with such assertions belongs here.
  */
 const TIMING = [
   "test/broker/liveness.test.ts",
@@ -28,9 +28,7 @@ const TIMING = [
   "test/sdk/backoff-spread.test.ts",
   "test/sdk/tether-broker.test.ts",
   "test/console/tether-client-reconnect.test.ts",
-  // p99 of a quiet phase against a flooded one; a legitimate CONNECT within 2 s under a flood;
-  // shedding while the event loop is starved.
-  "test/security/broker-flood.test.ts",
+  // A legitimate CONNECT within 2 s under a flood; shedding while the event loop is starved.
   "test/security/broker-admission.test.ts",
   "test/broker/overload.test.ts",
   // Fleet jobs (issue 16): no router-side second above the job's rate, with 200 ms of margin.
@@ -38,11 +36,23 @@ const TIMING = [
 ];
 
 /**
- * Three groups, one after the other (issue 13). First every other file, three at a time:
- * most wait on sockets, timers and child processes rather than compute (vitest's default on
- * 2 cores is one at a time); the heavy ones (wrangler, Chromium, heap snapshots) start
- * first. Then the timing files, one at a time (~10 s). Then the two churn tests side by
- * side, a core each, with nothing else of ours competing with their deadlines.
+ * Files whose assertions are a few milliseconds wide (the p99 of command round trips under a
+ * flood against the quiet figure): no CPU-bound work of ours at any priority beside them, as a
+ * waking task still waits for the running one's time slice (a few ms). They run last, alone.
+ */
+const QUIET = ["test/security/broker-flood.test.ts"];
+
+/**
+ * Two lanes side by side under `npm test` (scripts/test.sh, issue 13):
+ * - the timing lane, `vitest run --project timing`, at normal priority: the TIMING files one
+ *   at a time (~50 s, mostly waiting on timers);
+ * - the rest, `--project node,heap,e2e,edge,churn`, at nice 19, so it takes only the CPU the
+ *   timing lane leaves: first every other file, three at a time (most wait on sockets, timers
+ *   and child processes rather than compute; vitest's default on 2 cores is one at a time),
+ *   the heavy ones (wrangler, Chromium, heap snapshots) first; then the two churn tests side
+ *   by side, a core each.
+ * Then the QUIET files, `--project quiet`, alone.
+ * `npm test -- <files>` is one vitest over all projects: the groups below one after the other.
  */
 export default defineConfig({
   test: {
@@ -54,7 +64,7 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/edge/**", "test/e2e/**", ...HEAP, ...TIMING],
+          exclude: ["test/edge/**", "test/e2e/**", ...HEAP, ...TIMING, ...QUIET],
           environment: "node",
           globalSetup: [SERVICES],
           // One module graph per worker, not per file: each file re-importing Aedes, Hono,
@@ -116,6 +126,7 @@ export default defineConfig({
         test: {
           name: "timing",
           include: TIMING,
+          exclude: QUIET,
           environment: "node",
           globalSetup: [SERVICES],
           isolate: false,
@@ -126,13 +137,25 @@ export default defineConfig({
       },
       {
         test: {
+          name: "quiet",
+          include: QUIET,
+          environment: "node",
+          globalSetup: [SERVICES],
+          isolate: false,
+          maxWorkers: 1,
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        test: {
           name: "churn",
           include: CHURN,
           environment: "node",
           globalSetup: [SERVICES],
           isolate: true,
-          maxWorkers: 2,
-          sequence: { groupOrder: 2 },
+          // With the others, but started last (test/setup/longest-first.ts, LAST): they fill
+          // the cores the short files' timers leave idle at the end, instead of a group of
+          // their own after everything.
         },
       },
     ],
