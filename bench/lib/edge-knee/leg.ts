@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { unstable_startWorker } from "wrangler";
 import { BENCH_API_TOKEN } from "../ipc.js";
-import { openLoop, type Sample } from "../overload/open-loop.js";
 import { startRouters, stopRouters } from "../overload/leg.js";
+import { openLoop, type Sample } from "../overload/open-loop.js";
 import { postRequest, RawHttpPool } from "../overload/raw-http.js";
 import { startNodePeer } from "../peers/peers.js";
 
