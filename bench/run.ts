@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { startEventsSink } from "../soak/events-sink.js";
+import { EDGE_KNEE_RATES, runEdgeKnee } from "./lib/edge-knee/section.js";
 import { overloadDevices, overloadLeg } from "./lib/overload/leg.js";
 import { renderOverload } from "./lib/overload/section.js";
 import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
@@ -65,7 +66,9 @@ Options:
   --rate N          commands per second (default 500)
   --seconds N       how long the command rate is held (default 10)
   --devices N       answering devices for the commands (default 10)
-  --only LIST       comma-separated subset of tether,aedes,mosquitto,overload,storm
+  --only LIST       comma-separated subset of tether,aedes,mosquitto,overload,storm,edge-knee
+                    (\`--only edge-knee\`: the command knee through the local edge, inspector off and on,
+                    at --edge-rates for --seconds each, --devices routers)
                     (\`--only overload\`: just the overload leg; \`--only storm\`: the reconnect storm,
                     Tether's broker SIGKILLed and restarted under --routers routers on the SDK's backoff)
   --per-address N   the storm's MAX_UNAUTHENTICATED_PER_ADDRESS (default: the broker's default)
@@ -80,6 +83,8 @@ Options:
                     BENCH_OVERLOAD_SETTINGS (JSON startBroker options for the first configuration)
   --no-edge         skip the edge leg: command round trips through the local edge (wrangler
                     dev on workerd, as \`npm start\` runs it) beside the same system's broker API
+  --edge-rates LIST the edge knee's rates, commands/s (default ${EDGE_KNEE_RATES.join(",")})
+  --edge-inspector off|on  the edge knee with wrangler's inspector only off or only on (default both)
   --no-write        print the section, do not touch docs/BENCHMARKS.md
   --help            this text`;
 
@@ -200,6 +205,8 @@ async function main(): Promise<number> {
       only: { type: "string" },
       knee: { type: "string" },
       "overload-seconds": { type: "string" },
+      "edge-rates": { type: "string" },
+      "edge-inspector": { type: "string" },
       "no-compare": { type: "boolean", default: false },
       factors: { type: "string" },
       "no-write": { type: "boolean", default: false },
@@ -225,9 +232,9 @@ async function main(): Promise<number> {
   const only = (values.only ?? "tether,aedes,mosquitto,overload").split(",").map((k) => k.trim());
   const withOverload = only.includes("overload");
   const withStorm = only.includes("storm");
-  const kinds = only.filter((k) => k !== "overload" && k !== "storm");
+  const kinds = only.filter((k) => k !== "overload" && k !== "storm" && k !== "edge-knee");
   if (!kinds.every((k): k is PeerKind => k === "tether" || k === "aedes" || k === "mosquitto")) {
-    log(`--only takes tether, aedes, mosquitto, overload and/or storm (got "${values.only}")`);
+    log(`--only takes tether, aedes, mosquitto, overload, storm and/or edge-knee (got "${values.only}")`);
     return 2;
   }
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
@@ -239,7 +246,23 @@ async function main(): Promise<number> {
         values["no-write"] === true,
       )
     : 0;
-  if (kinds.length === 0) return (withOverload ? await runOverload(values, command) : 0) || stormCode;
+  const kneeCode = only.includes("edge-knee")
+    ? await runEdgeKnee(
+        {
+          rates: (values["edge-rates"] ?? EDGE_KNEE_RATES.join(","))
+            .split(",")
+            .map((r) => whole("edge-rates", r, 100)),
+          seconds: values.seconds === undefined ? 5 : o.seconds,
+          devices: values.devices === undefined ? 20 : o.devices,
+          inspector: { off: [false], on: [true] }[values["edge-inspector"] ?? ""] ?? [false, true],
+        },
+        command,
+        values["no-write"] === true,
+        log,
+      )
+    : 0;
+  if (kinds.length === 0)
+    return (withOverload ? await runOverload(values, command) : 0) || stormCode || kneeCode;
   const soft = Number(shell("ulimit -n"));
   const most = Math.max(o.connections, o.routers);
   if (Number.isFinite(soft) && soft < most + 1024) {

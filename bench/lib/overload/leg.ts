@@ -108,7 +108,7 @@ const MAX_SOCKETS = 2048;
 const ROUTERS_ENTRY = fileURLToPath(new URL("./routers-child.ts", import.meta.url));
 
 /** The answering routers in a child process (routers-child.ts); resolves once they are subscribed. */
-async function startRouters(mqttUrl: string, prefix: string, count: number): Promise<ChildProcess> {
+export async function startRouters(mqttUrl: string, prefix: string, count: number): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     ["--import", "tsx", ROUTERS_ENTRY, "--mqtt-url", mqttUrl, "--prefix", prefix, "--count", String(count)],
@@ -121,7 +121,7 @@ async function startRouters(mqttUrl: string, prefix: string, count: number): Pro
   return child;
 }
 
-async function stopRouters(child: ChildProcess): Promise<void> {
+export async function stopRouters(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.send("close");

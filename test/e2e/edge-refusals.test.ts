@@ -1,0 +1,85 @@
+/**
+ * The real broker's refusals reach Rails through the real edge unchanged (issue 17 item 3):
+ * a router holds its commands, so the broker's bound of pending commands per device fills
+ * and it answers `429 rate_limited` with `Retry-After`; the edge must pass status, body
+ * and header through as the broker gave them. (The broker's `503 overloaded` takes a broker
+ * with a tiny MAX_COMMANDS_IN_FLIGHT: test/edge/rails-api.test.ts passes it through in workerd,
+ * test/broker/overload.test.ts makes the broker send it.)
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { bearer, isRecord } from "../../protocol/src/index.js";
+import { E2ESystem, freshId } from "./helpers.js";
+
+let e2e: E2ESystem;
+
+beforeAll(async () => {
+  e2e = await E2ESystem.shared();
+}, 90_000);
+
+afterEach(async () => {
+  await e2e.cleanup();
+});
+
+afterAll(async () => {
+  await e2e?.stop();
+}, 30_000);
+
+/** The broker's default bound of commands waiting for one device's result (broker/src/settings.ts). */
+const PENDING_PER_DEVICE = 16;
+
+async function post(base: string, token: string, deviceId: string) {
+  const response = await fetch(`${base}/v1/devices/${deviceId}/commands`, {
+    method: "POST",
+    headers: { authorization: bearer(token), "content-type": "application/json" },
+    body: JSON.stringify({ name: "hold", timeoutMs: 15_000 }),
+    signal: AbortSignal.timeout(20_000),
+  });
+  return {
+    status: response.status,
+    retryAfter: response.headers.get("retry-after"),
+    body: await response.json(),
+  };
+}
+
+/** The `error` object of an answer in the one error shape, or null. */
+const errorOf = (body: unknown) => (isRecord(body) && isRecord(body.error) ? body.error : null);
+
+describe("refusals through the edge", () => {
+  it("passes the broker's 429 rate_limited and its Retry-After to Rails unchanged", async () => {
+    const id = freshId("refuse");
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const router = await e2e.router(id, (device) =>
+      device.command("hold", () => held.then(() => ({ held: true }))),
+    );
+    await router.whenOnline();
+    const { edge, brokerHttp } = e2e.urls;
+
+    // Bound: PENDING_PER_DEVICE + 4 requests; the first PENDING_PER_DEVICE wait for the router.
+    const through = Array.from({ length: PENDING_PER_DEVICE + 4 }, () =>
+      post(edge, e2e.secrets.RAILS_API_TOKEN, id),
+    );
+    const refusedByEdge = await Promise.race([
+      Promise.any(through.map(async (answer) => ((await answer).status === 429 ? answer : Promise.reject()))),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no 429 within 10 s")), 10_000)),
+    ]);
+    // The broker itself, asked while its bound is still full.
+    const direct = await post(brokerHttp, e2e.secrets.BROKER_API_TOKEN, id);
+    release();
+    const answers = await Promise.all(through);
+
+    expect(direct.status).toBe(429);
+    expect(direct.retryAfter).toMatch(/^\d+$/);
+    expect(errorOf(direct.body)).toMatchObject({ code: "rate_limited" });
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused.length).toBe(4);
+    for (const answer of [await refusedByEdge, ...refused]) {
+      expect(answer.retryAfter).toBe(direct.retryAfter);
+      expect(answer.body).toMatchObject({ id: expect.any(String) });
+      expect(errorOf(answer.body)).toEqual(errorOf(direct.body));
+    }
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(PENDING_PER_DEVICE);
+  }, 60_000);
+});
