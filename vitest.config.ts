@@ -31,8 +31,6 @@ const TIMING = [
   // A legitimate CONNECT within 2 s under a flood; shedding while the event loop is starved.
   "test/security/broker-admission.test.ts",
   "test/broker/overload.test.ts",
-  // Fleet jobs (issue 16): no router-side second above the job's rate, with 200 ms of margin.
-  "test/e2e/jobs.test.ts",
 ];
 
 /**
@@ -40,7 +38,13 @@ const TIMING = [
  * flood against the quiet figure): no CPU-bound work of ours at any priority beside them, as a
  * waking task still waits for the running one's time slice (a few ms). They run last, alone.
  */
-const QUIET = ["test/security/broker-flood.test.ts"];
+const QUIET = [
+  "test/security/broker-flood.test.ts",
+  // Fleet jobs (issue 16): no router-side second above the job's rate, counted at the 500
+  // routers. Any stall of the edge, broker or routers' process bunches deliveries into one
+  // second (112 against 100 read in the timing lane beside the niced rest under extra load).
+  "test/e2e/jobs.test.ts",
+];
 
 /**
  * Two lanes side by side under `npm test` (scripts/test.sh, issue 13):
@@ -88,7 +92,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
-          exclude: TIMING,
+          exclude: [...TIMING, ...QUIET],
           environment: "node",
           // The same private services, and the run's one shared system (E2ESystem.shared()).
           globalSetup: [SERVICES, "test/setup/e2e-system.ts"],

@@ -77,8 +77,13 @@ describe("refusals through the edge", () => {
     expect(refused.length).toBe(4);
     for (const answer of [await refusedByEdge, ...refused]) {
       expect(answer.retryAfter).toBe(direct.retryAfter);
-      expect(answer.body).toMatchObject({ id: expect.any(String) });
-      expect(errorOf(answer.body)).toEqual(errorOf(direct.body));
+      // The router's 429 names the command it refused; the broker's front check (broker/src/http/
+      // shed.ts) answers before the body is read, when no command exists yet, so without an id
+      // (CONTRACT.md: "plus "id" where a command id exists"). Which one answers depends on timing;
+      // either way nothing but the error (and the id) is in the body, and the error is the broker's.
+      const { id, ...rest } = isRecord(answer.body) ? answer.body : { id: undefined };
+      if (id !== undefined) expect(id).toEqual(expect.any(String));
+      expect(rest).toEqual({ error: errorOf(direct.body) });
     }
     expect(answers.filter((a) => a.status === 200)).toHaveLength(PENDING_PER_DEVICE);
   }, 60_000);
