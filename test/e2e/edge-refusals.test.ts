@@ -34,11 +34,14 @@ async function post(base: string, token: string, deviceId: string) {
     body: JSON.stringify({ name: "hold", timeoutMs: 15_000 }),
     signal: AbortSignal.timeout(20_000),
   });
-  return {
-    status: response.status,
-    retryAfter: response.headers.get("retry-after"),
-    body: await response.json(),
-  };
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`${response.status} from ${base} is not JSON: ${text.slice(0, 400)}`);
+  }
+  return { status: response.status, retryAfter: response.headers.get("retry-after"), body };
 }
 
 /** The `error` object of an answer in the one error shape, or null. */
