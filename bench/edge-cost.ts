@@ -7,14 +7,13 @@
  * requests/s, p50, and µs of CPU per request of this process (wrangler's controller,
  * the client and the routers) and of each workerd. Not a test; nothing is written.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { parseArgs } from "node:util";
 import { unstable_startWorker } from "wrangler";
 import { BENCH_API_TOKEN } from "./lib/ipc.js";
 import { startNodePeer } from "./lib/peers/peers.js";
 import { answeringDevice } from "./lib/peers/round-trip.js";
+import { cpuTicks, workerdPids } from "./lib/proc.js";
 
 const { values } = parseArgs({
   options: { requests: { type: "string", default: "600" }, concurrency: { type: "string", default: "8" } },
@@ -22,29 +21,6 @@ const { values } = parseArgs({
 const REQUESTS = Number(values.requests);
 const CONCURRENCY = Number(values.concurrency);
 const RAILS_TOKEN = "rails-token-of-the-edge-cost-bench-0123";
-
-/** utime + stime of a process, in clock ticks (10 ms). */
-function cpuTicks(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
-}
-
-/** The workerd processes this process started (wrangler's children). */
-function workerdPids(): number[] {
-  try {
-    return execFileSync("pgrep", ["-P", String(process.pid), "workerd"], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 async function measure(inspector: boolean): Promise<void> {
   const broker = await startNodePeer("tether", undefined, { maxEventLoopLagMs: 0 });

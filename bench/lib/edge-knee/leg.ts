@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { unstable_startWorker } from "wrangler";
@@ -7,6 +6,7 @@ import { startRouters, stopRouters } from "../overload/leg.js";
 import { openLoop, type Sample } from "../overload/open-loop.js";
 import { postRequest, RawHttpPool } from "../overload/raw-http.js";
 import { startNodePeer } from "../peers/peers.js";
+import { cpuTicks, workerdPids } from "../proc.js";
 
 /** The knee's test, as the broker's was found (issue 14 item 3): p99 of the 200s within this, nothing else. */
 export const KNEE_P99_MS = 50;
@@ -51,29 +51,6 @@ export interface EdgeKneeResult {
   devices: number;
   settings: EdgeKneeSetting[];
   error: string | null;
-}
-
-/** utime + stime of a process, in clock ticks (10 ms); 0 once it is gone. */
-function cpuTicks(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
-}
-
-/** The workerd processes this process started (wrangler's children). */
-function workerdPids(): number[] {
-  try {
-    return execFileSync("pgrep", ["-P", String(process.pid), "workerd"], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
 }
 
 const percentile = (sorted: number[], p: number) =>
