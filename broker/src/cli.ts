@@ -6,6 +6,7 @@ import { devicePassword } from "../../protocol/src/index.js";
 import { bindHostError } from "./config/host.js";
 import { type BrokerConfig, ConfigError, loadConfig } from "./config.js";
 import { allocatorLine, glibcVersion, jemallocLoaded, mallocArenaAdvice } from "./diagnostics/malloc.js";
+import { keepRunningOnUnhandledRejection } from "./process-guards.js";
 
 const NAME = "tether-broker";
 
@@ -41,6 +42,7 @@ async function serve(config: BrokerConfig): Promise<number> {
     console.error(`${NAME}: ${portAdvice(config, inUse.port)}`);
     return 1;
   }
+  keepRunningOnUnhandledRejection((line) => console.error(`${NAME}: ${line}`));
   console.log(`${NAME}: MQTT on ${broker.mqttUrl}, HTTP on ${broker.httpUrl}`);
   const glibc = glibcVersion();
   const jemalloc = jemallocLoaded();
