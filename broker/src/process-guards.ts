@@ -2,10 +2,10 @@
  * What the broker process does with a promise rejected where nothing handles it.
  *
  * Node's default (`--unhandled-rejections=throw`) ends the process, and with it every router's
- * connection: the whole fleet reconnects at once. One such rejection is known and not ours:
- * aedes-persistence-redis 11 fires `LREM` without awaiting it when an outgoing packet's key has
- * expired, and a Redis outage then rejects it with "Connection is closed." (seen once in
- * test/broker/health.test.ts's Redis outage). A fire-and-forget cleanup that failed leaves
+ * connection: the whole fleet reconnects at once. One was seen in a full test run: ioredis's
+ * "Connection is closed." during test/broker/health.test.ts's Redis outage, no caller in its
+ * stack; a likely source (not ours) is aedes-persistence-redis 11's `LREM`, fired without
+ * awaiting it when an outgoing packet's key has expired. A fire-and-forget cleanup that failed leaves
  * nothing half-done that the broker relies on, so the broker logs it and keeps serving; an
  * uncaught *exception* (a throw in a callback: state unknown) still ends the process.
  * The log is bounded: at most LOG_PER_MINUTE lines a minute, then one line with the count.
