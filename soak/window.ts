@@ -46,7 +46,7 @@ export function windowText(fits: WindowFit[], from: number, to: number, limitKbp
     const error = (fit.slopeStdError / 1024).toFixed(3);
     // The soak gate's own rule (analysis.ts, slopeVerdict): within the limit with a tight enough error.
     const verdict = name === "RSS after full GC" ? ` → ${slopeVerdict(fit, limitKbps)}` : "";
-    lines.push(`  ${name}: ${slope} ± ${error} KB/s (${fit.n} samples)${verdict}`);
+    lines.push(`  ${name}: ${slope} KB/s ± ${error} standard error (${fit.n} samples)${verdict}`);
   }
   return lines;
 }

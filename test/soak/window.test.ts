@@ -15,7 +15,7 @@ describe("a window's fits (issue 18: the last hour of a 2-hour run)", () => {
     expect(lastHour?.n).toBe(361);
     expect(Math.abs((lastHour?.slope ?? Number.NaN) / 1024)).toBeLessThan(0.02);
     expect(windowText(windowFits(samples, 3_600, 7_200), 3_600, 7_200, 0.05).join("\n")).toMatch(
-      /RSS after full GC: -?0\.0\d\d ± 0\.0\d\d KB\/s \(361 samples\) → pass/,
+      /RSS after full GC: -?0\.0\d\d KB\/s ± 0\.0\d\d standard error \(361 samples\) → pass/,
     );
   });
 
@@ -32,7 +32,7 @@ describe("a window's fits (issue 18: the last hour of a 2-hour run)", () => {
     ]);
     expect(fits.find((f) => f.name === "heap after full GC")?.fit).toBeNull(); // no heap readings here
     expect(windowText(fits, 3_600, 7_200, 0.05).join("\n")).toMatch(
-      /RSS after full GC: 0\.(49|50)\d ± 0\.00\d KB\/s \(361 samples\) → leak/,
+      /RSS after full GC: 0\.(49|50)\d KB\/s ± 0\.00\d standard error \(361 samples\) → leak/,
     );
   });
 });
