@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import {
+  type CommandResult,
   type CommandStatus,
   type DeviceView,
   ErrorCode,
@@ -8,13 +9,12 @@ import {
 } from "../../../protocol/src/index.js";
 import { JWT_LEEWAY_SECONDS, socketDeadlineMs } from "../auth/client-token.js";
 import type { BrokerAnswer } from "../broker-client.js";
-import { sendTrackedCommand, type TrackedAnswer } from "../command-tracking.js";
 import { edgeConfig } from "../config/config-guard.js";
 import type { EdgeEnv } from "../env.js";
 import { errorResponse } from "../http-errors.js";
 import { forwardJobResult, type JobCommand, sendJobCommand } from "../jobs/channel-hooks.js";
 import { type ChannelLimits, channelLimits, MAX_CUTOFFS_PER_DEVICE } from "../limits.js";
-import { ClientFrameSchema, type CommandBody, describeIssue } from "../schemas.js";
+import { ClientFrameSchema, describeIssue } from "../schemas.js";
 import { broadcast, sendFrame } from "./broadcast.js";
 import { onCommandFrame } from "./command-frame.js";
 import { CommandLog, resultOfEvent } from "./command-log.js";
@@ -97,16 +97,17 @@ export class DeviceChannel extends DurableObject<EdgeEnv> {
     return sendJobCommand(this.env, deviceId, command);
   }
 
-  /** A Rails command is about to go to the broker (`pending`); the bound test's way in. */
+  /** RPC: a Rails command is about to go to the broker (`pending`). */
   commandSent(deviceId: string, commandId: string): void {
     this.store.claim(deviceId);
     this.commands.pending(commandId, this.now());
   }
 
-  /** RPC for `POST /v1/devices/{id}/commands`: sent to the broker from here, recorded on the way. */
-  railsCommand(deviceId: string, body: CommandBody): Promise<TrackedAnswer> {
+  /** RPC: the broker's answer to a Rails command: 202 (`queued` until `expiresAt`) or a final result. */
+  commandAnswered(deviceId: string, commandId: string, answer: { expiresAt: number } | CommandResult): void {
     this.store.claim(deviceId);
-    return sendTrackedCommand(this.env, deviceId, body, this.commands, this.now);
+    if ("expiresAt" in answer) this.commands.queued(commandId, answer.expiresAt, this.now());
+    else this.commands.done({ ...answer, id: commandId }, this.now(), false);
   }
 
   /** RPC for `POST /internal/events`: stores this device's events in order, broadcasting each. */

@@ -3,7 +3,7 @@ import { ErrorCode, parseJson, RETRY_AFTER_HEADER, TetherError } from "../../../
 import { railsToken } from "../auth/rails-token.js";
 import { bodySize } from "../body-size.js";
 import { type BrokerAnswer, revokeOnBroker } from "../broker-client.js";
-import { sendCommandThroughChannel } from "../command-tracking.js";
+import { sendTrackedCommand } from "../command-tracking.js";
 import type { EdgeEnv } from "../env.js";
 import { MAX_COMMAND_BODY_BYTES } from "../limits.js";
 import {
@@ -79,7 +79,7 @@ railsRoutes.post(
       throw new TetherError(ErrorCode.InvalidRequest, message, { status: 400 });
     }
     // The broker's answer is the contract's answer: status and body pass through.
-    return passThrough(await sendCommandThroughChannel(c.env, deviceId, body.data));
+    return passThrough(await sendTrackedCommand(c.env, deviceId, body.data));
   },
 );
 
