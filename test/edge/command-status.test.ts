@@ -118,6 +118,25 @@ describe("GET /v1/devices/{id}/commands/{commandId}", () => {
     });
   });
 
+  it("never costs Rails the command when the device's object cannot record it (SQLITE_NOMEM)", async () => {
+    const id = freshDeviceId();
+    const { calls } = mockBroker(async (_request, body) => {
+      const commandId = (JSON.parse(body) as { id: string }).id;
+      return Response.json({ id: commandId, ok: true, result: { pong: true } });
+    });
+    // Every statement of this device's object fails, as workerd's SQLite did under load
+    // (test/edge/job-busy.test.ts): the record is lost, the command is not.
+    await runInDurableObject(env.DEVICE_CHANNEL.getByName(id), (_instance, state) => {
+      vi.spyOn(state.storage.sql, "exec").mockImplementation(() => {
+        throw new Error("out of memory: SQLITE_NOMEM");
+      });
+    });
+    const reply = await railsRequest(`/v1/devices/${id}/commands`, post({ name: "ping" }));
+    expect(reply.status).toBe(200);
+    expect(await reply.json()).toMatchObject({ ok: true, result: { pong: true } });
+    expect(calls).toHaveLength(1);
+  });
+
   it("answers 404 for an unknown id, 400 for a malformed one, and 401 without the Rails token", async () => {
     const id = freshDeviceId();
     expect(await status(id, crypto.randomUUID())).toEqual({
