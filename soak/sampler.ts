@@ -27,7 +27,8 @@ export interface Sample {
 
 type Extra = Omit<Sample, "t" | "rss" | "liveRss" | "liveHeap" | "liveCode">;
 
-const EMPTY: Extra = {
+/** Readings a sample lacks when neither /debug/memory nor /metrics answered (also soak/verdict.ts). */
+export const EMPTY: Extra = {
   heapUsed: null,
   external: null,
   arrayBuffers: null,

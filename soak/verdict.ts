@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseDuration } from "./args.js";
 import { gatedSeries, verdictLine } from "./report.js";
-import type { Sample } from "./sampler.js";
+import { EMPTY, type Sample } from "./sampler.js";
 import { gateVerdict } from "./warmup.js";
 import { windowFits, windowText } from "./window.js";
 
@@ -50,19 +50,7 @@ for (const file of positionals) {
   // Runs recorded before a field existed lack it: null, as the sampler writes it today.
   const samples: Sample[] = run.samples
     .filter((s) => s.t <= until)
-    .map((s) => ({
-      heapUsed: null,
-      external: null,
-      arrayBuffers: null,
-      clients: null,
-      persistentSessions: null,
-      pendingCommands: null,
-      forwarderQueue: null,
-      liveRss: null,
-      liveHeap: null,
-      liveCode: null,
-      ...s,
-    }));
+    .map((s) => ({ ...EMPTY, liveRss: null, liveHeap: null, liveCode: null, ...s }));
   const series = gatedSeries(samples);
   const gate = gateVerdict({ gated: series.points, code: series.code }, limit, null);
   const end = Math.round(samples.at(-1)?.t ?? 0);

@@ -16,7 +16,8 @@ export interface MemoryLogOptions {
   timers?: IntervalTimers;
 }
 
-const nodeTimers: IntervalTimers = {
+/** Node's timers, unref'd: a diagnostic never keeps the process alive (also memory-trend.ts). */
+export const nodeTimers: IntervalTimers = {
   setInterval(fn, ms) {
     const handle = setInterval(fn, ms);
     handle.unref();

@@ -11,7 +11,7 @@
  */
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import { Gauge, type Registry } from "prom-client";
-import type { IntervalTimers } from "./memory-log.js";
+import { type IntervalTimers, nodeTimers } from "./memory-log.js";
 
 export const MEMORY_TREND_GAUGE = "tether_memory_trend_bytes_per_second";
 export const MEMORY_TREND_SPAN_GAUGE = "tether_memory_trend_span_seconds";
@@ -105,15 +105,6 @@ export class MemoryTrend {
     };
   }
 }
-
-const nodeTimers: IntervalTimers = {
-  setInterval(fn, ms) {
-    const handle = setInterval(fn, ms);
-    handle.unref();
-    return handle;
-  },
-  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
-};
 
 /**
  * Feeds a MemoryTrend from this process (after each major GC and every sampleMs) and
