@@ -64,8 +64,8 @@ Options:
   --factors LIST    the overload leg's multiples of the knee (default 0.5,1,2,4; the first is the
                     recovery yardstick). Environment: BENCH_OVERLOAD_DEVICES (routers, default 20),
                     BENCH_OVERLOAD_SETTINGS (JSON startBroker options for the first configuration)
-  --no-edge         skip the edge leg: command round trips through the local edge (wrangler
-                    dev on workerd, as \`npm start\` runs it) beside the same system's broker API
+  --no-edge         skip the edge leg: command round trips through the local edge (workerd,
+                    as \`npm start\` runs it) beside the same system's broker API
   --edge-rates LIST the edge knee's rates, commands/s (default ${EDGE_KNEE_RATES.join(",")})
   --edge-inspector off|on  the edge knee with wrangler's inspector only off or only on (in process)
   --edge-settings LIST  the edge knee's settings (default off,on,npm-start): off / on = the edge in

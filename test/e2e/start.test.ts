@@ -3,7 +3,8 @@
  * simulated router on free ports when the defaults are taken, its printed curl line and
  * console URL work (the console in Debian's Chromium), Ctrl-C stops every child, a
  * taken port that was asked for is refused clearly, and wrong options fail at once; the
- * console edits a router's desired state and sees it applied (issue 15). The console's
+ * console edits a router's desired state and sees it applied (issue 15); the edge runs
+ * with wrangler's DevTools inspector off (issue 14). The console's
  * Chromium tests live in start-console.ts, registered here against the one launcher.
  */
 import { existsSync } from "node:fs";
