@@ -14,6 +14,9 @@
  *
  *   node --import tsx scripts/edge-dev.ts --config wrangler.toml --ip 127.0.0.1 --port 8787 \
  *     --env-file <file> --persist-to <dir> --broker-url http://127.0.0.1:8080 [--log-level warn]
+ *
+ * spawnEdge runs it as plain JavaScript (`builtEdgeDev`: esbuild transpiles this one file,
+ * no bundling), so it must import nothing of ours: tsx made loading wrangler ~2 s slower.
  */
 import { parseArgs } from "node:util";
 import { unstable_startWorker } from "wrangler";
