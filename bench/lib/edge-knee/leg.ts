@@ -71,6 +71,8 @@ export interface EdgeKneeSetting extends EdgeKneeSpec {
   label: string;
   /** From launch until the edge's /healthz answered (ms). */
   startMs: number;
+  /** CPU seconds the spawned edge's processes spent until then (null in process: shared with the bench). */
+  startCpuS: number | null;
   runs: EdgeKneeRun[];
   /** Highest rate that met the test; null = none did. */
   knee: number | null;
@@ -136,6 +138,7 @@ export async function edgeKneeLeg(
         ...spec,
         label: label(spec),
         startMs: 0,
+        startCpuS: null,
         runs: [],
         knee: null,
       };
@@ -161,6 +164,7 @@ async function measureSetting(
     port: number;
     wranglerPids: () => number[];
     workerdPids: () => number[];
+    cpuSeconds: () => number | null;
     stop(): Promise<void>;
   } | null = null;
   let pool: RawHttpPool | null = null;
@@ -179,8 +183,12 @@ async function measureSetting(
         ? await spawnedEdge(`http://127.0.0.1:${broker.httpPort}`, secrets, setting.inspector)
         : await inProcessEdge(`http://127.0.0.1:${broker.httpPort}`, secrets, setting.inspector);
     setting.startMs = performance.now() - started;
-    log(`    edge up in ${(setting.startMs / 1000).toFixed(1)} s`);
-    const port = edge.port;
+    const up = edge;
+    setting.startCpuS = up.cpuSeconds();
+    log(
+      `    edge up in ${(setting.startMs / 1000).toFixed(1)} s${setting.startCpuS === null ? "" : `, ${setting.startCpuS.toFixed(1)} s of CPU`}`,
+    );
+    const port = up.port;
     // Bound: MAX_SOCKETS keep-alive connections, reused by every rate.
     pool = new RawHttpPool("127.0.0.1", port, MAX_SOCKETS);
     const body = JSON.stringify({ name: "ping", timeoutMs: COMMAND_TIMEOUT_MS });
@@ -281,6 +289,7 @@ async function inProcessEdge(brokerHttp: string, secrets: EdgeSecrets, inspector
     port: Number(new URL((await worker.url).toString()).port),
     wranglerPids: () => [],
     workerdPids: () => workerdPids(),
+    cpuSeconds: () => null,
     stop: () => worker.dispose(),
   };
 }
@@ -325,6 +334,8 @@ async function spawnedEdge(brokerHttp: string, secrets: EdgeSecrets, inspector: 
       group()
         .filter((p) => p.comm === "workerd")
         .map((p) => p.pid),
+    // Live processes only: wrangler dev's bin/wrangler.js and its cli.js child both stay up.
+    cpuSeconds: () => group().reduce((sum, p) => sum + cpuTicks(p.pid), 0) / 100,
     stop,
   };
 }

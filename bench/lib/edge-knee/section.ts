@@ -27,7 +27,7 @@ export function renderEdgeKnee(result: EdgeKneeResult, command: string, machine:
   ];
   for (const setting of result.settings) {
     lines.push(
-      `**${setting.label}** — knee ${setting.knee === null ? "below the first rate" : `${setting.knee.toLocaleString("en-US")}/s`}; up in ${(setting.startMs / 1000).toFixed(1)} s`,
+      `**${setting.label}** — knee ${setting.knee === null ? "below the first rate" : `${setting.knee.toLocaleString("en-US")}/s`}; up in ${(setting.startMs / 1000).toFixed(1)} s${setting.startCpuS === null ? "" : ` (${setting.startCpuS.toFixed(1)} s of CPU)`}`,
       "",
       "| offered | ok / sent | 429/503 | failed | p50 (ms) | p99 (ms) | generator late p99 (ms) | workerd µs | wrangler µs | bench process µs | broker µs | routers µs | load |",
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
