@@ -1,6 +1,6 @@
 /**
  * `npm run bench:desired [-- --routers 200]`: desired state at fleet scale (issue 15).
- * Starts a real system (broker process, edge on workerd via wrangler dev, as `npm start`
+ * Starts a real system (broker process, edge on workerd, as `npm start`
  * does), connects N SDK routers whose handler applies desired state, PATCHes every
  * router's desired state at once through the edge (Rails' API), and times until the edge
  * shows every router converged (reportedDesiredVersion = 1, empty delta). Prints the

@@ -1,7 +1,7 @@
 /**
  * `npx tsx bench/edge-cost.ts [--requests N] [--concurrency N]`: what one request costs
  * on the local edge (issue 17 item 3), in CPU of each process, with wrangler's
- * inspector on (as `wrangler dev` and `npm start` run it) and off. Tether's broker runs
+ * inspector on (as `wrangler dev` runs it) and off. Tether's broker runs
  * in its own process with 10 answering routers; the edge is started with wrangler's
  * `unstable_startWorker` from wrangler.toml. Prints one line per route and setting:
  * requests/s, p50, and µs of CPU per request of this process (wrangler's controller,

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:jobs`: a fleet job (issue 16) over N simulated routers (SDK routers,
  * mqtt.js) at a rate, through the local system as `npm start` runs it (broker in memory,
- * edge on workerd via wrangler dev). Reports wall time, the rate kept (edge side and
+ * edge on workerd, inspector off). Reports wall time, the rate kept (edge side and
  * routers' side), the most commands any router-side second saw, and the CPU seconds the
  * broker and the edge (workerd) spent during the job. Not a test.
  *

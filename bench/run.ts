@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { startEventsSink } from "../soak/events-sink.js";
+import { EDGE_SETTINGS, type EdgeKneeSpec } from "./lib/edge-knee/leg.js";
 import { EDGE_KNEE_RATES, runEdgeKnee } from "./lib/edge-knee/section.js";
 import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
 import { edgeLeg } from "./lib/peers/edge-leg.js";
@@ -49,8 +50,8 @@ Options:
   --seconds N       how long the command rate is held (default 10)
   --devices N       answering devices for the commands (default 10)
   --only LIST       comma-separated subset of tether,aedes,mosquitto,overload,storm,edge-knee
-                    (\`--only edge-knee\`: the command knee through the local edge, inspector off and on,
-                    at --edge-rates for --seconds each, --devices routers)
+                    (\`--only edge-knee\`: the command knee through the local edge, inspector off and on
+                    and as npm start runs it, at --edge-rates for --seconds each, --devices routers)
                     (\`--only overload\`: just the overload leg; \`--only storm\`: the reconnect storm,
                     Tether's broker SIGKILLed and restarted under --routers routers on the SDK's backoff)
   --per-address N   the storm's MAX_UNAUTHENTICATED_PER_ADDRESS (default: the broker's default)
@@ -63,10 +64,14 @@ Options:
   --factors LIST    the overload leg's multiples of the knee (default 0.5,1,2,4; the first is the
                     recovery yardstick). Environment: BENCH_OVERLOAD_DEVICES (routers, default 20),
                     BENCH_OVERLOAD_SETTINGS (JSON startBroker options for the first configuration)
-  --no-edge         skip the edge leg: command round trips through the local edge (wrangler
-                    dev on workerd, as \`npm start\` runs it) beside the same system's broker API
+  --no-edge         skip the edge leg: command round trips through the local edge (workerd,
+                    as \`npm start\` runs it) beside the same system's broker API
   --edge-rates LIST the edge knee's rates, commands/s (default ${EDGE_KNEE_RATES.join(",")})
-  --edge-inspector off|on  the edge knee with wrangler's inspector only off or only on (default both)
+  --edge-inspector off|on  the edge knee with wrangler's inspector only off or only on (in process)
+  --edge-settings LIST  the edge knee's settings (default off,on,npm-start): off / on = the edge in
+                    the bench's process (wrangler's unstable_startWorker), inspector off / on;
+                    npm-start = as npm start spawns it (scripts/edge-dev.ts, inspector off);
+                    wrangler-dev = npm start -- --inspector (wrangler dev, as npm start ran before issue 14)
   --no-write        print the section, do not touch docs/BENCHMARKS.md
   --help            this text`;
 
@@ -177,6 +182,7 @@ async function main(): Promise<number> {
       "overload-seconds": { type: "string" },
       "edge-rates": { type: "string" },
       "edge-inspector": { type: "string" },
+      "edge-settings": { type: "string" },
       "no-compare": { type: "boolean", default: false },
       factors: { type: "string" },
       "no-write": { type: "boolean", default: false },
@@ -216,6 +222,17 @@ async function main(): Promise<number> {
         values["no-write"] === true,
       )
     : 0;
+  const edgeSettings = (
+    values["edge-settings"] ??
+    { off: "off", on: "on" }[values["edge-inspector"] ?? ""] ??
+    "off,on,npm-start"
+  )
+    .split(",")
+    .map((name) => EDGE_SETTINGS[name.trim()]);
+  if (!edgeSettings.every((spec): spec is EdgeKneeSpec => spec !== undefined)) {
+    log(`--edge-settings takes ${Object.keys(EDGE_SETTINGS).join(", ")} (got "${values["edge-settings"]}")`);
+    return 2;
+  }
   const kneeCode = only.includes("edge-knee")
     ? await runEdgeKnee(
         {
@@ -224,7 +241,7 @@ async function main(): Promise<number> {
             .map((r) => whole("edge-rates", r, 100)),
           seconds: values.seconds === undefined ? 5 : o.seconds,
           devices: values.devices === undefined ? 20 : o.devices,
-          inspector: { off: [false], on: [true] }[values["edge-inspector"] ?? ""] ?? [false, true],
+          settings: edgeSettings,
         },
         command,
         values["no-write"] === true,

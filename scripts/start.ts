@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole system on one machine — broker (in memory), edge on
- * workerd (wrangler dev) wired to it both ways, and optionally simulated routers.
+ * workerd (scripts/edge-dev.ts: wrangler's API, inspector off; `--inspector`: wrangler
+ * dev) wired to it both ways, and optionally simulated routers.
  */
 import { bindHostError } from "../broker/src/config/host.js";
 import { banner } from "./lib/banner.js";
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
       edgePort,
       simulate,
       idPrefix,
+      edgeInspector: parsed.options.inspector,
       signal: startup.signal,
     });
   } catch (error) {

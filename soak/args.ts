@@ -36,7 +36,7 @@ Options:
                            (memory grows); 3 when the limit lies inside the slope's ~95 % interval
                            (too short or noisy a run to tell: run longer)
   --out <dir>              where soak.json, soak.svg and broker.log go (default soak-out)
-  --edge                   also run the edge (wrangler dev on workerd, as \`npm start\` does, on
+  --edge                   also run the edge (workerd, inspector off, as \`npm start\` does, on
                            free ports, secrets shared with the broker): Rails' commands go through
                            the edge, broker events go to it, and --ws-clients WebSocket clients
                            watch routers through it
@@ -77,7 +77,7 @@ export interface SoakOptions {
   warmupMs: number | null;
   maxSlopeKbps: number;
   out: string;
-  /** Run a local edge (wrangler dev) in front of the broker; null = broker only. */
+  /** Run a local edge (workerd, as `npm start` does) in front of the broker; null = broker only. */
   edge: { wsClients: number; outages: { everyMs: number; forMs: number } | null } | null;
   mqttPort: number;
   httpPort: number;

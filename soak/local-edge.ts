@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { httpProbe, waitUntilReady } from "../scripts/lib/processes.js";
 import { spawnEdge } from "../scripts/lib/system.js";
 
-/** The soak's own edge: wrangler dev on workerd, as `npm start` runs it. */
+/** The soak's own edge: workerd through scripts/edge-dev.ts (inspector off), as `npm start` runs it. */
 export interface LocalEdge {
   url: string;
   railsToken: string;

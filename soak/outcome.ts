@@ -241,7 +241,7 @@ function soakSection(
     `Workload: ${options.routers} routers (keepalive ${options.keepalive} s, heartbeat event every`,
     `${options.eventIntervalMs / 1000} s, state every ${options.stateIntervalMs / 1000} s), churn per minute \`${options.churnSpec}\``,
     `(applied: ${JSON.stringify(run.sim.churn)}), SESSION_EXPIRY_SECONDS=${options.sessionExpirySeconds},`,
-    `${options.commandRate} commands/s (${Math.round(options.queuedShare * 100)}% queued), ${options.edge ? `through the edge (wrangler dev) with ${options.edge.wsClients} WebSocket clients watching` : "events forwarded to a local signed sink"},`,
+    `${options.commandRate} commands/s (${Math.round(options.queuedShare * 100)}% queued), ${options.edge ? `through the edge (workerd, inspector off) with ${options.edge.wsClients} WebSocket clients watching` : "events forwarded to a local signed sink"},`,
     run.allocator === "jemalloc"
       ? "the broker on jemalloc (LD_PRELOAD of libjemalloc.so.2)."
       : `the broker on glibc malloc with MALLOC_ARENA_MAX=${options.mallocArenaMax || "unset"}.`,

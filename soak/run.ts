@@ -56,7 +56,7 @@ async function soak(options: SoakOptions): Promise<Run> {
   let edge: LocalEdge | null = null;
   if (options.edge) {
     const port = await freePort();
-    log(`starting the edge (wrangler dev) on port ${port} (log: ${join(out, "edge.log")})`);
+    log(`starting the edge (workerd, inspector off) on port ${port} (log: ${join(out, "edge.log")})`);
     edge = await startLocalEdge({
       port,
       brokerHttp: `http://127.0.0.1:${httpPort}`,

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** utime + stime of a process, in clock ticks (10 ms), from /proc/<pid>/stat; 0 once it is gone. */
 export function cpuTicks(pid: number): number {
@@ -24,4 +24,22 @@ export function workerdPids(): number[] {
   } catch {
     return [];
   }
+}
+
+/** Every live process of process group `pgid`, with its command name (/proc/<pid>/stat). */
+export function groupPids(pgid: number): { pid: number; comm: string }[] {
+  const found: { pid: number; comm: string }[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid)
+        found.push({ pid: Number(entry), comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) });
+    } catch {
+      // ended while we looked
+    }
+  }
+  return found;
 }

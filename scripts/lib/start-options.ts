@@ -11,8 +11,8 @@ import type { PortClaim } from "./ports.js";
 
 export const HELP = `Usage: npm start -- [options]
 
-Starts Tether locally on embedded defaults: the edge on workerd (wrangler dev),
-then the broker (in memory) wired to it both ways, then, with --simulate, simulated
+Starts Tether locally on embedded defaults: the edge on workerd (wrangler's API,
+its DevTools inspector off), then the broker (in memory) wired to it both ways, then, with --simulate, simulated
 routers. Secrets not set in the environment are generated for this run (dev-only);
 the edge gets them from a private env file, so a .dev.vars in the repo is ignored.
 State lives only as long as the run. Ctrl-C stops everything (twice: kill at once).
@@ -26,6 +26,8 @@ Options (each port and the host also as the variable in brackets; a flag wins):
   --mqtt-port N       the broker's MQTT port (MQTT_PORT; default ${BROKER_CONFIG.MQTT_PORT})
   --http-port N       the broker's HTTP API (HTTP_PORT; default ${BROKER_CONFIG.HTTP_PORT})
   --edge-port N       the edge (EDGE_PORT; default ${EDGE_DEFAULT_PORT})
+  --inspector         run the edge with \`wrangler dev\` itself, DevTools inspector on (to
+                      debug the Worker; slower: every subrequest streams to DevTools)
   -h, --help          this text
 
 A default port that is taken (Mosquitto often holds 1883) is replaced by a free one,
@@ -49,6 +51,8 @@ export interface StartOptions {
   hostName: string;
   /** MQTT, HTTP and edge, in that order. */
   ports: [PortClaim, PortClaim, PortClaim];
+  /** `--inspector`: the edge under `wrangler dev` with its DevTools inspector (default off). */
+  inspector: boolean;
 }
 
 export type ParsedStart =
@@ -76,7 +80,7 @@ const PORTS = [
     flag: "edge-port",
     env: "EDGE_PORT",
     port: EDGE_DEFAULT_PORT,
-    what: "the edge (wrangler dev)",
+    what: "the edge (workerd)",
     label: "Edge port",
   },
 ] as const;
@@ -107,6 +111,7 @@ export function parseStartOptions(argv: string[], env: NodeJS.ProcessEnv): Parse
       options: {
         ...Object.fromEntries([...VALUE_FLAGS].map((flag) => [flag, { type: "string" as const }])),
         help: { type: "boolean", short: "h" },
+        inspector: { type: "boolean" },
       },
     }));
   } catch (error) {
@@ -169,6 +174,7 @@ export function parseStartOptions(argv: string[], env: NodeJS.ProcessEnv): Parse
       host: host.value,
       hostName: host.name,
       ports: [mqtt, http, edge],
+      inspector: values.inspector === true,
     },
   };
 }

@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +31,8 @@ export interface SystemOptions {
   readyTimeoutMs?: number;
   /** The edge's wrangler config (default: the repo's wrangler.toml). */
   wranglerConfig?: string;
+  /** The edge under `wrangler dev`, DevTools inspector on (`npm start -- --inspector`); default off. */
+  edgeInspector?: boolean;
   /** Aborting it (Ctrl-C during start-up) stops whatever has started and rejects. */
   signal?: AbortSignal;
 }
@@ -87,12 +90,61 @@ export interface EdgeSpawnOptions {
   output: ((line: string) => void) | null;
   /** Default: the repo's wrangler.toml. */
   wranglerConfig?: string;
+  /**
+   * true: `wrangler dev` itself (as `npm run edge`), with its DevTools inspector on a free
+   * port, as `npm start` ran the edge before issue 14. Default false: scripts/edge-dev.ts,
+   * wrangler's programmatic API with the inspector off (the CLI cannot turn it off): p99 at
+   * 100 commands/s 79 against 531 ms (docs/BENCHMARKS.md, "npm start's edge with the inspector off").
+   */
+  inspector?: boolean;
+}
+
+const EDGE_DEV_SOURCE = join(ROOT, "scripts/edge-dev.ts");
+const EDGE_DEV_DIR = join(ROOT, "dist/edge-dev");
+
+/**
+ * scripts/edge-dev.ts as plain JavaScript, transpiled by esbuild when its source changed
+ * (named by the source's hash; other versions removed). Run under tsx instead, loading
+ * wrangler's 12 MB bundle cost ~2 s more CPU (5.4 against 3.2 s, load ~13) and made the
+ * edge start slower than `wrangler dev`. The launcher imports nothing of ours, so
+ * transpiling the one file (no bundling) is enough; `wrangler` resolves from the repo's
+ * node_modules as dist/ is inside it.
+ */
+export async function builtEdgeDev(): Promise<string> {
+  const source = await readFile(EDGE_DEV_SOURCE, "utf8");
+  const hash = createHash("sha256").update(source).digest("hex").slice(0, 12);
+  const built = join(EDGE_DEV_DIR, `edge-dev-${hash}.mjs`);
+  if (
+    await stat(built).then(
+      () => true,
+      () => false,
+    )
+  )
+    return built;
+  const { transform } = await import("esbuild");
+  const { code } = await transform(source, {
+    loader: "ts",
+    format: "esm",
+    platform: "node",
+    target: "node20",
+  });
+  await mkdir(EDGE_DEV_DIR, { recursive: true });
+  // Written beside and renamed into place: a launcher starting meanwhile reads a whole file.
+  const scratch = `${built}.${process.pid}.tmp`;
+  await writeFile(scratch, code);
+  await rename(scratch, built);
+  for (const name of await readdir(EDGE_DEV_DIR)) {
+    if (name.endsWith(".mjs") && join(EDGE_DEV_DIR, name) !== built)
+      await rm(join(EDGE_DEV_DIR, name), { force: true });
+  }
+  return built;
 }
 
 /**
- * Starts the edge under `wrangler dev` (workerd) without waiting for it. Its secrets go in
- * an env file (mode 600) in `stateDir`, so they never appear in a process list or in
- * wrangler's binding table. Used by `npm start` and by the soak's `--edge`.
+ * Starts the local edge (workerd) without waiting for it: scripts/edge-dev.ts, or `wrangler
+ * dev` with `inspector: true`. Its secrets go in an env file (mode 600) in `stateDir`, so they
+ * never appear in a process list or in wrangler's binding table. Used by `npm start` and by
+ * the soak's `--edge`.
  */
 export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProcess> {
   const envFile = join(options.stateDir, "edge.env");
@@ -117,39 +169,67 @@ export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProce
       .join("\n"),
     { mode: 0o600 },
   );
+  const config = options.wranglerConfig ?? join(ROOT, "wrangler.toml");
+  const persistTo = join(options.stateDir, "wrangler");
+  const inspectorPort = options.inspector ? await freePort(options.host) : 0;
+  if (options.inspector)
+    options.output?.(
+      `[edge] wrangler dev, DevTools inspector on ${options.host}:${inspectorPort} (chrome://inspect)`,
+    );
+  const args = options.inspector
+    ? [
+        join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+        "dev",
+        "--config",
+        config,
+        "--ip",
+        options.host,
+        "--port",
+        String(options.port),
+        "--inspector-port",
+        String(inspectorPort),
+        "--env-file",
+        envFile,
+        "--var",
+        `BROKER_URL:${options.brokerHttp}`,
+        "--persist-to",
+        persistTo,
+        "--show-interactive-dev-session=false",
+        "--log-level",
+        "warn",
+      ]
+    : [
+        await builtEdgeDev(),
+        "--config",
+        config,
+        "--ip",
+        options.host,
+        "--port",
+        String(options.port),
+        "--env-file",
+        envFile,
+        "--broker-url",
+        options.brokerHttp,
+        "--persist-to",
+        persistTo,
+        "--log-level",
+        "warn",
+      ];
   return spawnManaged({
     name: "edge",
     command: process.execPath,
-    args: [
-      join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
-      "dev",
-      "--config",
-      options.wranglerConfig ?? join(ROOT, "wrangler.toml"),
-      "--ip",
-      options.host,
-      "--port",
-      String(options.port),
-      "--inspector-port",
-      String(await freePort(options.host)),
-      "--env-file",
-      envFile,
-      "--var",
-      `BROKER_URL:${options.brokerHttp}`,
-      "--persist-to",
-      join(options.stateDir, "wrangler"),
-      "--show-interactive-dev-session=false",
-      "--log-level",
-      "warn",
-    ],
+    args,
     cwd: ROOT,
-    env: { ...process.env, FORCE_COLOR: "0", ...WRANGLER_ENV, TMPDIR: tmp },
+    // WRANGLER_LOG: the launcher's `logLevel` covers only what runs inside startWorker's
+    // call; later lines (the assets' "Parsed 1 valid header rule") use wrangler's global level.
+    env: { ...process.env, FORCE_COLOR: "0", ...WRANGLER_ENV, WRANGLER_LOG: "warn", TMPDIR: tmp },
     output: options.output,
     filter: workerdNoiseFilter(),
   });
 }
 
 /**
- * Starts broker (in memory), edge (wrangler dev on workerd) and, optionally,
+ * Starts broker (in memory), edge (workerd, scripts/edge-dev.ts) and, optionally,
  * simulated routers — wired both ways — and waits until each answers: the
  * broker's and the edge's /healthz, then the first simulated router online as
  * seen *through the edge* (so the printed curl line works at once).
@@ -200,6 +280,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         stateDir: state,
         output,
         ...(options.wranglerConfig ? { wranglerConfig: options.wranglerConfig } : {}),
+        inspector: options.edgeInspector === true,
       }),
     );
     await waitUntilReady({

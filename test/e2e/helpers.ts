@@ -17,7 +17,7 @@ export interface JsonResponse {
 }
 
 /**
- * A real system (broker process, edge on workerd via wrangler dev) and the clients a
+ * A real system (broker process, edge on workerd, as `npm start` runs it) and the clients a
  * test opens on it. `E2ESystem.shared()` is the one system of the whole run (started
  * once by test/setup/e2e-system.ts); `E2ESystem.start()` starts a private one, for a
  * file that needs other settings or must stop parts of it. Routers and sockets a test

@@ -1,6 +1,6 @@
 /**
  * Fleet jobs (issue 16), end to end: a real broker process, the edge on workerd
- * (wrangler dev) and 500 SDK routers. Every command a router runs is timed at the
+ * (as `npm start` runs it) and 500 SDK routers. Every command a router runs is timed at the
  * router, so pacing is measured from the routers' side. This file starts its own
  * system: its last test restarts the edge mid-job.
  */

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { ROOT } from "../../scripts/lib/system.js";
@@ -127,4 +127,43 @@ export function portIsFree(port: number, host = "127.0.0.1"): Promise<boolean> {
     server.once("error", () => resolve(false));
     server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
   });
+}
+
+/** Every TCP port in LISTEN state that one of `pids` holds (Linux /proc/net/tcp{,6}); [] elsewhere. */
+export function listeningPorts(pids: number[]): number[] {
+  const portOfInode = new Map<string, number>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    // "sl local_address rem_address st … inode": st 0A is LISTEN; the port is hex after ':'.
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const [local, state, inode] = [fields[1], fields[3], fields[9]];
+      if (state === "0A" && local && inode)
+        portOfInode.set(inode, Number.parseInt(local.split(":")[1] ?? "", 16));
+    }
+  }
+  const ports = new Set<number>();
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    for (const fd of fds) {
+      try {
+        const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+        const port = inode ? portOfInode.get(inode) : undefined;
+        if (port !== undefined) ports.add(port);
+      } catch {
+        // closed while we looked
+      }
+    }
+  }
+  return [...ports];
 }

@@ -1,5 +1,5 @@
 /**
- * Issue 12, end to end: a real broker process, the real edge on workerd (wrangler dev),
+ * Issue 12, end to end: a real broker process, the real edge on workerd (as `npm start` runs it),
  * SDK routers and bare mqtt.js clients. The edge is stopped and started, the broker is
  * killed and restarted; after each, the edge must converge to the truth, and every
  * queued command must get a final answer.

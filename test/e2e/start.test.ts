@@ -3,7 +3,8 @@
  * simulated router on free ports when the defaults are taken, its printed curl line and
  * console URL work (the console in Debian's Chromium), Ctrl-C stops every child, a
  * taken port that was asked for is refused clearly, and wrong options fail at once; the
- * console edits a router's desired state and sees it applied (issue 15). The console's
+ * console edits a router's desired state and sees it applied (issue 15); the edge runs
+ * with wrangler's DevTools inspector off (issue 14). The console's
  * Chromium tests live in start-console.ts, registered here against the one launcher.
  */
 import { existsSync } from "node:fs";
@@ -11,7 +12,7 @@ import type { Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/ports.js";
 import { sleep, until } from "./helpers.js";
-import { commandLine, descendants, Launcher, portIsFree } from "./launcher.js";
+import { commandLine, descendants, Launcher, listeningPorts, portIsFree } from "./launcher.js";
 import { consoleTests } from "./start-console.js";
 import { launcherEnv, listen, match } from "./start-helpers.js";
 
@@ -121,6 +122,28 @@ describe.sequential("npm start", () => {
       });
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ id: expect.any(String), ok: true, result: { pong: true } });
+    });
+
+    it("runs the edge with wrangler's DevTools inspector off: no port of its processes answers DevTools", async () => {
+      // Issue 14: with the inspector on (`wrangler dev`), every subrequest streams DevTools
+      // events to wrangler's Node process and the local command knee falls below 100/s.
+      const listening = listeningPorts(children);
+      expect(listening).toContain(ports.EDGE_PORT); // the probe sees the edge's own port
+      const devTools: string[] = [];
+      for (const port of listening) {
+        // wrangler's inspector proxy and workerd's own inspector both answer this (DevTools' discovery).
+        const body = await fetch(`http://127.0.0.1:${port}/json/version`, {
+          signal: AbortSignal.timeout(2_000),
+        })
+          .then((response) => response.text())
+          .catch(() => ""); // not HTTP (MQTT), or no answer
+        if (body.includes("Protocol-Version")) devTools.push(`${port}: ${body}`);
+      }
+      expect(devTools).toEqual([]);
+      // and the launcher (scripts/edge-dev.ts) says so.
+      expect(launcher.output).toContain(
+        `[edge] edge ready on http://127.0.0.1:${ports.EDGE_PORT}; wrangler's inspector off\n`,
+      );
     });
 
     // Chromium against the console this launcher serves; before Ctrl-C, which stops it.

@@ -29,7 +29,7 @@ export interface OwnedSystem extends SystemHandle {
 const output = process.env.E2E_VERBOSE === "1" ? (line: string) => console.log(line) : null;
 
 /**
- * A real system: broker process and edge on workerd (wrangler dev), on free ports, with
+ * A real system: broker process and edge on workerd (scripts/edge-dev.ts, as `npm start`), on free ports, with
  * known random secrets. The repo's wrangler.toml is copied into a directory that also
  * holds a developer's `.dev.vars` and `.env` with wrong secrets and a wrong BROKER_URL:
  * every test then also proves that the launcher's env file wins.

@@ -51,6 +51,17 @@ describe("npm start's options", () => {
     ]);
   });
 
+  it("runs the edge with wrangler's inspector off unless --inspector asks for wrangler dev", () => {
+    const inspector = (argv: string[]) => {
+      const parsed = parseStartOptions(argv, {});
+      if (parsed.kind !== "start") throw new Error(`expected options, got ${parsed.kind}`);
+      return parsed.options.inspector;
+    };
+    expect(inspector([])).toBe(false);
+    expect(inspector(["--simulate", "1", "--inspector"])).toBe(true);
+    expect(problems(["--inspector=yes"])).toHaveLength(1);
+  });
+
   it("--help wins over the rest and names only files the repository has", () => {
     expect(parseStartOptions(["--bogus", "-h"], {})).toEqual({ kind: "help" });
     const files = HELP.match(/[\w./-]+\.md\b/g) ?? [];

@@ -1,12 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { unstable_startWorker } from "wrangler";
+import { freePort } from "../../../scripts/lib/ports.js";
+import { httpProbe, type ManagedProcess, waitUntilReady } from "../../../scripts/lib/processes.js";
+import { spawnEdge } from "../../../scripts/lib/system.js";
 import { BENCH_API_TOKEN } from "../ipc.js";
 import { startRouters, stopRouters } from "../overload/leg.js";
 import { openLoop, type Sample } from "../overload/open-loop.js";
 import { postRequest, RawHttpPool } from "../overload/raw-http.js";
 import { startNodePeer } from "../peers/peers.js";
-import { cpuTicks, workerdPids } from "../proc.js";
+import { cpuTicks, groupPids, workerdPids } from "../proc.js";
 
 /** The knee's test, as the broker's was found (issue 14 item 3): p99 of the 200s within this, nothing else. */
 export const KNEE_P99_MS = 50;
@@ -31,15 +37,42 @@ export interface EdgeKneeRun {
   p99: number | null;
   /** p99 of how late the generator itself sent (ms). */
   sendLateP99: number | null;
-  /** CPU per request sent (µs, user + system) of: the bench's process (wrangler's controller and the generator), all workerd, the broker, the routers' process. */
-  cpuUs: { bench: number; workerd: number; broker: number; routers: number };
+  /**
+   * CPU per request sent (µs, user + system) of: the bench's process (the generator, and
+   * wrangler's controller when in process), wrangler's own Node process (and its esbuild)
+   * when the edge is spawned as `npm start` spawns it, all workerd, the broker, the routers' process.
+   */
+  cpuUs: { bench: number; wrangler: number; workerd: number; broker: number; routers: number };
   /** 1-min load average when the rate started. */
   load: number;
 }
 
-export interface EdgeKneeSetting {
-  label: string;
+/**
+ * How the edge is started: `in-process` = wrangler's `unstable_startWorker` in the bench's
+ * process; `npm-start` = `spawnEdge` as `npm start` and the soak run it, in its own process
+ * group (inspector off: scripts/edge-dev.ts; on: `wrangler dev`, as npm start did before issue 14).
+ */
+export type EdgeVia = "in-process" | "npm-start";
+
+export interface EdgeKneeSpec {
+  via: EdgeVia;
   inspector: boolean;
+}
+
+/** `--edge-settings` names. */
+export const EDGE_SETTINGS: Record<string, EdgeKneeSpec> = {
+  off: { via: "in-process", inspector: false },
+  on: { via: "in-process", inspector: true },
+  "npm-start": { via: "npm-start", inspector: false },
+  "wrangler-dev": { via: "npm-start", inspector: true },
+};
+
+export interface EdgeKneeSetting extends EdgeKneeSpec {
+  label: string;
+  /** From launch until the edge's /healthz answered (ms). */
+  startMs: number;
+  /** CPU seconds the spawned edge's processes spent until then (null in process: shared with the bench). */
+  startCpuS: number | null;
   runs: EdgeKneeRun[];
   /** Highest rate that met the test; null = none did. */
   knee: number | null;
@@ -89,7 +122,7 @@ function summarize(rate: number, samples: Sample[], cpuUs: EdgeKneeRun["cpuUs"],
  * dev` and `npm start` run it). A setting stops climbing once a rate fails or collapses.
  */
 export async function edgeKneeLeg(
-  o: { rates: number[]; seconds: number; devices: number; inspector: boolean[] },
+  o: { rates: number[]; seconds: number; devices: number; settings: EdgeKneeSpec[] },
   log: (line: string) => void,
 ): Promise<EdgeKneeResult> {
   const result: EdgeKneeResult = {
@@ -100,15 +133,17 @@ export async function edgeKneeLeg(
     error: null,
   };
   try {
-    for (const inspector of o.inspector) {
+    for (const spec of o.settings) {
       const setting: EdgeKneeSetting = {
-        label: inspector ? "inspector on (as `wrangler dev`)" : "inspector off",
-        inspector,
+        ...spec,
+        label: label(spec),
+        startMs: 0,
+        startCpuS: null,
         runs: [],
         knee: null,
       };
       result.settings.push(setting);
-      log(`  edge with ${setting.label}`);
+      log(`  edge: ${setting.label}`);
       await measureSetting(o, setting, log);
     }
   } catch (error) {
@@ -124,33 +159,36 @@ async function measureSetting(
   log: (line: string) => void,
 ): Promise<void> {
   const broker = await startNodePeer("tether");
-  const plain = (value: string) => ({ type: "plain_text" as const, value });
   let routers: Awaited<ReturnType<typeof startRouters>> | null = null;
-  let worker: Awaited<ReturnType<typeof unstable_startWorker>> | null = null;
+  let edge: {
+    port: number;
+    wranglerPids: () => number[];
+    workerdPids: () => number[];
+    cpuSeconds: () => number | null;
+    stop(): Promise<void>;
+  } | null = null;
   let pool: RawHttpPool | null = null;
   try {
     const prefix = `knee-${randomBytes(3).toString("hex")}`;
     routers = await startRouters(`mqtt://127.0.0.1:${broker.mqttPort}`, prefix, o.devices);
-    worker = await unstable_startWorker({
-      config: "wrangler.toml",
-      bindings: {
-        TETHER_ENV: plain("development"),
-        RAILS_API_TOKEN: plain(RAILS_TOKEN),
-        CLIENT_JWT_SECRET: plain(randomBytes(16).toString("hex")),
-        BROKER_API_TOKEN: plain(BENCH_API_TOKEN),
-        EDGE_EVENTS_SECRET: plain(randomBytes(16).toString("hex")),
-        BROKER_URL: plain(`http://127.0.0.1:${broker.httpPort}`),
-      },
-      dev: {
-        ...(setting.inspector ? {} : { inspector: false as const }),
-        server: { hostname: "127.0.0.1", port: 0 },
-        persist: false,
-        logLevel: "warn",
-      },
-    });
-    await worker.ready;
-    const url = new URL((await worker.url).toString());
-    const port = Number(url.port);
+    const secrets = {
+      RAILS_API_TOKEN: RAILS_TOKEN,
+      CLIENT_JWT_SECRET: randomBytes(16).toString("hex"),
+      BROKER_API_TOKEN: BENCH_API_TOKEN,
+      EDGE_EVENTS_SECRET: randomBytes(16).toString("hex"),
+    };
+    const started = performance.now();
+    edge =
+      setting.via === "npm-start"
+        ? await spawnedEdge(`http://127.0.0.1:${broker.httpPort}`, secrets, setting.inspector)
+        : await inProcessEdge(`http://127.0.0.1:${broker.httpPort}`, secrets, setting.inspector);
+    setting.startMs = performance.now() - started;
+    const up = edge;
+    setting.startCpuS = up.cpuSeconds();
+    log(
+      `    edge up in ${(setting.startMs / 1000).toFixed(1)} s${setting.startCpuS === null ? "" : `, ${setting.startCpuS.toFixed(1)} s of CPU`}`,
+    );
+    const port = up.port;
     // Bound: MAX_SOCKETS keep-alive connections, reused by every rate.
     pool = new RawHttpPool("127.0.0.1", port, MAX_SOCKETS);
     const body = JSON.stringify({ name: "ping", timeoutMs: COMMAND_TIMEOUT_MS });
@@ -165,7 +203,8 @@ async function measureSetting(
     await openLoop(target, 50, 3).answered;
     const pids = () => ({
       bench: [process.pid],
-      workerd: workerdPids(),
+      wrangler: edge?.wranglerPids() ?? [],
+      workerd: edge?.workerdPids() ?? [],
       broker: [broker.pid],
       routers: [routers?.pid ?? -1],
     });
@@ -187,12 +226,18 @@ async function measureSetting(
       const run = summarize(
         rate,
         samples,
-        { bench: per("bench"), workerd: per("workerd"), broker: per("broker"), routers: per("routers") },
+        {
+          bench: per("bench"),
+          wrangler: per("wrangler"),
+          workerd: per("workerd"),
+          broker: per("broker"),
+          routers: per("routers"),
+        },
         load,
       );
       setting.runs.push(run);
       log(
-        `    ${rate}/s: ok ${run.ok}/${run.sent}, refused ${run.refused}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms; CPU µs/request: bench ${Math.round(run.cpuUs.bench)}, workerd ${Math.round(run.cpuUs.workerd)} (${each.join(" + ")}), broker ${Math.round(run.cpuUs.broker)}, routers ${Math.round(run.cpuUs.routers)}; load ${load}`,
+        `    ${rate}/s: ok ${run.ok}/${run.sent}, refused ${run.refused}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms; CPU µs/request: bench ${Math.round(run.cpuUs.bench)}, wrangler ${Math.round(run.cpuUs.wrangler)}, workerd ${Math.round(run.cpuUs.workerd)} (${each.join(" + ")}), broker ${Math.round(run.cpuUs.broker)}, routers ${Math.round(run.cpuUs.routers)}; load ${load}`,
       );
       if (meetsKnee(run)) setting.knee = rate;
       // Past collapse nothing more is learnt (and its backlog would meet the next rate).
@@ -203,7 +248,94 @@ async function measureSetting(
   } finally {
     pool?.close();
     if (routers) await stopRouters(routers);
-    await worker?.dispose();
+    await edge?.stop();
     await broker.close();
   }
+}
+
+function label(spec: EdgeKneeSpec): string {
+  if (spec.via === "in-process") return spec.inspector ? "inspector on (as `wrangler dev`)" : "inspector off";
+  return spec.inspector
+    ? "`npm start -- --inspector`: `wrangler dev`, inspector on (npm start before issue 14)"
+    : "`npm start`: scripts/edge-dev.ts, inspector off";
+}
+
+type EdgeSecrets = Parameters<typeof spawnEdge>[0]["secrets"];
+
+/** The edge on wrangler's `unstable_startWorker` in this process (wrangler's controller is ours). */
+async function inProcessEdge(brokerHttp: string, secrets: EdgeSecrets, inspector: boolean) {
+  const plain = (value: string) => ({ type: "plain_text" as const, value });
+  const worker = await unstable_startWorker({
+    config: "wrangler.toml",
+    bindings: {
+      TETHER_ENV: plain("development"),
+      ...Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, plain(v)])),
+      BROKER_URL: plain(brokerHttp),
+    },
+    dev: {
+      ...(inspector ? {} : { inspector: false as const }),
+      server: { hostname: "127.0.0.1", port: 0 },
+      persist: false,
+      logLevel: "warn",
+    },
+  });
+  try {
+    await worker.ready;
+  } catch (error) {
+    await worker.dispose();
+    throw error;
+  }
+  return {
+    port: Number(new URL((await worker.url).toString()).port),
+    wranglerPids: () => [],
+    workerdPids: () => workerdPids(),
+    cpuSeconds: () => null,
+    stop: () => worker.dispose(),
+  };
+}
+
+/** The edge as `npm start` starts it: `spawnEdge`, its own process group, ready at /healthz. */
+async function spawnedEdge(brokerHttp: string, secrets: EdgeSecrets, inspector: boolean) {
+  const stateDir = await mkdtemp(join(tmpdir(), "tether-bench-edge-"));
+  const port = await freePort();
+  let managed: ManagedProcess | null = null;
+  const stop = async () => {
+    await managed?.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  };
+  try {
+    managed = await spawnEdge({
+      host: "127.0.0.1",
+      port,
+      brokerHttp,
+      secrets,
+      stateDir,
+      output: null,
+      inspector,
+    });
+    await waitUntilReady({
+      what: "edge",
+      probe: httpProbe(`http://127.0.0.1:${port}/healthz`),
+      process: managed,
+      timeoutMs: 90_000,
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const group = () => groupPids(managed?.child.pid ?? -1);
+  return {
+    port,
+    wranglerPids: () =>
+      group()
+        .filter((p) => p.comm !== "workerd")
+        .map((p) => p.pid),
+    workerdPids: () =>
+      group()
+        .filter((p) => p.comm === "workerd")
+        .map((p) => p.pid),
+    // Live processes only: wrangler dev's bin/wrangler.js and its cli.js child both stay up.
+    cpuSeconds: () => group().reduce((sum, p) => sum + cpuTicks(p.pid), 0) / 100,
+    stop,
+  };
 }

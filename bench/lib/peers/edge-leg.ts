@@ -8,7 +8,7 @@ import { type RoundTripResult, tetherRoundTrips } from "./round-trip.js";
 export interface EdgeLegRun {
   rate: number;
   viaBroker: RoundTripResult | null;
-  /** Rails' route on the local edge (wrangler dev, workerd) → broker API → device. */
+  /** Rails' route on the local edge (workerd, as `npm start` runs it) → broker API → device. */
   viaEdge: RoundTripResult | null;
 }
 
@@ -17,15 +17,15 @@ export interface EdgeLegResult {
   error: string | null;
 }
 
-/** A rate one workerd under wrangler dev keeps up with on a small machine, beside the bench's own. */
+/** A rate one local workerd keeps up with on a small machine, beside the bench's own. */
 export const EDGE_GENTLE_RATE = 100;
 
 /** Rails' token for the edge leg; the broker's is BENCH_API_TOKEN. */
 const RAILS_TOKEN = `bench-rails-${randomBytes(12).toString("hex")}`;
 
 /**
- * Starts the local system as `npm start` does (broker in memory + edge on workerd
- * through wrangler dev, on free ports, quiet), then measures command round trips at
+ * Starts the local system as `npm start` does (broker in memory + edge on workerd,
+ * wrangler's inspector off, on free ports, quiet), then measures command round trips at
  * the same open-loop rate through the broker API and through the edge.
  */
 export async function edgeLeg(
@@ -37,7 +37,7 @@ export async function edgeLeg(
   let system: Awaited<ReturnType<typeof startSystem>> | null = null;
   try {
     const [mqttPort, httpPort, edgePort] = [await freePort(), await freePort(), await freePort()];
-    log(`  starting broker + edge (wrangler dev) on ports ${mqttPort}, ${httpPort}, ${edgePort}`);
+    log(`  starting broker + edge (workerd) on ports ${mqttPort}, ${httpPort}, ${edgePort}`);
     system = await startSystem({
       host,
       mqttPort,

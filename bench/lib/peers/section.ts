@@ -221,7 +221,7 @@ function edgeLines(edge: EdgeLegResult, o: PeersReport["options"]): string[] {
       ])
       .join(" | ")} |`;
   return [
-    `Through the local edge (\`npm start\`'s system: broker in memory + edge on workerd via wrangler dev), open loop for`,
+    `Through the local edge (\`npm start\`'s system: broker in memory + edge on workerd, wrangler's inspector off), open loop for`,
     `${o.seconds} s per rate over ${o.devices} answering devices; at each rate first the broker API, then Rails' route on the edge`,
     "(`POST /v1/devices/{id}/commands` → the Worker → the broker API → the device and back):",
     "",
@@ -232,7 +232,7 @@ function edgeLines(edge: EdgeLegResult, o: PeersReport["options"]): string[] {
     stat("command RTT max (ms)", "max"),
     line("commands ok / sent", (rt) => (rt ? `${whole(rt.ok)} / ${whole(rt.sent)}` : "–")),
     "",
-    "wrangler dev is a development server: one workerd process on this 2-core machine, beside the broker and the",
+    "The local edge is a development server: one workerd process on this 2-core machine, beside the broker and the",
     "bench's clients, not Cloudflare's network. The edge columns say what the Worker's own path costs here; where",
     "the p50 climbs into hundreds of ms, requests queue because local workerd cannot keep up with that rate.",
     ...(edge.error ? [`- edge leg failed: ${edge.error}`] : []),
