@@ -108,6 +108,8 @@ export function renderOverload(
     `is held ${o.seconds} s (each command \`timeoutMs\` 5000; latency counted from the scheduled send, so a generator`,
     "that falls behind shows in it: see its own lateness), then 20 probes/s for 4 s time the recovery (probes a 200",
     "within 2× the first rate's p99). A load average well above the core count means other processes took CPU.",
+    '"No admission control" is the broker before issue 17: `MAX_COMMANDS_IN_FLIGHT`, `MAX_EVENT_LOOP_LAG_MS` and',
+    "`COMMAND_QUEUE_TARGET_MS` off, only the fixed per-device pending bound (16) left.",
     "",
   ];
   for (const config of result.configs) {
