@@ -21,11 +21,11 @@ function table(runs: RateRun[]): string[] {
 function whereTheTimeWent(runs: RateRun[]): string[] {
   const bound = (n: number | null) => (n === null ? "–" : `≤ ${n}`);
   return [
-    "| offered | generator: pool wait p99 (ms) | connections opened in the burst | broker's own time p99 ok / refused (ms) | slowest 1 %: late + pool wait + rest (ms) | CPU (cores) broker / routers / generator |",
-    "|---|---:|---:|---:|---:|---:|",
+    "| offered | generator: pool wait p99 (ms) | connections opened in the burst | broker's own time p99 ok / refused (ms) | queueing time p50 / p99 (ms) · 429s for it | slowest 1 %: late + pool wait + rest (ms) | CPU (cores) broker / routers / generator |",
+    "|---|---:|---:|---:|---:|---:|---:|",
     ...runs.map(
       (r) =>
-        `| ${r.factor}× | ${ms(r.poolWaitP99)} | ${whole(r.connectionsOpened)} | ${bound(r.brokerOkP99)} / ${bound(r.brokerRefusedP99)} | ${whole(r.slowest.late)} + ${whole(r.slowest.waited)} + ${whole(r.slowest.rest)} | ${r.cpu.broker.toFixed(2)} / ${r.cpu.routers.toFixed(2)} / ${r.cpu.generator.toFixed(2)} |`,
+        `| ${r.factor}× | ${ms(r.poolWaitP99)} | ${whole(r.connectionsOpened)} | ${bound(r.brokerOkP99)} / ${bound(r.brokerRefusedP99)} | ${bound(r.queueP50)} / ${bound(r.queueP99)} · ${whole(r.queueRefused)} | ${whole(r.slowest.late)} + ${whole(r.slowest.waited)} + ${whole(r.slowest.rest)} | ${r.cpu.broker.toFixed(2)} / ${r.cpu.routers.toFixed(2)} / ${r.cpu.generator.toFixed(2)} |`,
     ),
   ];
 }
