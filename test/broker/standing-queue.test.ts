@@ -26,6 +26,14 @@ describe("StandingQueues (per-device CoDel of commands, issue 17)", () => {
     expect(answer(q, clock, "a", 260)).toBe(10);
   });
 
+  it("counts a command sent while its device had none pending as not queued at all", () => {
+    const clock = new ManualClock();
+    const q = queues(clock);
+    answer(q, clock, "a", 1);
+    expect(q.answered("a", 400, true)).toBe(0);
+    expect(q.answered("a", 400)).toBe(399);
+  });
+
   it("never calls a router that is always slow a queue, however many commands run at once", () => {
     const clock = new ManualClock();
     const q = queues(clock);
@@ -103,23 +111,26 @@ describe("PendingCommands with a standing-queue rule", () => {
 
     send("c0");
     result("c0");
-    for (const id of ["c1", "c2", "c3", "c4"]) send(id);
+    // c1 finds the device idle (it queues behind nothing); c2–c5 queue behind it.
+    for (const id of ["c1", "c2", "c3", "c4", "c5"]) send(id);
     clock.advance(50);
     result("c1");
-    clock.advance(INTERVAL_MS);
+    clock.advance(50);
     result("c2");
-    expect(queued).toEqual([0, 50, 150]);
+    clock.advance(INTERVAL_MS);
+    result("c3");
+    expect(queued).toEqual([0, 0, 100, 200]);
     expect(pending.refusal("a")).toBe("standing_queue");
     expect(pending.refusal("b")).toBeNull();
-    result("c3");
     result("c4");
+    result("c5");
     // Nothing pending: the next command is admitted, and its answer within the target clears it.
     expect(pending.refusal("a")).toBeNull();
-    send("c5");
-    result("c5");
     send("c6");
-    expect(pending.refusal("a")).toBeNull();
     result("c6");
+    send("c7");
+    expect(pending.refusal("a")).toBeNull();
+    result("c7");
     return Promise.all(settled);
   });
 });

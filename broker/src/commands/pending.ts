@@ -24,6 +24,8 @@ interface Pending {
   deviceId: string;
   /** clock.now() when the wait began (the command is published right after). */
   since: number;
+  /** No other command of its device was pending when it began: it queued behind none. */
+  alone: boolean;
   timer: TimerHandle;
   settle: (outcome: PendingOutcome) => void;
 }
@@ -78,8 +80,9 @@ export class PendingCommands {
   wait(deviceId: string, commandId: string, timeoutMs: number): Promise<PendingOutcome> {
     return new Promise((resolve) => {
       const timer = this.#clock.setTimeout(() => this.#settle(commandId, { kind: "timeout" }), timeoutMs);
-      this.#byId.set(commandId, { deviceId, since: this.#clock.now(), timer, settle: resolve });
       let ids = this.#perDevice.get(deviceId);
+      const alone = !ids;
+      this.#byId.set(commandId, { deviceId, since: this.#clock.now(), alone, timer, settle: resolve });
       if (!ids) {
         ids = new Set();
         this.#perDevice.set(deviceId, ids);
@@ -93,7 +96,11 @@ export class PendingCommands {
   resolve(deviceId: string, result: CommandResult): boolean {
     const pending = this.#byId.get(result.id);
     if (!pending || pending.deviceId !== deviceId) return false;
-    const queuedMs = this.#options.queues?.answered(deviceId, this.#clock.now() - pending.since);
+    const queuedMs = this.#options.queues?.answered(
+      deviceId,
+      this.#clock.now() - pending.since,
+      pending.alone,
+    );
     if (queuedMs != null) this.#options.onQueued?.(queuedMs);
     this.#settle(result.id, { kind: "result", result });
     return true;

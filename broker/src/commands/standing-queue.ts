@@ -40,7 +40,9 @@ interface DeviceQueue {
  * device's queue, not how many wait. A command's queueing time is its wait for the result
  * beyond the device's quickest answer of the last 10–20 s (so a router that always takes
  * 300 ms is not "queued" 300 ms, and one that runs commands in parallel is not queued at
- * all). When every answer of a device has queued longer than `targetMs` for a whole
+ * all); a command sent while its device had none pending queued behind nothing of its
+ * device, so it counts 0 (when the machine, not the device's queue, is slow, the global
+ * bounds act; this one must not shrink a device to one command at a time). When every answer of a device has queued longer than `targetMs` for a whole
  * `intervalMs`, the queue is standing: new commands to it are refused (429, at once) while
  * it still has one pending, until an answer comes back within the target. A burst that
  * drains within the interval passes whole; a queue that does not drain is shed.
@@ -75,10 +77,11 @@ export class StandingQueues {
   }
 
   /**
-   * A result came back `waitedMs` after the command was sent; returns its queueing time
-   * (ms, beyond the device's quickest answer), or null when off.
+   * A result came back `waitedMs` after the command was sent (`alone`: its device had no
+   * other command pending then); returns its queueing time (ms, beyond the device's
+   * quickest answer), or null when off.
    */
-  answered(deviceId: string, waitedMs: number): number | null {
+  answered(deviceId: string, waitedMs: number, alone = false): number | null {
     if (!this.enabled) return null;
     const now = this.#options.clock.now();
     const queue = this.#devices.touch(deviceId, () => ({
@@ -97,7 +100,7 @@ export class StandingQueues {
       queue.bestNow = Math.min(queue.bestNow, waitedMs);
     }
     queue.lastAnswer = now;
-    const queuedMs = waitedMs - Math.min(queue.bestNow, queue.bestBefore);
+    const queuedMs = alone ? 0 : waitedMs - Math.min(queue.bestNow, queue.bestBefore);
     this.#observe(queue, queuedMs, now);
     return queuedMs;
   }
