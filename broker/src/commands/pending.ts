@@ -101,7 +101,7 @@ export class PendingCommands {
       this.#clock.now() - pending.since,
       pending.alone,
     );
-    if (queuedMs != null) this.#options.onQueued?.(queuedMs);
+    if (queuedMs !== undefined) this.#options.onQueued?.(queuedMs);
     this.#settle(result.id, { kind: "result", result });
     return true;
   }

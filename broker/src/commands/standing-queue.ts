@@ -71,18 +71,17 @@ export class StandingQueues {
     return this.#devices.size;
   }
 
-  /** True while the device's commands stand in a queue (see the class). */
+  /** True while the device's commands stand in a queue (see the class); never when off. */
   standing(deviceId: string): boolean {
-    return this.#devices.get(deviceId)?.standing ?? false;
+    return this.enabled && (this.#devices.get(deviceId)?.standing ?? false);
   }
 
   /**
    * A result came back `waitedMs` after the command was sent (`alone`: its device had no
    * other command pending then); returns its queueing time (ms, beyond the device's
-   * quickest answer), or null when off.
+   * quickest answer). Measured with the rule off too: it shows what a target would act on.
    */
-  answered(deviceId: string, waitedMs: number, alone = false): number | null {
-    if (!this.enabled) return null;
+  answered(deviceId: string, waitedMs: number, alone = false): number {
     const now = this.#options.clock.now();
     const queue = this.#devices.touch(deviceId, () => ({
       bestNow: waitedMs,
@@ -107,7 +106,6 @@ export class StandingQueues {
 
   /** A command got no result within its timeout: it queued at least that long. */
   timedOut(deviceId: string): void {
-    if (!this.enabled) return;
     const queue = this.#devices.get(deviceId);
     if (queue) this.#observe(queue, Number.POSITIVE_INFINITY, this.#options.clock.now());
   }
