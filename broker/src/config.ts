@@ -53,6 +53,8 @@ export interface BrokerConfig {
   maxCommandsInFlight: number;
   /** Admission control: shed commands while the event loop lags more than this (ms); 0 = off. */
   maxEventLoopLagMs: number;
+  /** Admission control per device: refuse while its commands queue beyond this (ms) for an interval; 0 = off. */
+  commandQueueTargetMs: number;
 }
 
 export type CliCommand =
@@ -149,6 +151,7 @@ const schema = z.object({
   forwarderMaxBytes: wholeNumber(MAX_EVENT_BYTES, 4 * 1024 ** 3),
   maxCommandsInFlight: wholeNumber(1, 1_000_000),
   maxEventLoopLagMs: wholeNumber(0, 60_000),
+  commandQueueTargetMs: wholeNumber(0, 60_000),
 });
 
 const BY_KEY = new Map<string, Setting>(SETTINGS.map((setting) => [setting.key, setting]));

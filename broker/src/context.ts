@@ -11,8 +11,10 @@ import type { BrokerMetrics } from "./metrics.js";
 export interface BrokerLimits {
   /** Commands waiting for a result, all devices (→ 429). */
   maxPendingCommands: number;
-  /** Commands waiting for a result, one device (→ 429). */
+  /** Commands waiting for a result, one device (→ 429): the hard cap behind COMMAND_QUEUE_TARGET_MS. */
   maxPendingPerDevice: number;
+  /** How long a device's commands must all have queued above COMMAND_QUEUE_TARGET_MS before it sheds. */
+  commandQueueIntervalMs: number;
   /** Unexpired queued commands of one device (→ 429). */
   maxQueuedPerDevice: number;
   /** Messages kept for one offline session (in-memory persistence); the oldest is dropped beyond it. */

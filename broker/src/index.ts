@@ -7,6 +7,7 @@ import { PendingCommands } from "./commands/pending.js";
 import { QueuedCommandExpiry } from "./commands/queued-expiry.js";
 import { OFFLINE_TOPIC, subscribeResultBus } from "./commands/result-bus.js";
 import { CommandRouter } from "./commands/router.js";
+import { StandingQueues } from "./commands/standing-queue.js";
 import type { BrokerContext, EventSink } from "./context.js";
 import { DesiredDelivery } from "./desired/desired-delivery.js";
 import { desiredMetrics } from "./desired/desired-metrics.js";
@@ -99,12 +100,18 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       : undefined;
   if (roster) ctx.events = roster;
 
-  const pending = new PendingCommands(
-    clock,
-    settings.maxPendingCommands,
-    settings.maxPendingPerDevice,
-    (size) => metrics.pendingCommands.set(size),
-  );
+  const pending = new PendingCommands(clock, {
+    maxGlobal: settings.maxPendingCommands,
+    maxPerDevice: settings.maxPendingPerDevice,
+    onChange: (size) => metrics.pendingCommands.set(size),
+    queues: new StandingQueues({
+      targetMs: settings.commandQueueTargetMs,
+      intervalMs: settings.commandQueueIntervalMs,
+      maxDevices: settings.maxTrackedDevices,
+      clock,
+    }),
+    onQueued: (queuedMs) => metrics.commandQueueing.observe(queuedMs / 1000),
+  });
   let aedes: Aedes | undefined;
   let shuttingDown = false;
   const connections = new DeviceConnections(ctx, (deviceId) => {
@@ -205,7 +212,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     tlsKeyFile: settings.httpTlsKeyFile,
     front: createShedding(commandAdmission, metrics, {
       brokerApiToken: settings.brokerApiToken,
-      full: (deviceId) => !pending.hasRoom(deviceId),
+      refusal: (deviceId) => pending.refusal(deviceId),
     }),
   });
   const reaper = new SessionReaper(ctx, persistence);

@@ -63,6 +63,8 @@ export interface BrokerMetrics {
   commandsInFlight: Gauge;
   /** Commands refused 503 overloaded by the admission control, by reason (`in_flight`, `event_loop_lag`). */
   commandsShed: Counter<"reason">;
+  commandQueueing: Histogram;
+  commandsQueueRefused: Counter;
   /** Time in the broker of each command request (listener to response end), by answer class (issue 17). */
   commandSeconds: Histogram<"answer">;
 }
@@ -230,6 +232,17 @@ export function createBrokerMetrics(): BrokerMetrics {
       help: "Time in the broker of each POST …/commands, from Node's request listener to the response's end, by answer (ok: 2xx; refused: 429/503; failed: the rest)",
       labelNames: ["answer"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    commandQueueing: new Histogram({
+      name: "tether_command_queue_seconds",
+      help: "Queueing time of each answered command: its wait for the result beyond its device's quickest answer of the last 10-20 s (COMMAND_QUEUE_TARGET_MS bounds it)",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    commandsQueueRefused: new Counter({
+      name: "tether_commands_queue_refused_total",
+      help: "Commands refused 429 rate_limited because their device's commands stood in a queue beyond COMMAND_QUEUE_TARGET_MS for an interval",
       registers,
     }),
     commandsShed: new Counter({

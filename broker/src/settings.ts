@@ -1,4 +1,5 @@
 import { BROKER_CONFIG } from "../../protocol/src/index.js";
+import { STANDING_QUEUE_DEFAULTS } from "./commands/standing-queue.js";
 import type { BrokerConfig } from "./config.js";
 import type { BrokerLimits, BrokerSettings } from "./context.js";
 import { DEFAULT_MAX_DESIRED_BYTES } from "./desired/desired-store.js";
@@ -31,6 +32,7 @@ const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLi
   deviceFloodCooldownSeconds: 30,
   allowPlainMqtt: false,
   ...ADMISSION_DEFAULTS,
+  ...STANDING_QUEUE_DEFAULTS,
   authFailuresPerSecond: 0.1,
   maxTrackedAddresses: 100_000,
   maxTrackedDevices: 100_000,

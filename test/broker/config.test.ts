@@ -1,5 +1,6 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
+import { STANDING_QUEUE_DEFAULTS } from "../../broker/src/commands/standing-queue.js";
 import { bindHostError } from "../../broker/src/config/host.js";
 import { ConfigError, loadConfig } from "../../broker/src/config.js";
 import { ADMISSION_DEFAULTS } from "../../broker/src/limits/command-admission.js";
@@ -53,6 +54,7 @@ describe("loadConfig", () => {
       forwarderMaxBytes: 32 * 1024 * 1024,
       maxCommandsInFlight: ADMISSION_DEFAULTS.maxCommandsInFlight,
       maxEventLoopLagMs: ADMISSION_DEFAULTS.maxEventLoopLagMs,
+      commandQueueTargetMs: STANDING_QUEUE_DEFAULTS.commandQueueTargetMs,
     });
   });
 
@@ -72,6 +74,7 @@ describe("loadConfig", () => {
       LOG_LEVEL: "debug",
       MEMORY_LOG_INTERVAL_SECONDS: "0",
       HEAP_SNAPSHOT_DIR: "/tmp/snapshots",
+      COMMAND_QUEUE_TARGET_MS: "0",
     });
     expect(config).toMatchObject({
       mqttPort: 0,
@@ -88,6 +91,7 @@ describe("loadConfig", () => {
       logLevel: "debug",
       memoryLogIntervalSeconds: 0,
       heapSnapshotDir: "/tmp/snapshots",
+      commandQueueTargetMs: 0,
     });
   });
 

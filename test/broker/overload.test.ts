@@ -1,6 +1,6 @@
 import type { MqttClient } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
-import type { RunningBroker } from "../../broker/src/index.js";
+import { ManualClock, type RunningBroker } from "../../broker/src/index.js";
 import { bearer, RETRY_AFTER_HEADER } from "../../protocol/src/index.js";
 import {
   API_TOKEN,
@@ -52,7 +52,11 @@ function holdingRouter(client: MqttClient, id: string) {
   return {
     held,
     answerAll() {
-      for (const { id: commandId } of held.splice(0)) {
+      this.answer(held.length);
+    },
+    /** Answers the `count` oldest commands held. */
+    answer(count: number) {
+      for (const { id: commandId } of held.splice(0, count)) {
         client.publish(`devices/${id}/results`, JSON.stringify({ id: commandId, ok: true, result: "done" }), {
           qos: 1,
         });
@@ -70,6 +74,12 @@ function starveEventLoop(busyMs: number, everyMs: number): () => void {
     }
   }, everyMs);
   return () => clearInterval(timer);
+}
+
+/** `tether_commands_queue_refused_total` of one broker. */
+async function queueRefusedTotal(broker: RunningBroker): Promise<number> {
+  const metric = await broker.metrics.commandsQueueRefused.get();
+  return metric.values[0]?.value ?? 0;
 }
 
 /** `tether_commands_shed_total{reason}` of one broker. */
@@ -142,6 +152,61 @@ describe("admission control: overload sheds, it never collapses", () => {
         stop();
       }
       await waitFor(async () => (await command(broker.httpUrl, id)).status === 200, 10_000, "service again");
+    },
+    SLOW_MACHINE_MS,
+  );
+
+  it(
+    "refuses commands to a device whose commands stand in a queue beyond COMMAND_QUEUE_TARGET_MS, at once with 429 and Retry-After, while the admitted ones succeed",
+    async () => {
+      // Time of the queueing rule is the broker's injected clock: moved by the test, never slept.
+      const clock = new ManualClock(Date.now());
+      const broker = await startTestBroker({ clock, commandQueueTargetMs: 5, commandQueueIntervalMs: 100 });
+      const id = deviceId();
+      const router = holdingRouter(await connectDevice(broker, id), id);
+      const held = (n: number) => waitFor(() => router.held.length === n, 10_000, `the router to hold ${n}`);
+      const slow = { name: "slow", timeoutMs: 30_000 };
+
+      // Its quickest answer: at once.
+      const first = command(broker.httpUrl, id, slow);
+      await held(1);
+      router.answer(1);
+      expect((await first).status).toBe(200);
+
+      // Five at once: the first to arrive queues behind nothing; the next two are answered 100 ms
+      // and 200 ms late, so every answer queued beyond 5 ms for 100 ms.
+      const queued = Array.from({ length: 5 }, () => command(broker.httpUrl, id, slow));
+      await held(5);
+      const pendingNow = async () => (await broker.stats()).pendingCommands;
+      for (const [i, lateMs] of [50, 50, 100].entries()) {
+        clock.advance(lateMs);
+        router.answer(1);
+        await waitFor(async () => (await pendingNow()) === 4 - i, 10_000, "the broker to take the answer");
+      }
+
+      // Two still pending, far below MAX_PENDING_PER_DEVICE (16): the queue's time refuses the rest.
+      const excess = await Promise.all(Array.from({ length: 3 }, () => command(broker.httpUrl, id)));
+      for (const answer of excess) {
+        expect(answer.status).toBe(429);
+        expect(answer.retryAfter).toBe("1");
+        expect(answer.body).toEqual({ error: { code: "rate_limited", message: expect.any(String) } });
+        expect(answer.ms).toBeLessThan(2_000);
+      }
+      expect(router.held.length).toBe(2);
+      expect(await queueRefusedTotal(broker)).toBe(3);
+
+      // The admitted ones still succeed; once the queue is empty the device takes commands again,
+      // and an answer within the target ends the standing queue (two at once are admitted).
+      router.answerAll();
+      for (const answer of await Promise.all(queued)) expect(answer.status).toBe(200);
+      const next = command(broker.httpUrl, id, slow);
+      await held(1);
+      router.answer(1);
+      expect((await next).status).toBe(200);
+      const two = [command(broker.httpUrl, id, slow), command(broker.httpUrl, id, slow)];
+      await held(2);
+      router.answerAll();
+      for (const answer of await Promise.all(two)) expect(answer.status).toBe(200);
     },
     SLOW_MACHINE_MS,
   );

@@ -62,7 +62,7 @@ function setup() {
   const persistence = {
     subscriptionsByTopic: async (topic: string) => [{ clientId: DEVICE, topic, qos: 1 }],
   } as unknown as SessionPersistence;
-  const pending = new PendingCommands(clock, 100, 16, () => {});
+  const pending = new PendingCommands(clock, { maxGlobal: 100, maxPerDevice: 16, onChange: () => {} });
   const router = new CommandRouter(ctx, aedes, persistence, pending);
   /** What the results subscriber does when the bus brings a result. */
   const busDelivers = (result: CommandResult) => {

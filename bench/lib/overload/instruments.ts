@@ -13,10 +13,15 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
-/** Cumulative counts of `tether_command_http_seconds` by answer class and bucket bound (s). */
+/**
+ * Cumulative counts of `tether_command_http_seconds` by answer class and bucket bound (s); the
+ * commands' queueing time (`tether_command_queue_seconds`) under "queue", and the count of
+ * `tether_commands_queue_refused_total` as one bucket under "queue_refused".
+ */
 export type BrokerHistogram = Map<string, Array<{ le: number; count: number }>>;
 
-const BUCKET = /^tether_command_http_seconds_bucket\{(.*)\} (\d+)/;
+const BUCKET = /^tether_command_(http|queue)_seconds_bucket\{(.*)\} (\d+)/;
+const QUEUE_REFUSED = /^tether_commands_queue_refused_total (\d+)/;
 
 /** The broker's own time per command request (histogram), scraped from its /metrics. */
 export async function scrapeCommandSeconds(httpPort: number): Promise<BrokerHistogram> {
@@ -25,10 +30,13 @@ export async function scrapeCommandSeconds(httpPort: number): Promise<BrokerHist
   });
   const histogram: BrokerHistogram = new Map();
   for (const line of (await response.text()).split("\n")) {
+    const refused = QUEUE_REFUSED.exec(line);
+    if (refused)
+      histogram.set("queue_refused", [{ le: Number.POSITIVE_INFINITY, count: Number(refused[1]) }]);
     const match = BUCKET.exec(line);
     if (!match) continue;
-    const [, labels = "", count = "0"] = match;
-    const answer = /answer="([a-z]+)"/.exec(labels)?.[1] ?? "";
+    const [, kind, labels = "", count = "0"] = match;
+    const answer = kind === "queue" ? "queue" : (/answer="([a-z]+)"/.exec(labels)?.[1] ?? "");
     const le = /le="([^"]+)"/.exec(labels)?.[1] ?? "";
     const buckets = histogram.get(answer) ?? [];
     buckets.push({ le: le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), count: Number(count) });
@@ -41,12 +49,26 @@ export async function scrapeCommandSeconds(httpPort: number): Promise<BrokerHist
  * The p99 bucket bound (ms) of one answer class between two scrapes: the broker's own time,
  * listener to response end, of 99 % of them was at most this. null when there were none.
  */
-export function p99Between(before: BrokerHistogram, after: BrokerHistogram, answer: string): number | null {
-  const now = after.get(answer) ?? [];
-  const then = new Map((before.get(answer) ?? []).map((b) => [b.le, b.count]));
-  const deltas = now.map((b) => ({ le: b.le, count: b.count - (then.get(b.le) ?? 0) }));
+export function p99Between(
+  before: BrokerHistogram,
+  after: BrokerHistogram,
+  answer: string,
+  quantile = 0.99,
+): number | null {
+  const deltas = countsBetween(before, after, answer);
   const total = deltas.at(-1)?.count ?? 0;
   if (total === 0) return null;
-  const bucket = deltas.find((b) => b.count >= 0.99 * total);
+  const bucket = deltas.find((b) => b.count >= quantile * total);
   return bucket ? bucket.le * 1000 : null;
+}
+
+/** How many were counted between two scrapes (a histogram's total, or a counter). */
+export function countBetween(before: BrokerHistogram, after: BrokerHistogram, answer: string): number {
+  return countsBetween(before, after, answer).at(-1)?.count ?? 0;
+}
+
+function countsBetween(before: BrokerHistogram, after: BrokerHistogram, answer: string) {
+  const now = after.get(answer) ?? [];
+  const then = new Map((before.get(answer) ?? []).map((b) => [b.le, b.count]));
+  return now.map((b) => ({ le: b.le, count: b.count - (then.get(b.le) ?? 0) }));
 }

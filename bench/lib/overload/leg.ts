@@ -4,7 +4,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { BENCH_API_TOKEN } from "../ipc.js";
 import { startNodePeer } from "../peers/peers.js";
-import { cpuSeconds, p99Between, scrapeCommandSeconds } from "./instruments.js";
+import { countBetween, cpuSeconds, p99Between, scrapeCommandSeconds } from "./instruments.js";
 import { type OpenLoopTarget, openLoop, type Sample } from "./open-loop.js";
 import { postRequest, RawHttpPool } from "./raw-http.js";
 
@@ -52,6 +52,11 @@ export interface RateRun {
   /** The broker's own time (listener → response end), p99 bucket bound (ms), of the 200s and of the refusals. */
   brokerOkP99: number | null;
   brokerRefusedP99: number | null;
+  /** The answered commands' queueing time (tether_command_queue_seconds), p50 and p99 bucket bounds (ms). */
+  queueP50: number | null;
+  queueP99: number | null;
+  /** 429s of the standing-queue rule (tether_commands_queue_refused_total). */
+  queueRefused: number;
   /** CPU used during the burst, in cores (1 = one core busy all the time): broker, routers, generator. */
   cpu: { broker: number; routers: number; generator: number };
   /** The generator's own event-loop delay during the burst and the answers (ms): it reads answers this late. */
@@ -185,8 +190,9 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
     ...(o.compare
       ? [
           {
+            // Only the fixed per-device pending bound (16) is left: the broker before issue 17.
             label: "no admission control",
-            settings: { maxEventLoopLagMs: 0, maxCommandsInFlight: 1_000_000 },
+            settings: { maxEventLoopLagMs: 0, maxCommandsInFlight: 1_000_000, commandQueueTargetMs: 0 },
           },
         ]
       : []),
@@ -206,7 +212,7 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
         const run = await runRate(system, o, factor);
         config.runs.push(run);
         log(
-          `  ${config.label}, ${factor}× = ${run.offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed}, 429 ${run.limited}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, slowest refusal ${Math.round(run.maxRefusalMs)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms, pool wait p99 ${run.poolWaitP99?.toFixed(1)} ms, opened ${run.connectionsOpened} (slowest ${Math.round(run.slowestConnectMs)} ms, ${run.slowConnects} ≥ 1 s), broker p99 ok ≤ ${run.brokerOkP99} ms refused ≤ ${run.brokerRefusedP99} ms, cpu broker ${run.cpu.broker.toFixed(2)} routers ${run.cpu.routers.toFixed(2)} generator ${run.cpu.generator.toFixed(2)}, generator lag p99 ${run.generatorLagP99.toFixed(0)} max ${run.generatorLagMax.toFixed(0)} ms, slowest 1 %: late ${run.slowest.late.toFixed(0)} waited ${run.slowest.waited.toFixed(0)} rest ${run.slowest.rest.toFixed(0)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
+          `  ${config.label}, ${factor}× = ${run.offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed}, 429 ${run.limited}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, slowest refusal ${Math.round(run.maxRefusalMs)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms, pool wait p99 ${run.poolWaitP99?.toFixed(1)} ms, opened ${run.connectionsOpened} (slowest ${Math.round(run.slowestConnectMs)} ms, ${run.slowConnects} ≥ 1 s), broker p99 ok ≤ ${run.brokerOkP99} ms refused ≤ ${run.brokerRefusedP99} ms, queueing p50 ≤ ${run.queueP50} p99 ≤ ${run.queueP99} ms (${run.queueRefused} refused for it), cpu broker ${run.cpu.broker.toFixed(2)} routers ${run.cpu.routers.toFixed(2)} generator ${run.cpu.generator.toFixed(2)}, generator lag p99 ${run.generatorLagP99.toFixed(0)} max ${run.generatorLagMax.toFixed(0)} ms, slowest 1 %: late ${run.slowest.late.toFixed(0)} waited ${run.slowest.waited.toFixed(0)} rest ${run.slowest.rest.toFixed(0)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
         );
       }
     }
@@ -313,6 +319,9 @@ async function runRate(system: System, o: OverloadOptions, factor: number): Prom
     slowConnects: pool.slowConnects,
     brokerOkP99: p99Between(histogramBefore, histogramAfter, "ok"),
     brokerRefusedP99: p99Between(histogramBefore, histogramAfter, "refused"),
+    queueP50: p99Between(histogramBefore, histogramAfter, "queue", 0.5),
+    queueP99: p99Between(histogramBefore, histogramAfter, "queue"),
+    queueRefused: countBetween(histogramBefore, histogramAfter, "queue_refused"),
     cpu,
     generatorLagP99: lag.percentile(99) / 1e6,
     generatorLagMax: lag.max / 1e6,

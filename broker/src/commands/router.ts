@@ -12,7 +12,7 @@ import {
 import type { BrokerContext } from "../context.js";
 import type { SessionPersistence } from "../sessions/persistence.js";
 import { EndedWaits } from "./ended-waits.js";
-import type { PendingCommands } from "./pending.js";
+import { PENDING_REFUSALS, type PendingCommands } from "./pending.js";
 import { takeQueuedResult } from "./queued-outcome.js";
 import { ResultHandoff } from "./result-handoff.js";
 
@@ -115,11 +115,13 @@ export class CommandRouter {
       if (!queue) return this.#offline(id, "device is offline");
       return this.#enqueue(command, deviceId, now);
     }
-    if (!this.#pending.hasRoom(deviceId)) {
+    const refusal = this.#pending.refusal(deviceId);
+    if (refusal) {
       metrics.commands.inc({ outcome: "rate_limited" });
+      if (refusal === "standing_queue") metrics.commandsQueueRefused.inc();
       return {
         status: 429,
-        body: errorBody(ErrorCode.RateLimited, "too many commands waiting for a result", id),
+        body: errorBody(ErrorCode.RateLimited, PENDING_REFUSALS[refusal], id),
         retryAfterSeconds: PENDING_RETRY_AFTER_SECONDS,
       };
     }

@@ -1,4 +1,5 @@
 import { BROKER_CONFIG } from "../../../protocol/src/index.js";
+import { STANDING_QUEUE_DEFAULTS } from "../commands/standing-queue.js";
 import { ADMISSION_DEFAULTS } from "../limits/command-admission.js";
 
 /** Keys of BrokerConfig, each settable by one env variable and one flag. */
@@ -36,7 +37,8 @@ export type BrokerConfigKey =
   | "stateDir"
   | "forwarderMaxBytes"
   | "maxCommandsInFlight"
-  | "maxEventLoopLagMs";
+  | "maxEventLoopLagMs"
+  | "commandQueueTargetMs";
 
 export interface Setting {
   key: BrokerConfigKey;
@@ -293,6 +295,13 @@ export const SETTINGS: readonly Setting[] = [
     flag: "max-event-loop-lag-ms",
     default: String(ADMISSION_DEFAULTS.maxEventLoopLagMs),
     help: "While the event loop's lag (tether_event_loop_lag_seconds, the time a request waits to be read) is above this, commands are answered 503 overloaded with Retry-After at once (reason event_loop_lag); 0 = off",
+  },
+  {
+    key: "commandQueueTargetMs",
+    env: "COMMAND_QUEUE_TARGET_MS",
+    flag: "command-queue-target-ms",
+    default: String(STANDING_QUEUE_DEFAULTS.commandQueueTargetMs),
+    help: "Per device: once every answer of a device has queued longer than this (its wait beyond its quickest answer) for 100 ms, further commands to it are answered 429 rate_limited with Retry-After at once while it has one pending, until an answer comes back within it (tether_commands_queue_refused_total); 0 = off",
   },
 ];
 

@@ -69,7 +69,7 @@ const sendCommand = (middleware: MiddlewareHandler[]) =>
       413: errorAnswer("Body above MAX_PAYLOAD_BYTES (`payload_too_large`)"),
       415: errorAnswer("Content-Type is not application/json (`invalid_request`)"),
       429: retryAnswer(
-        "Too many commands waiting for this device or in the pending table, or too many queued for it (`rate_limited`)",
+        "Too many commands waiting for this device or in the pending table, its commands queueing beyond COMMAND_QUEUE_TARGET_MS, or too many queued for it (`rate_limited`)",
       ),
       503: retryAnswer(
         "Shed by admission control: MAX_COMMANDS_IN_FLIGHT reached or the event loop lags above MAX_EVENT_LOOP_LAG_MS (`overloaded`)",

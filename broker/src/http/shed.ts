@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCode, errorBody, RETRY_AFTER_HEADER, timingSafeEqual } from "../../../protocol/src/index.js";
+import { PENDING_REFUSALS, type PendingRefusal } from "../commands/pending.js";
 import type { CommandAdmission, ShedReason } from "../limits/command-admission.js";
 import type { BrokerMetrics } from "../metrics.js";
 
@@ -14,17 +15,21 @@ const PLAIN_DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** `Retry-After` of the per-device 429 (as the router's: a pending slot frees within a command's timeout). */
 const PENDING_RETRY_AFTER_SECONDS = 1;
 
-/** The per-device pending bound, checked in front of Hono (see createShedding). */
+/** The per-device bounds, checked in front of Hono (see createShedding). */
 export interface DeviceBound {
   /** BROKER_API_TOKEN: the 429 tells about one device, so only a caller with the token hears it. */
   brokerApiToken: string;
-  /** True when the device has no room for another pending command (PendingCommands.hasRoom). */
-  full: (deviceId: string) => boolean;
+  /** Why the device takes no command now, or null (PendingCommands.refusal). */
+  refusal: (deviceId: string) => PendingRefusal | null;
 }
 
-const PENDING_FULL = Buffer.from(
-  JSON.stringify(errorBody(ErrorCode.RateLimited, "too many commands waiting for a result")),
-);
+/** The whole 429 answer of each per-device refusal, built once. */
+const DEVICE_ANSWERS = Object.fromEntries(
+  Object.entries(PENDING_REFUSALS).map(([refusal, message]) => [
+    refusal,
+    Buffer.from(JSON.stringify(errorBody(ErrorCode.RateLimited, message))),
+  ]),
+) as Record<PendingRefusal, Buffer>;
 
 const MESSAGES: Record<ShedReason, string> = {
   in_flight: "too many commands in flight on this broker; retry later",
@@ -60,8 +65,9 @@ function refuse(response: ServerResponse, status: 429 | 503, body: Buffer, retry
  * its connection closes. Before the bearer token: a stranger learns only that the
  * broker is busy.
  *
- * The per-device pending bound (MAX_PENDING_PER_DEVICE) is checked here too, for a
- * caller with the right token: past the knee most refusals are these 429s, and
+ * The per-device bounds (MAX_PENDING_PER_DEVICE, and COMMAND_QUEUE_TARGET_MS's standing
+ * queue) are checked here too, for a caller with the right token: past the knee most
+ * refusals are these 429s, and
  * answered by the router each cost a whole trip through Hono, the body's parse and
  * the device store (the bench: 2× the knee, 44 % of requests). The router checks the
  * bound again, so this check only answers earlier what the router would answer.
@@ -81,14 +87,11 @@ export function createShedding(admission: CommandAdmission, metrics: BrokerMetri
       metrics.commandSeconds.observe({ answer }, (performance.now() - arrived) / 1000);
     });
     const deviceId = path[1] ?? "";
-    if (
-      device &&
-      PLAIN_DEVICE_ID.test(deviceId) &&
-      device.full(deviceId) &&
-      timingSafeEqual(request.headers.authorization ?? "", expected)
-    ) {
+    const refusal = device && PLAIN_DEVICE_ID.test(deviceId) ? device.refusal(deviceId) : null;
+    if (refusal && timingSafeEqual(request.headers.authorization ?? "", expected)) {
       metrics.commands.inc({ outcome: "rate_limited" });
-      refuse(response, 429, PENDING_FULL, PENDING_RETRY_AFTER_SECONDS);
+      if (refusal === "standing_queue") metrics.commandsQueueRefused.inc();
+      refuse(response, 429, DEVICE_ANSWERS[refusal], PENDING_RETRY_AFTER_SECONDS);
       return true;
     }
     const decision = admission.admit();
