@@ -97,6 +97,8 @@ export type RefusalReason =
   | "bad_password"
   | "revoked"
   | "flood_cooldown"
+  /** The client closed its socket before its CONNECT was accepted (a timed-out attempt): no takeover. */
+  | "connect_abandoned"
   // admission (before CONNECT)
   | "max_connections"
   | "unauthenticated_per_address"

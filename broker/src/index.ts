@@ -32,6 +32,7 @@ import { createAuthenticate, createPreConnect } from "./mqtt/auth.js";
 import { closeAedes, publishAsync } from "./mqtt/bus.js";
 import { DeviceConnections } from "./mqtt/connections.js";
 import { watchClientErrors } from "./mqtt/errors.js";
+import { routeExactTopics } from "./mqtt/exact-topics.js";
 import { createPublished } from "./mqtt/ingest.js";
 import { OwnedClients } from "./mqtt/owned-clients.js";
 import { createPublishGate } from "./mqtt/publish-gate.js";
@@ -137,6 +138,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     published: createPublished(ctx),
   });
   const broker = aedes;
+  // Memory mode: routers' exact-topic subscriptions in one Map, not mqemitter's trie (issue 14).
+  if (!redisParts && !routeExactTopics(Reflect.get(broker, "mq"))) {
+    logger.error("exact-topic routing not installed: Aedes's mq is not the mqemitter expected");
+  }
   watchClientErrors(ctx, broker, connections, admission);
 
   const owned = new OwnedClients(broker, connections, settings.maxKeepaliveSeconds * 1500 + 1);

@@ -82,6 +82,12 @@ export class Revocations {
   /** Checks this node's connected devices against the revocation set (every revocationCheckMs). */
   async check(): Promise<void> {
     try {
+      const { store } = this.#ctx;
+      if (store.revokedIds) {
+        // Memory mode: the revoked list (an operator's, small) is looked up, not every client.
+        for (const deviceId of store.revokedIds()) await this.#enforce(deviceId, "redis");
+        return;
+      }
       const ids = [...this.#deps.localClients()].map((client) => client.id);
       if (ids.length === 0) return;
       for (const deviceId of await this.#ctx.store.revokedAmong(ids)) await this.#enforce(deviceId, "redis");

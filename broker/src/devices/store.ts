@@ -86,6 +86,20 @@ export interface DeviceStore {
   /** Up to `limit` queued commands (of any device) whose expiresAt is at or before `cutoff`. */
   expiredQueued(cutoff: number, limit: number): Promise<QueuedRef[]>;
   isRevoked(deviceId: string): Promise<boolean>;
+  /**
+   * Synchronous `isRevoked` and `connect` for a store that answers without I/O (memory mode),
+   * so the CONNECT hot path costs no promise (issue 14); absent where the answer needs I/O
+   * (Redis), and callers then use the async methods. `connectNow` returns whether the
+   * record it replaced was online (a takeover).
+   */
+  isRevokedNow?(deviceId: string): boolean;
+  connectNow?(deviceId: string, info: ConnectInfo): boolean;
+  /**
+   * Every revoked id (API and REVOKED_DEVICES), where the list is local (memory mode): the
+   * periodic revocation check looks these up among the connected clients instead of
+   * scanning every client (an O(clients) walk every 2 s: issue 14's CPU profile).
+   */
+  revokedIds?(): string[];
   /** Revokes a device (memory: this node; Redis: the shared set, every node). */
   revoke(deviceId: string): Promise<void>;
   /** Lifts a revocation made with `revoke` (REVOKED_DEVICES stays revoked: see `isConfiguredRevoked`). */
@@ -137,20 +151,38 @@ export class MemoryDeviceStore implements DeviceStore {
   async connect(deviceId: string, info: ConnectInfo): Promise<DeviceRecord | null> {
     const existing = this.#devices.get(deviceId);
     const previous = existing ? toRecord(existing) : null;
+    this.connectNow(deviceId, info);
+    return previous;
+  }
+
+  connectNow(deviceId: string, info: ConnectInfo): boolean {
+    const existing = this.#devices.get(deviceId);
     this.#offline.delete(deviceId);
     if (existing?.persistent) this.#persistent--;
     if (info.persistent) this.#persistent++;
-    this.#devices.set(deviceId, {
-      online: true,
-      connId: info.connId,
-      nodeId: info.nodeId,
-      since: info.now,
-      lastSeen: info.now,
-      persistent: info.persistent,
-      state: existing?.state ?? null,
-      queued: existing?.queued ?? null,
-    });
-    return previous;
+    if (!existing) {
+      this.#devices.set(deviceId, {
+        online: true,
+        connId: info.connId,
+        nodeId: info.nodeId,
+        since: info.now,
+        lastSeen: info.now,
+        persistent: info.persistent,
+        state: null,
+        queued: null,
+      });
+      return false;
+    }
+    // Updated in place: a reconnecting fleet leaves no garbage entry per CONNECT (records
+    // leave the store only as copies, `toRecord`).
+    const wasOnline = existing.online;
+    existing.online = true;
+    existing.connId = info.connId;
+    existing.nodeId = info.nodeId;
+    existing.since = info.now;
+    existing.lastSeen = info.now;
+    existing.persistent = info.persistent;
+    return wasOnline;
   }
 
   async disconnect(deviceId: string, owner: ConnectionOwner, now: number): Promise<boolean> {
@@ -259,7 +291,15 @@ export class MemoryDeviceStore implements DeviceStore {
   }
 
   async isRevoked(deviceId: string): Promise<boolean> {
+    return this.isRevokedNow(deviceId);
+  }
+
+  isRevokedNow(deviceId: string): boolean {
     return this.#revoked.has(deviceId) || this.#configuredRevoked.has(deviceId);
+  }
+
+  revokedIds(): string[] {
+    return [...this.#revoked, ...this.#configuredRevoked];
   }
 
   async revoke(deviceId: string): Promise<void> {

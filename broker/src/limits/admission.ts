@@ -112,13 +112,18 @@ export class ConnectionAdmission {
     state.unauthenticated++;
     this.#open++;
     (socket as AdmittedSocket)[PENDING] = key;
-    socket.once("close", this.#onClose);
+    // `on`, not `once`: a socket closes once, and `once` would wrap the shared listener in a
+    // closure per socket (issue 14: per-connection memory).
+    socket.on("close", this.#onClose);
     return null;
   }
 
   /** True while the connection's address is refused (a CONNECT already on its way is refused too). */
   coolingDown(connection: object): boolean {
-    const state = this.#addresses.get(addressKey(remoteAddressOf(connection)));
+    // Until it authenticates, an admitted socket carries its address key: no second parse.
+    const pending: unknown = Reflect.get(connection, PENDING);
+    const key = typeof pending === "string" ? pending : addressKey(remoteAddressOf(connection));
+    const state = this.#addresses.get(key);
     return state !== undefined && state.cooldownUntil > this.#now();
   }
 

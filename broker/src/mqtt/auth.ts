@@ -60,6 +60,17 @@ export function createPreConnect(ctx: BrokerContext) {
   };
 }
 
+/** The client closed its socket (FIN read, or destroyed), or Aedes already closed the client. */
+function gaveUp(client: Client): boolean {
+  const conn: unknown = client.conn;
+  return (
+    client.closed ||
+    (typeof conn === "object" &&
+      conn !== null &&
+      (Reflect.get(conn, "destroyed") === true || Reflect.get(conn, "readableEnded") === true))
+  );
+}
+
 function remoteOf(client: Client): string | undefined {
   const address: unknown = client.conn ? Reflect.get(client.conn, "remoteAddress") : undefined;
   return typeof address === "string" ? address : undefined;
@@ -110,40 +121,102 @@ export function createAuthenticate(
   ): void {
     // The credentials are in hand: the parser need not keep the CONNECT any longer.
     forgetConnectPacket(client);
-    check(client, username, password).then(
-      (refusal) => callback(refusal, refusal === null),
-      (error: unknown) => {
-        ctx.logger.error({ err: error, clientId: clip(client.id) }, "authentication failed");
-        callback(authError(SERVER_UNAVAILABLE, "server unavailable"), false);
-      },
+    const secret = checkCredentials(client, username, password);
+    if (typeof secret !== "string") {
+      callback(secret, false);
+      return;
+    }
+    // One turn of the event loop before the decision, so that a FIN already waiting behind
+    // the CONNECT is read first (see `decide`). Memory mode needs no promise (issue 14);
+    // Redis mode asks the shared revocation set first.
+    const { store } = ctx;
+    if (store.isRevokedNow) {
+      setImmediate(decide, client, secret, null, callback);
+      return;
+    }
+    store.isRevoked(client.id).then(
+      (revoked) => setImmediate(decide, client, secret, revoked, callback),
+      (error: unknown) => failed(client, error, callback),
     );
   };
 
-  async function check(
+  /** The fleet secret the password derives from, or the refusal. */
+  function checkCredentials(
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
-  ): Promise<AuthenticateError | null> {
+  ): "current" | "previous" | AuthenticateError {
     const deviceId = client.id;
-    const remote = remoteOf(client);
-    const deny = (reason: RefusalReason, code: number) => {
-      const cooldown = COUNTED_FAILURES.has(reason) && guards.admission.failed(client.conn);
-      refuse(ctx, reason, { clientId: deviceId, remote, ...(cooldown ? { addressCooldown: true } : {}) });
-      return authError(code, reason);
-    };
-    if (guards.admission.coolingDown(client.conn)) return deny("address_cooldown", SERVER_UNAVAILABLE);
-    if (!isDeviceId(deviceId)) return deny("bad_client_id", IDENTIFIER_REJECTED);
-    if (username === undefined || username === "") return deny("missing_username", BAD_USERNAME_OR_PASSWORD);
-    if (username !== deviceId) return deny("id_mismatch", BAD_USERNAME_OR_PASSWORD);
-    const secret = matchingSecret(deviceId, password);
-    if (secret === null) return deny("bad_password", BAD_USERNAME_OR_PASSWORD);
-    if (await ctx.store.isRevoked(deviceId)) return deny("revoked", NOT_AUTHORIZED);
+    if (guards.admission.coolingDown(client.conn))
+      return deny(client, "address_cooldown", SERVER_UNAVAILABLE);
+    if (!isDeviceId(deviceId)) return deny(client, "bad_client_id", IDENTIFIER_REJECTED);
+    if (username === undefined || username === "")
+      return deny(client, "missing_username", BAD_USERNAME_OR_PASSWORD);
+    if (username !== deviceId) return deny(client, "id_mismatch", BAD_USERNAME_OR_PASSWORD);
+    return matchingSecret(deviceId, password) ?? deny(client, "bad_password", BAD_USERNAME_OR_PASSWORD);
+  }
+
+  /**
+   * The point of no return: presence is claimed, and Aedes then takes over any other
+   * connection with this id [MQTT-3.1.4-2]. A client that already gave up on this CONNECT
+   * (the SDK's connect timeout while it waited in the accept backlog or was authenticated:
+   * its FIN came with it or behind it) must not drop the router's newer, live connection.
+   * `revoked` is null where the store answers synchronously (memory mode): it is asked here,
+   * in the same turn as the claim, so no revocation lands between the two.
+   */
+  function decide(
+    client: Client,
+    secret: "current" | "previous",
+    revoked: boolean | null,
+    callback: AuthenticateCallback,
+  ): void {
+    if (gaveUp(client)) {
+      // Aedes ignores the answer for a closed client; this counts it.
+      callback(deny(client, "connect_abandoned", SERVER_UNAVAILABLE), false);
+      return;
+    }
+    // Fails closed: no answer at all counts as revoked.
+    if ((revoked ?? ctx.store.isRevokedNow?.(client.id)) !== false) {
+      callback(deny(client, "revoked", NOT_AUTHORIZED), false);
+      return;
+    }
     // "Server unavailable": the device's SDK retries with backoff, and is let in after the cool-down.
-    if (guards.publishLimiter.inCooldown(deviceId)) return deny("flood_cooldown", SERVER_UNAVAILABLE);
+    if (guards.publishLimiter.inCooldown(client.id)) {
+      callback(deny(client, "flood_cooldown", SERVER_UNAVAILABLE), false);
+      return;
+    }
     ctx.metrics.authAccepted.inc({ secret });
     guards.admission.authenticated(client.conn);
-    await connections.claim(client);
-    return null;
+    let claimed: Promise<void> | undefined;
+    try {
+      claimed = connections.claim(client);
+    } catch (error) {
+      failed(client, error, callback);
+      return;
+    }
+    if (!claimed) {
+      callback(null, true);
+      return;
+    }
+    claimed.then(
+      () => callback(null, true),
+      (error: unknown) => failed(client, error, callback),
+    );
+  }
+
+  function failed(client: Client, error: unknown, callback: AuthenticateCallback): void {
+    ctx.logger.error({ err: error, clientId: clip(client.id) }, "authentication failed");
+    callback(authError(SERVER_UNAVAILABLE, "server unavailable"), false);
+  }
+
+  function deny(client: Client, reason: RefusalReason, code: number): AuthenticateError {
+    const cooldown = COUNTED_FAILURES.has(reason) && guards.admission.failed(client.conn);
+    refuse(ctx, reason, {
+      clientId: client.id,
+      remote: remoteOf(client),
+      ...(cooldown ? { addressCooldown: true } : {}),
+    });
+    return authError(code, reason);
   }
 
   /** Which fleet secret the password derives from: the current one, the previous one, or none. */

@@ -67,27 +67,47 @@ export class DeviceConnections {
     };
   }
 
-  /** Called from `authenticate` once credentials are good; resolves when the claim is stored. */
-  async claim(client: Client): Promise<void> {
-    const { store, clock, nodeId, events, logger } = this.#ctx;
-    const deviceId = client.id;
+  /**
+   * Called from `authenticate` once credentials are good; done when the claim is stored.
+   * With a store that answers synchronously (memory mode) it returns undefined, not a
+   * promise: no microtask hop on the CONNECT hot path (issue 14).
+   */
+  claim(client: Client): Promise<void> | undefined {
+    const { store, clock, nodeId } = this.#ctx;
     const persistent = !client.clean;
     const connection = new DeviceConnection(this.#nextConnId++);
     this.#byClient.set(client, connection);
     client.conn.on("close", this.#onSocketClose);
     const now = clock.now();
-    let previous: Awaited<ReturnType<typeof store.connect>>;
-    try {
-      previous = await store.connect(deviceId, { connId: connection.connId, nodeId, persistent, now });
-    } catch (error) {
-      this.#byClient.delete(client);
-      throw error;
+    const info = { connId: connection.connId, nodeId, persistent, now };
+    if (store.connectNow) {
+      let wasOnline: boolean;
+      try {
+        wasOnline = store.connectNow(client.id, info);
+      } catch (error) {
+        this.#byClient.delete(client);
+        throw error;
+      }
+      this.#claimed(client, connection, wasOnline, now);
+      return undefined;
     }
+    return store.connect(client.id, info).then(
+      (previous) => this.#claimed(client, connection, previous?.online === true, now),
+      (error: unknown) => {
+        this.#byClient.delete(client);
+        throw error;
+      },
+    );
+  }
+
+  #claimed(client: Client, connection: DeviceConnection, wasOnline: boolean, now: number): void {
+    const { events, logger } = this.#ctx;
+    const deviceId = client.id;
     const closedMeanwhile = connection.phase === CLOSED_WHILE_CLAIMING;
     connection.phase = CLAIMED;
-    const reason: PresenceReason = previous?.online ? "takeover" : "connect";
+    const reason: PresenceReason = wasOnline ? "takeover" : "connect";
     events.push({ type: "presence", deviceId, ts: now, online: true, reason });
-    logger.info({ deviceId, reason, persistent }, "online");
+    logger.info({ deviceId, reason, persistent: !client.clean }, "online");
     // The socket may have closed while the claim was in flight.
     if (closedMeanwhile || client.conn.destroyed) this.#release(client);
   }
