@@ -48,13 +48,13 @@ const QUIET = ["test/security/broker-flood.test.ts"];
 /**
  * Two lanes side by side under `npm test` (scripts/test.sh, issue 13):
  * - the timing lane, `vitest run --project timing`, at normal priority: the TIMING files one
- *   at a time (~50 s, mostly waiting on timers);
+ *   at a time, e2e/jobs first (~50 s, mostly waiting on timers and pacing);
  * - the rest, `--project node,heap,e2e,edge,churn`, at nice 19, so it takes only the CPU the
  *   timing lane leaves: first every other file, three at a time (most wait on sockets, timers
  *   and child processes rather than compute; vitest's default on 2 cores is one at a time),
  *   the heavy ones (wrangler, Chromium, heap snapshots) first; then the two churn tests side
  *   by side, a core each.
- * Then the QUIET files, `--project quiet`, alone.
+ * Then the QUIET file, `--project quiet`, alone (~8 s with vitest's start).
  * `npm test -- <files>` is one vitest over all projects: the groups below one after the other.
  */
 export default defineConfig({

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock, systemClock } from "../../broker/src/clock.js";
+import { ManualClock, systemClock, TrackedClock } from "../../broker/src/clock.js";
 import type { BrokerOptions } from "../../broker/src/index.js";
 import { createRedisParts } from "../../broker/src/sessions/redis.js";
 import { devicePassword } from "../../protocol/src/index.js";
@@ -147,10 +147,16 @@ describe("closing the bus between nodes (mqemitter-redis)", () => {
    * certain, not a race.
    */
   it("closes with no unhandled rejection when a bus connection has already ended", async () => {
-    const parts = createRedisParts({ clock: systemClock, logger: testLogger }, REDIS_URL, prefix, 60, {
-      maxQueuedPerSession: 10,
-      onQueueOverflow: () => {},
-    });
+    const parts = createRedisParts(
+      { clock: new TrackedClock(systemClock), logger: testLogger },
+      REDIS_URL,
+      prefix,
+      60,
+      {
+        maxQueuedPerSession: 10,
+        onQueueOverflow: () => {},
+      },
+    );
     const rejections: unknown[] = [];
     const onRejection = (reason: unknown) => rejections.push(reason);
     process.on("unhandledRejection", onRejection);
