@@ -1,20 +1,22 @@
 #!/bin/sh
-# `npm test` after lint (issue 13). The whole suite runs in two lanes side by side:
+# `npm test` (issue 13). The whole suite runs in two lanes side by side:
 #
 # - the timing lane (vitest project `timing`: files asserting wall-clock deadlines and
-#   rates) at normal priority, one file at a time, its report printed when both are done;
-# - everything else (projects node, heap, e2e, edge, then churn) and the type check at the
-#   lowest priority (nice 19), reported live;
-# - then the few files whose assertions are milliseconds wide (project `quiet`), alone.
+#   rates, e2e/jobs first) at normal priority, one file at a time, its report printed when
+#   both are done;
+# - everything else (projects node, heap, e2e, edge, then churn), the lint (biome, read-only)
+#   and the type check at the lowest priority (nice 19), the tests reported live;
+# - then the file whose assertions are milliseconds wide (project `quiet`), alone.
 #
 # The timing files mostly wait on timers: alone they left a core idle for ~50 s. At nice 19
 # the rest of the suite takes only the CPU they leave, so their deadlines see about what they
 # saw alone (Linux gives a nice-0 task ~98 % of a core against nice-19 ones).
 #
 # `npm test -- <files or vitest options>` runs one vitest over every project, the three
-# groups of vitest.config.ts one after the other, as before. Both forms type-check everything,
-# always run to the end, end with one "tests: N passed, N failed, N skipped" line, and exit
-# with the first failure's status.
+# groups of vitest.config.ts one after the other, as before. Both forms lint and type-check
+# everything (printed only when they fail, after the tests), always run to the end, end with
+# one "tests: N passed, N failed, N skipped" line, and exit with the first failure's status
+# (tests, then lint, then types).
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/tether-test-XXXXXX")"
@@ -28,12 +30,16 @@ summary="${TETHER_TEST_SUMMARY:-}"
 timing_pid=""
 rest_pid=""
 typecheck_pid=""
+lint_pid=""
 stop_lanes() {
-  for pid in $rest_pid $timing_pid $typecheck_pid; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in $rest_pid $timing_pid $typecheck_pid $lint_pid; do kill -TERM "$pid" 2>/dev/null; done
 }
 trap 'rm -rf "$work"' EXIT
 trap 'stop_lanes; exit 130' INT TERM
 
+# Beside the tests, not before them (it was ~3-10 s in front): `biome check` only reads.
+nice -n 19 npm run -s lint >"$work/lint.log" 2>&1 &
+lint_pid=$!
 nice -n 19 npm run -s typecheck >"$work/typecheck.log" 2>&1 &
 typecheck_pid=$!
 
@@ -57,11 +63,14 @@ else
   echo
   echo "--- timing lane (vitest --project timing, beside the rest at normal priority) ---"
   cat "$work/timing.log"
-  # Assertions a few milliseconds wide, with nothing of ours beside them (the type check,
-  # at nice 19 too, has finished long before: ~20 s of a ~100 s run).
+  # Assertions a few milliseconds wide, with nothing of ours beside them (the lint and the
+  # type check, at nice 19 too, have finished long before: ~5 and ~20 s of the run).
   wait "$typecheck_pid"
   types=$?
   typecheck_pid=""
+  wait "$lint_pid"
+  lint=$?
+  lint_pid=""
   echo
   echo "--- quiet (vitest --project quiet, alone) ---"
   TETHER_TEST_SUMMARY="$work/quiet.json" npx vitest run --project quiet
@@ -75,13 +84,23 @@ if [ -n "$typecheck_pid" ]; then
   types=$?
   typecheck_pid=""
 fi
+if [ -n "$lint_pid" ]; then
+  wait "$lint_pid"
+  lint=$?
+  lint_pid=""
+fi
 
-# Quiet when it passes (as tsc is).
+# Quiet when they pass (as tsc is).
+if [ "$lint" -ne 0 ]; then
+  cat "$work/lint.log"
+  echo "npm run lint failed (above); the tests' result is before it."
+fi
 if [ "$types" -ne 0 ]; then
   cat "$work/typecheck.log"
   echo "npm run typecheck failed (above); the tests' result is before it."
 fi
 # One closing line over both lanes, and the merged summary where .ci/run asked for it.
 node "$root/scripts/test-summary.mjs" "$summary" "$work"/*.json || [ "$tests" -ne 0 ] || tests=1
+[ "$tests" -ne 0 ] || tests=$lint
 [ "$tests" -ne 0 ] || tests=$types
 exit "$tests"

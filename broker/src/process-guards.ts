@@ -3,9 +3,10 @@
  *
  * Node's default (`--unhandled-rejections=throw`) ends the process, and with it every router's
  * connection: the whole fleet reconnects at once. One was seen in a full test run: ioredis's
- * "Connection is closed." during test/broker/health.test.ts's Redis outage, no caller in its
- * stack; a likely source (not ours) is aedes-persistence-redis 11's `LREM`, fired without
- * awaiting it when an outgoing packet's key has expired. A fire-and-forget cleanup that failed leaves
+ * "Connection is closed." during test/broker/health.test.ts's Redis outage: mqemitter-redis's
+ * close() sending QUIT without handling it (now replaced, sessions/redis.ts closeBusHandled);
+ * aedes-persistence-redis 11 still fires some `LREM`s without awaiting them (an expired
+ * outgoing packet's key, wills). A fire-and-forget cleanup that failed leaves
  * nothing half-done that the broker relies on, so the broker logs it and keeps serving; an
  * uncaught *exception* (a throw in a callback: state unknown) still ends the process.
  * The log is bounded: at most LOG_PER_MINUTE lines a minute, then one line with the count.

@@ -42,8 +42,9 @@ describe("unhandled promise rejections", () => {
   it("leave the real broker process up and serving (one injected after it started)", async () => {
     const state = mkdtempSync(join(tmpdir(), "tether-guards-"));
     cleanups.push(() => rmSync(state, { recursive: true, force: true }));
-    // Rejects 1.5 s after the process starts: the broker is listening by then.
-    const inject = `data:text/javascript,setTimeout(() => Promise.reject(new Error("injected rejection")), 1500)`;
+    // Rejects when the test sends SIGUSR2, once the broker says it listens (a fixed delay after
+    // the start came before the broker had started on a loaded machine, and ended the process).
+    const inject = `data:text/javascript,process.on("SIGUSR2", () => { Promise.reject(new Error("injected rejection")); })`;
     const [flags, entry] = [brokerNodeArgs().slice(0, -1), brokerNodeArgs().at(-1) ?? ""];
     const child = spawn(process.execPath, [...flags, "--import", inject, entry], {
       env: {
@@ -73,12 +74,19 @@ describe("unhandled promise rejections", () => {
     child.stderr.on("data", (chunk: Buffer) => {
       out += chunk.toString();
     });
-    try {
+    /** Waits (15 s at most) until the output matches, or the process has ended. */
+    const outputMatches = async (pattern: RegExp, what: string) => {
       const deadline = Date.now() + 15_000;
-      while (!/kept running\): Error: injected rejection/.test(out) && exitCode === undefined) {
-        if (Date.now() > deadline) throw new Error(`no rejection line within 15 s: ${out}`);
+      while (!pattern.test(out) && exitCode === undefined) {
+        if (Date.now() > deadline) throw new Error(`no ${what} within 15 s: ${out}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
+    };
+    try {
+      await outputMatches(/HTTP on http:\/\/\S+/, "HTTP line");
+      expect(exitCode, out).toBeUndefined();
+      child.kill("SIGUSR2");
+      await outputMatches(/kept running\): Error: injected rejection/, "rejection line");
       expect(exitCode, out).toBeUndefined();
       const http = /HTTP on (http:\/\/\S+)/.exec(out)?.[1];
       expect(http, out).toBeDefined();

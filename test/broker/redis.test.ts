@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../broker/src/clock.js";
+import { ManualClock, systemClock, TrackedClock } from "../../broker/src/clock.js";
 import type { BrokerOptions } from "../../broker/src/index.js";
+import { createRedisParts } from "../../broker/src/sessions/redis.js";
 import { devicePassword } from "../../protocol/src/index.js";
 import {
   answerCommands,
@@ -16,6 +17,7 @@ import {
   REDIS_URL,
   startEventReceiver,
   startTestBroker,
+  testLogger,
   tryConnect,
   waitFor,
 } from "./helpers.js";
@@ -133,5 +135,52 @@ describe("scale-out on Redis", () => {
     expect(await redis.exists(`${prefix}aedes:client:${id}`)).toBe(0);
     const again = await api(second, `/v1/devices/${id}/commands`, { body: { name: "x", queue: true } });
     expect(again.status).toBe(409);
+  });
+});
+
+describe("closing the bus between nodes (mqemitter-redis)", () => {
+  /**
+   * mqemitter-redis's own close() sent QUIT without handling the promise: a QUIT on a
+   * connection that closed first rejected with ioredis's "Connection is closed." and nothing
+   * caught it (an unhandled rejection during test/broker/health.test.ts, ~1 full run in 8),
+   * and it then waited for an `end` that never came. A connection already ended makes that
+   * certain, not a race.
+   */
+  it("closes with no unhandled rejection when a bus connection has already ended", async () => {
+    const parts = createRedisParts(
+      { clock: new TrackedClock(systemClock), logger: testLogger },
+      REDIS_URL,
+      prefix,
+      60,
+      {
+        maxQueuedPerSession: 10,
+        onQueueOverflow: () => {},
+      },
+    );
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on("unhandledRejection", onRejection);
+    try {
+      await waitFor(() => parts.unreachable() === null, 5_000, "every Redis connection ready");
+      const pubConn: unknown = Reflect.get(parts.mq, "pubConn");
+      if (!(pubConn instanceof Redis)) throw new Error("mqemitter-redis has no pubConn");
+      const ended = new Promise((resolve) => pubConn.once("end", resolve));
+      pubConn.disconnect();
+      await ended;
+
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("the bus did not close within 3 s")), 3_000);
+        parts.mq.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await parts.close();
+      // An unhandled rejection is reported after the microtask queue drains.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onRejection);
+    }
   });
 });

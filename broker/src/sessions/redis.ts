@@ -125,6 +125,65 @@ function watchReadiness(connections: Record<string, Redis>, now: () => number) {
   };
 }
 
+/** How long a bus connection gets to answer QUIT and close before it is cut. */
+const BUS_QUIT_MS = 2_000;
+
+/**
+ * Replaces mqemitter-redis's close(), which Aedes calls at shutdown: it sends QUIT on both
+ * connections without handling the promise, and waits for each to emit `end`. A QUIT that
+ * fails (the connection closes before the reply, as after test/broker/health.test.ts's Redis
+ * outage about one full run in eight; or it had already ended) was an unhandled rejection,
+ * ioredis's "Connection is closed.", with mqemitter-redis's close() as its only caller; and
+ * on an already ended connection `end` never came, so the close never finished. This one
+ * ends each connection itself, handling every outcome, then lets MQEmitter finish.
+ */
+function closeBusHandled(mq: ReturnType<typeof MQEmitterRedis>, connections: Redis[]): void {
+  // MQEmitter's own close (mqemitter-redis keeps it as `_close`): marks the bus closed, calls back.
+  const finish: unknown = Reflect.get(mq, "_close");
+  let closing: Promise<void> | null = null;
+  mq.close = (callback: () => void) => {
+    if (closing) {
+      void closing.then(callback);
+      return;
+    }
+    // mqemitter-redis reports connection errors only while not closing.
+    Reflect.set(mq, "closing", true);
+    closing = Promise.all(connections.map(endConnection)).then(
+      () =>
+        new Promise<void>((resolve) => {
+          if (typeof finish === "function") finish.call(mq, () => resolve());
+          else resolve();
+        }),
+    );
+    void closing.then(callback);
+  };
+}
+
+/**
+ * QUIT when ready, resolved once the connection has ended (cut after BUS_QUIT_MS); any other
+ * state is cut at once (while reconnecting, ioredis emits no `end` for that). Never rejects.
+ */
+async function endConnection(conn: Redis): Promise<void> {
+  if (conn.status !== "ready") {
+    conn.disconnect();
+    return;
+  }
+  const ended = new Promise<void>((resolve) => conn.once("end", () => resolve()));
+  const quit = conn.quit().then(
+    () => undefined,
+    () => conn.disconnect(),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const cut = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      conn.disconnect();
+      resolve();
+    }, BUS_QUIT_MS);
+  });
+  await Promise.race([Promise.all([quit, ended]), cut]);
+  clearTimeout(timer);
+}
+
 /**
  * Scale-out on Redis: aedes-persistence-redis holds sessions (subscriptions and
  * queued messages) and mqemitter-redis carries every publish between nodes.
@@ -150,18 +209,17 @@ export function createRedisParts(
     return sessionExpirySeconds;
   };
   const persistence = new AedesRedisPersistence(persistenceConn, packetTTL, bounds);
-  const mq = MQEmitterRedis({ connectionString: url });
+  // The bus between nodes, on two connections of ours (mqemitter-redis would open them itself).
+  const pubConn = new Redis(url);
+  const subConn = new Redis(url);
+  const mq = MQEmitterRedis({ pubConn, subConn });
+  closeBusHandled(mq, [subConn, pubConn]);
   for (const conn of [redis, persistenceConn]) {
     conn.on("error", (error: Error) => ctx.logger.error({ err: error }, "redis error"));
   }
-  // mqemitter-redis's own two connections (untyped fields): the bus between nodes.
-  const busConnections: Record<string, Redis> = {};
-  for (const name of ["pubConn", "subConn"]) {
-    const conn: unknown = Reflect.get(mq, name);
-    if (conn instanceof Redis) busConnections[`bus ${name}`] = conn;
-  }
-  const unreachable = watchReadiness({ store: redis, sessions: persistenceConn, ...busConnections }, () =>
-    Date.now(),
+  const unreachable = watchReadiness(
+    { store: redis, sessions: persistenceConn, "bus pubConn": pubConn, "bus subConn": subConn },
+    () => Date.now(),
   );
   // mqemitter-redis reports connection errors on its (untyped) `state` emitter.
   const state: unknown = Reflect.get(mq, "state");
