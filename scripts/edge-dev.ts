@@ -13,7 +13,12 @@
  * SIGHUP disposes the worker (workerd stops) and exits 0.
  *
  *   node --import tsx scripts/edge-dev.ts --config wrangler.toml --ip 127.0.0.1 --port 8787 \
- *     --env-file <file> --persist-to <dir> --broker-url http://127.0.0.1:8080 [--log-level warn]
+ *     --env-file <file> --persist-to <dir> --broker-url http://127.0.0.1:8080 [--log-level warn] [--watch]
+ *
+ * `--watch` reloads the Worker when its sources or config change (wrangler dev's default; `npm
+ * start` sets it). Without it nothing reloads: a reload drops the requests in flight (wrangler's
+ * proxy answers a POST "Your worker restarted mid-request", 503), which the tests, the soak and
+ * the bench must never see.
  *
  * spawnEdge runs it as plain JavaScript (`builtEdgeDev`: esbuild transpiles this one file,
  * no bundling), so it must import nothing of ours: tsx made loading wrangler ~2 s slower.
@@ -41,6 +46,7 @@ function options(argv: string[]) {
       "persist-to": { type: "string" },
       "broker-url": { type: "string" },
       "log-level": { type: "string", default: "warn" },
+      watch: { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -58,6 +64,7 @@ function options(argv: string[]) {
     persistTo: need("persist-to"),
     brokerUrl: need("broker-url"),
     logLevel,
+    watch: values.watch,
   };
 }
 
@@ -93,6 +100,7 @@ async function main(): Promise<void> {
       server: { hostname: o.ip, port: o.port },
       persist: o.persistTo,
       logLevel: o.logLevel,
+      watch: o.watch,
     },
   });
   if (stopRequested) return stop();

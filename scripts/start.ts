@@ -85,6 +85,8 @@ async function main(): Promise<void> {
       simulate,
       idPrefix,
       edgeInspector: parsed.options.inspector,
+      // A developer's edits to edge/src reload the local edge, as `wrangler dev` does.
+      edgeWatch: true,
       signal: startup.signal,
     });
   } catch (error) {

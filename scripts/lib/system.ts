@@ -33,6 +33,8 @@ export interface SystemOptions {
   wranglerConfig?: string;
   /** The edge under `wrangler dev`, DevTools inspector on (`npm start -- --inspector`); default off. */
   edgeInspector?: boolean;
+  /** Reload the edge when its sources change (`npm start`); default off (tests, soak, bench). */
+  edgeWatch?: boolean;
   /** Aborting it (Ctrl-C during start-up) stops whatever has started and rejects. */
   signal?: AbortSignal;
 }
@@ -97,6 +99,12 @@ export interface EdgeSpawnOptions {
    * 100 commands/s 79 against 531 ms (docs/BENCHMARKS.md, "npm start's edge with the inspector off").
    */
   inspector?: boolean;
+  /**
+   * Reload the Worker when its sources or config change (scripts/edge-dev.ts `--watch`; `wrangler
+   * dev` always does). Default false: a reload answers the POSTs in flight with wrangler's
+   * "Your worker restarted mid-request" 503, which a test or a soak must never see.
+   */
+  watch?: boolean;
 }
 
 const EDGE_DEV_SOURCE = join(ROOT, "scripts/edge-dev.ts");
@@ -214,6 +222,7 @@ export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProce
         persistTo,
         "--log-level",
         "warn",
+        ...(options.watch ? ["--watch"] : []),
       ];
   return spawnManaged({
     name: "edge",
@@ -281,6 +290,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         output,
         ...(options.wranglerConfig ? { wranglerConfig: options.wranglerConfig } : {}),
         inspector: options.edgeInspector === true,
+        watch: options.edgeWatch === true,
       }),
     );
     await waitUntilReady({
