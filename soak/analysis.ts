@@ -47,6 +47,14 @@ export const liveHeapPoints = (samples: Sample[]) =>
 export const liveCodePoints = (samples: Sample[]) =>
   samples.flatMap((s) => (s.liveCode === null ? [] : [{ t: s.t, y: s.liveCode }]));
 /**
+ * The heap after a full GC less V8's code: JS data and V8's metadata. Its slow warm-up (the
+ * JIT's dependent-code lists and feedback) is what the gate waits for besides the code.
+ */
+export const liveHeapLessCodePoints = (samples: Sample[]) =>
+  samples.flatMap((s) =>
+    s.liveHeap === null || s.liveCode === null ? [] : [{ t: s.t, y: s.liveHeap - s.liveCode }],
+  );
+/**
  * RSS after a full GC less V8's code and bytecode: the memory that data holds. What
  * the soak gates on when the broker reports its code (docs/MEMORY.md, "JIT warm-up").
  */

@@ -3,6 +3,14 @@ import type { ChurnRates } from "../device-sdk/src/simulator/churn.js";
 import { parseChurn } from "../device-sdk/src/simulator/churn.js";
 import { type AllocatorChoice, parseAllocatorChoice } from "../scripts/lib/allocator.js";
 
+/** The priming's rates: churn and commands at this many times the options'. */
+export const PRIME_FACTOR = 10;
+/**
+ * Default: no priming. Measured (docs/BENCHMARKS.md, issue 18, 2026-11-29): 5 minutes at 10×
+ * left V8's code and the heap after GC less code climbing as fast after 10 minutes as without it.
+ */
+export const PRIME_DEFAULT_MS = 0;
+
 export const HELP = `Usage: npm run soak -- [options]
 
 Runs Tether's broker in its own process (the built dist/broker/cli.js), drives it with N simulated
@@ -26,10 +34,17 @@ Options:
   --sample-interval <d>    memory sample period (default 5s)
   --gc-every <d>           force a full GC in the broker through the V8 inspector (the broker is
                            started with --inspect=127.0.0.1:0) this often and read its live RSS
-                           and heap; 0 = never (default 10s). The slope is fitted to the live RSS
+                           and heap; 0 = never (default 5s: twice the post-GC samples of 10s,
+                           so the fit's standard error is ~0.7×). The slope is fitted to the live RSS
                            when there are such samples, else to the raw RSS
+  --prime <d>              priming: for this long from the start, the churn and the simulated Rails
+                           run at ten times their rates, so the JIT's code and V8's metadata for
+                           it (which grow with invocations, not time) reach their plateau early;
+                           then the normal load. The fit never starts before the priming ends
+                           (default 0: none; measured, it did not shorten the warm-up)
   --warmup <d>             excluded from the slope fit (default: estimated from the data — until
-                           the gated series and V8's code level off into a straight line, at
+                           the gated series and V8's code level off into a straight line
+                           and the heap after GC less code into a flat one, at
                            least 60 s; a run that ends inside it is "inconclusive: still warming up")
   --max-slope-kbps <x>     the flatness limit in KB/s (default 0.1). Exit 0 when the fitted slope
                            is within it; 1 when it exceeds it by more than two standard errors
@@ -73,6 +88,8 @@ export interface SoakOptions {
   stateIntervalMs: number;
   sampleIntervalMs: number;
   gcEveryMs: number;
+  /** Priming at PRIME_FACTOR times the churn and command rates from the start, ms; 0 = none. */
+  primeMs: number;
   /** Excluded from the fit; null = estimated from the data (soak/warmup.ts). */
   warmupMs: number | null;
   maxSlopeKbps: number;
@@ -131,6 +148,7 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
       "sample-interval": { type: "string" },
       "gc-every": { type: "string" },
       warmup: { type: "string" },
+      prime: { type: "string" },
       "max-slope-kbps": { type: "string" },
       out: { type: "string" },
       edge: { type: "boolean" },
@@ -152,6 +170,10 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
   const warmupMs = values.warmup === undefined ? null : parseDuration(values.warmup);
   if (warmupMs !== null && warmupMs >= durationMs)
     throw new Error("--warmup must be shorter than --duration");
+  const primeMs = values.prime === undefined ? PRIME_DEFAULT_MS : parseDuration(values.prime);
+  if (primeMs > 0 && primeMs >= durationMs / 2)
+    throw new Error("--prime must be shorter than half of --duration (the fit needs the rest)");
+  if (warmupMs !== null && warmupMs < primeMs) throw new Error("--warmup must not end before --prime");
   const churnSpec = values.churn ?? DEFAULT_CHURN;
   const outages = values["edge-outages"]
     ? {
@@ -180,7 +202,8 @@ export function parseSoakArgs(argv: string[]): SoakOptions | "help" {
     eventIntervalMs: number("event-interval-ms", values["event-interval-ms"], 5_000),
     stateIntervalMs: number("state-interval-ms", values["state-interval-ms"], 10_000),
     sampleIntervalMs: parseDuration(values["sample-interval"] ?? "5s"),
-    gcEveryMs: parseDuration(values["gc-every"] ?? "10s"),
+    gcEveryMs: parseDuration(values["gc-every"] ?? "5s"),
+    primeMs,
     warmupMs,
     maxSlopeKbps: number("max-slope-kbps", values["max-slope-kbps"], 0.1),
     out: values.out ?? "soak-out",

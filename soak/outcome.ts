@@ -21,7 +21,7 @@ import {
   rssPoints,
   type SlopeVerdict,
 } from "./analysis.js";
-import type { SoakOptions } from "./args.js";
+import { PRIME_FACTOR, type SoakOptions } from "./args.js";
 import type { WsTally } from "./edge-clients.js";
 import type { OutageReport } from "./edge-outages.js";
 import type { EventTally } from "./events-sink.js";
@@ -37,7 +37,7 @@ import {
 } from "./report.js";
 import type { Sample } from "./sampler.js";
 import { memoryChart } from "./svg.js";
-import { extrapolationAllowed, gateVerdict } from "./warmup.js";
+import { extrapolationAllowed, gateVerdict, warmupOptions } from "./warmup.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -71,9 +71,10 @@ export function report(run: Run, command: string): number {
   // program, not by uptime, and is reported on its own line (docs/MEMORY.md).
   const series = gatedSeries(samples);
   const gate = gateVerdict(
-    { gated: series.points, code: series.code },
+    { gated: series.points, code: series.code, heap: series.heap },
     options.maxSlopeKbps,
     options.warmupMs === null ? null : options.warmupMs / 1000,
+    warmupOptions(options.primeMs / 1000),
   );
   const warmupSeconds = gate.warmupSeconds;
   const rssFit = fitLine(rssPoints(samples), warmupSeconds);
@@ -121,10 +122,12 @@ export function report(run: Run, command: string): number {
         brokerExitCode: run.brokerExit,
         memorySource: run.source,
         warmup: {
+          primeSeconds: options.primeMs / 1000,
           seconds: warmupSeconds,
           estimated: gate.estimated,
           stillWarmingUp: gate.warmingUp,
           stillBending: gate.stillBending,
+          heapLessCode: gate.heapFit ?? null,
         },
         fit: {
           gated: gateName,
@@ -156,6 +159,12 @@ export function report(run: Run, command: string): number {
     "",
     footprintText(columns),
     "",
+    ...(options.primeMs > 0
+      ? [
+          `priming: the first ${Math.round(options.primeMs / 1000)} s ran at ${PRIME_FACTOR}× the churn and command rates; ` +
+            "the fit starts after it",
+        ]
+      : []),
     ...(gate.warmingUp
       ? ["slopes: none — the run ended inside its warm-up (a warm-up's slope is not a rate to extrapolate)"]
       : [
@@ -164,6 +173,7 @@ export function report(run: Run, command: string): number {
           describeFit("RSS after full GC", liveRssFit),
           describeFit("heap after full GC", liveHeapFit),
           describeFit("V8 code after full GC", liveCodeFit),
+          describeFit("heap after full GC less V8 code", gate.heapFit ?? null),
           describeFit(GATE_DATA, liveDataFit),
         ]),
     `commands: ${tally.ok} ok, ${tally.failedByDevice} failed on the device, ${tally.queued} queued, ` +

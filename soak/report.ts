@@ -3,6 +3,7 @@ import {
   type LinearFit,
   liveCodePoints,
   liveDataPoints,
+  liveHeapLessCodePoints,
   liveRssPoints,
   rssPoints,
   type SlopeVerdict,
@@ -54,16 +55,28 @@ export function describeFit(name: string, fit: LinearFit | null): string {
 /** The gated series when the broker reports V8's code (analysis.ts, liveDataPoints). */
 export const GATE_DATA = "RSS after full GC less V8 code";
 
-/** What the gate fits: RSS after GC less V8 code, else RSS after GC, else raw RSS; and the code. */
-export function gatedSeries(samples: Sample[]): { name: string; points: Point[]; code: Point[] | null } {
+/**
+ * What the gate fits: RSS after GC less V8 code, else RSS after GC, else raw RSS; and the
+ * code and the heap after GC less code, whose warm-ups the gate waits for (soak/warmup.ts).
+ */
+export function gatedSeries(samples: Sample[]): {
+  name: string;
+  points: Point[];
+  code: Point[] | null;
+  heap: Point[] | null;
+} {
   const code = liveCodePoints(samples);
+  const heap = liveHeapLessCodePoints(samples);
   const data = liveDataPoints(samples);
-  if (data.length >= 3) return { name: GATE_DATA, points: data, code };
+  const heapOrNull = heap.length > 0 ? heap : null;
+  if (data.length >= 3) return { name: GATE_DATA, points: data, code, heap: heapOrNull };
   const live = liveRssPoints(samples);
   if (live.length >= 3)
-    return { name: "RSS after full GC", points: live, code: code.length > 0 ? code : null };
-  return { name: "RSS", points: rssPoints(samples), code: null };
+    return { name: "RSS after full GC", points: live, code: code.length > 0 ? code : null, heap: heapOrNull };
+  return { name: "RSS", points: rssPoints(samples), code: null, heap: null };
 }
+
+const BENDING_NAMES = { code: "V8 code", heap: "the heap after full GC less V8 code" } as const;
 
 export function verdictLine(
   verdict: SlopeVerdict,
@@ -74,10 +87,15 @@ export function verdictLine(
 ): string {
   if (brokerExit !== 0) return `FAIL: broker exited with ${brokerExit}`;
   if (gate.warmingUp) {
-    const what = gate.stillBending.map((s) => (s === "code" ? "V8 code" : gateName)).join(" and ");
+    const what = gate.stillBending.map((s) => (s === "gated" ? gateName : BENDING_NAMES[s])).join(" and ");
+    const heapRise =
+      gate.stillBending.includes("heap") && gate.heapFit
+        ? `; the heap still rises ${(gate.heapFit.slope / 1024).toFixed(3)} ± ${((2 * gate.heapFit.slopeStdError) / 1024).toFixed(3)} KB/s ` +
+          `after ${Math.round(gate.heapFit.fromSeconds)} s`
+        : "";
     return (
-      `INCONCLUSIVE: still warming up — ${what} had not levelled off into a straight line by the end ` +
-      `(${Math.round(gate.warmupSeconds)} s); no slope, no leak: run longer (--duration 30m)`
+      `INCONCLUSIVE: still warming up (${gate.stillBending.join(", ")}) — ${what} had not levelled off by the end ` +
+      `(${Math.round(gate.warmupSeconds)} s)${heapRise}; no slope, no leak: run longer (--duration 30m)`
     );
   }
   const fit = gate.fit;
@@ -92,8 +110,13 @@ export function verdictLine(
       `INCONCLUSIVE: ${gateName} rises ${range} ${warm}, but ends below the level it already held ` +
       "during the warm-up (memory handed back and refilled, not yet growth): run longer (--duration)"
     );
-  if (verdict === "leak")
-    return `FAIL: ${gateName} slope ${warm} ${range} is above the limit ${limit} KB/s: memory grows`;
+  if (verdict === "leak") {
+    const heap =
+      gate.stillBending.includes("heap") && gate.heapFit
+        ? ` (the heap after full GC less V8 code climbs in a straight line, ${(gate.heapFit.slope / 1024).toFixed(3)} KB/s)`
+        : "";
+    return `FAIL: ${gateName} slope ${warm} ${range} is above the limit ${limit} KB/s: memory grows${heap}`;
+  }
   return (
     `INCONCLUSIVE: ${gateName} slope ${warm} ${range} — the limit ${limit} KB/s lies inside that interval; ` +
     "run longer (--duration) or force GC more often (--gc-every) to tell flat from growing"

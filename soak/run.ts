@@ -11,7 +11,7 @@ import { startSimulation } from "../device-sdk/src/simulator/simulation.js";
 import { allocatorSetup } from "../scripts/lib/allocator.js";
 import { freePort } from "../scripts/lib/ports.js";
 import { formatBytes } from "./analysis.js";
-import { HELP, parseSoakArgs, type SoakOptions } from "./args.js";
+import { HELP, PRIME_FACTOR, parseSoakArgs, type SoakOptions } from "./args.js";
 import { BrokerProcess } from "./broker-process.js";
 import { startEdgeClients, type WsTally } from "./edge-clients.js";
 import { startEdgeOutages } from "./edge-outages.js";
@@ -19,7 +19,7 @@ import { startEventsSink } from "./events-sink.js";
 import { InspectorGc } from "./inspector-gc.js";
 import { type LocalEdge, startLocalEdge } from "./local-edge.js";
 import { type Run, report } from "./outcome.js";
-import { type CommandTally, emptyTally, failed, startRails, succeeded } from "./rails.js";
+import { type CommandTally, emptyTally, failed, type RailsTarget, startRails, succeeded } from "./rails.js";
 import { MemorySampler, type Sample } from "./sampler.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -42,6 +42,47 @@ function progressLine(
     ...(ws ? [`ws ${ws.open - ws.closes} open, ${ws.frames} frames`] : []),
     `RSS ${formatBytes(s.rss)} heap ${heap}`,
   ].join(" | ");
+}
+
+/**
+ * The priming (--prime): for its length, the churn at PRIME_FACTOR times its rates and a
+ * second simulated Rails adding PRIME_FACTOR − 1 times the command rate; then the normal load.
+ * The JIT tiers up on invocation counts, not time, so its warm-up ends sooner.
+ */
+function startPriming(
+  options: SoakOptions,
+  sim: ReturnType<typeof startSimulation>,
+  rails: RailsTarget,
+  tally: CommandTally,
+): { stop(): Promise<void> } {
+  if (options.primeMs <= 0) return { stop: async () => {} };
+  const boosted = Object.fromEntries(
+    Object.entries(options.churn).map(([kind, perMinute]) => [kind, perMinute * PRIME_FACTOR]),
+  );
+  sim.setChurn(boosted);
+  const stopExtra = startRails(
+    rails,
+    () => sim.routerIds(),
+    options.commandRate * (PRIME_FACTOR - 1),
+    options.queuedShare,
+    tally,
+  );
+  let done: Promise<void> | null = null;
+  const end = () => {
+    done ??= (async () => {
+      clearTimeout(timer);
+      sim.setChurn(options.churn);
+      await stopExtra();
+      log(`priming ended at ${Math.round(options.primeMs / 1000)} s: normal load from now on`);
+    })();
+    return done;
+  };
+  const timer = setTimeout(() => void end(), options.primeMs);
+  log(
+    `priming: ${Math.round(options.primeMs / 1000)} s at ${PRIME_FACTOR}× the churn and command rates ` +
+      "(the fit never starts before it ends)",
+  );
+  return { stop: end };
 }
 
 async function soak(options: SoakOptions): Promise<Run> {
@@ -128,6 +169,7 @@ async function soak(options: SoakOptions): Promise<Run> {
   const tally = emptyTally();
   const rails = edge ? { url: edge.url, token: edge.railsToken } : { url: broker.httpUrl, token: apiToken };
   const stopRails = startRails(rails, () => sim.routerIds(), options.commandRate, options.queuedShare, tally);
+  const priming = startPriming(options, sim, rails, tally);
   const ws: WsTally | null = edge ? { open: 0, frames: 0, closes: 0, errors: 0 } : null;
   const stopWs =
     ws && edge && options.edge
@@ -163,6 +205,7 @@ async function soak(options: SoakOptions): Promise<Run> {
   if (tty) process.stderr.write("\n");
   process.off("SIGINT", onSignal);
 
+  await priming.stop();
   const outageReports = (await outages?.stop()) ?? null;
   stopWs();
   await stopRails();
@@ -216,7 +259,7 @@ async function main(): Promise<number> {
   const command = `npm run soak -- ${process.argv.slice(2).join(" ")}`.trim();
   log(
     `soak: ${options.routers} routers for ${Math.round(options.durationMs / 1000)} s, churn ${options.churnSpec}/min, ` +
-      `allocator ${options.allocator}, MALLOC_ARENA_MAX ${options.mallocArenaMax || "unset"}, ` +
+      `priming ${Math.round(options.primeMs / 1000)} s, allocator ${options.allocator}, MALLOC_ARENA_MAX ${options.mallocArenaMax || "unset"}, ` +
       `${options.commandRate} commands/s, ${cpus().length} cores, Node ${process.version}`,
   );
   const run = await soak(options);

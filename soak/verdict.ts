@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "./args.js";
 import { gatedSeries, verdictLine } from "./report.js";
 import { EMPTY, type Sample } from "./sampler.js";
-import { gateVerdict } from "./warmup.js";
+import { gateVerdict, warmupOptions } from "./warmup.js";
 import { windowFits, windowText } from "./window.js";
 
 const { values, positionals } = parseArgs({
@@ -46,13 +46,20 @@ for (const file of positionals) {
   }
   const run = JSON.parse(text) as {
     samples: Array<Partial<Sample> & { t: number; rss: number }>;
+    options?: { primeMs?: number };
   };
   // Runs recorded before a field existed lack it: null, as the sampler writes it today.
   const samples: Sample[] = run.samples
     .filter((s) => s.t <= until)
     .map((s) => ({ ...EMPTY, liveRss: null, liveHeap: null, liveCode: null, ...s }));
   const series = gatedSeries(samples);
-  const gate = gateVerdict({ gated: series.points, code: series.code }, limit, null);
+  // Runs recorded before --prime had none.
+  const gate = gateVerdict(
+    { gated: series.points, code: series.code, heap: series.heap },
+    limit,
+    null,
+    warmupOptions((run.options?.primeMs ?? 0) / 1000),
+  );
   const end = Math.round(samples.at(-1)?.t ?? 0);
   console.log(`${file} (${end} s): ${verdictLine(gate.verdict, series.name, gate, limit, 0)}`);
   if (window)

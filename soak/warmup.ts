@@ -35,6 +35,11 @@ export const WARMUP_DEFAULTS: WarmupOptions = {
   minPointsPerHalf: 6,
 };
 
+/** The defaults with the fit starting no earlier than the end of the priming (--prime), seconds. */
+export function warmupOptions(primeSeconds: number): WarmupOptions {
+  return { ...WARMUP_DEFAULTS, minSeconds: Math.max(WARMUP_DEFAULTS.minSeconds, primeSeconds) };
+}
+
 /** The two halves of what follows `from`: fitted apart, do they make one straight line? */
 export function halvesAgree(points: Point[], from: number, options: WarmupOptions): boolean | null {
   const tail = points.filter((p) => p.t >= from);
@@ -78,31 +83,73 @@ export function estimateWarmup(points: Point[], options: WarmupOptions = WARMUP_
   return null;
 }
 
+/**
+ * When the series has levelled off into a flat line, seconds; null when the run ended
+ * before that. As estimateWarmup, and the line after w must also rise no faster than
+ * `toleranceBps` (half the gate's limit). For the heap after full GC less V8's code:
+ * JS data should not grow at all, and its slow warm-up (V8's metadata for the JIT's code,
+ * docs/MEMORY.md) is a straight-looking climb of 0.1–0.3 KB/s for most of the first hour
+ * that the halves test alone cannot tell from a line.
+ */
+export function estimateLevel(points: Point[], options: WarmupOptions = WARMUP_DEFAULTS): number | null {
+  const candidates = [options.minSeconds, ...points.map((p) => p.t).filter((t) => t > options.minSeconds)];
+  for (const from of candidates) {
+    const agree = halvesAgree(points, from, options);
+    if (agree === null) {
+      const last = points.at(-1);
+      if (!last || last.t - from < options.minTailSeconds) return null;
+      continue;
+    }
+    const fit = agree ? fitLine(points, from) : null;
+    if (fit && fit.slope <= options.toleranceBps) return from;
+  }
+  return null;
+}
+
+/** Which series had not levelled off: the gated one, V8's code, the heap after GC less code. */
+export type Bending = "gated" | "code" | "heap";
+
 export interface GateResult {
   verdict: SlopeVerdict;
-  /** The run ended before the gated series (or V8's code) levelled off. */
+  /** The run ended before the gated series, V8's code or the heap levelled off. */
   warmingUp: boolean;
   /** Where the fit starts, seconds; with `warmingUp`, the end of the run. */
   warmupSeconds: number;
   /** Estimated from the data (true) or given by --warmup (false). */
   estimated: boolean;
   /** Which series had not levelled off (warming up), for the message. */
-  stillBending: string[];
+  stillBending: Bending[];
   /** The gated series' fit after the warm-up; null when warming up or too few points. */
   fit: LinearFit | null;
   /** A rise after the warm-up that ends below the level held during it: not called a leak. */
   belowEarlierLevel?: boolean;
+  /**
+   * The heap after GC less code over its straight part (null without heap readings or
+   * while it bends): with `stillBending` "heap", it is straight but still rising.
+   */
+  heapFit?: LinearFit | null;
+}
+
+/** What the gate reads: the gated series, V8's code, and the heap after full GC less code. */
+export interface GateSeries {
+  gated: Point[];
+  code: Point[] | null;
+  /** Heap after full GC less V8's code; null or absent when the broker or run has none. */
+  heap?: Point[] | null;
 }
 
 /**
  * The soak's gate: with `fixedWarmupSeconds` (--warmup) a fit after it, as before; else
- * the warm-up is the later of the gated series' and V8 code's levelling off (code is
- * the JIT, the clearest sign of warm-up; it is not gated, but while it bends the run is
- * still warming up). A run that ends inside the warm-up is `inconclusive` with
- * `warmingUp`: never a leak, never a pass.
+ * the warm-up lasts until three series have levelled off — the gated series and V8's code
+ * into a straight line (code is the JIT, the clearest sign of warm-up; it is not gated,
+ * but while it bends the run is still warming up), and the heap after full GC less code
+ * into a flat one (its slow warm-up is inside the gated series, under the RSS's noise).
+ * A run that ends inside the warm-up is `inconclusive` with `warmingUp`: never a pass.
+ * One exception keeps a leak a leak: a heap that climbs in a straight line is not warm-up
+ * the data can show; when the gated fit after it exceeds the limit, that is a leak.
  */
 export function gateVerdict(
-  series: { gated: Point[]; code: Point[] | null },
+  series: GateSeries,
   limitKbps: number,
   fixedWarmupSeconds: number | null,
   options: WarmupOptions = WARMUP_DEFAULTS,
@@ -120,24 +167,48 @@ export function gateVerdict(
   }
   const gatedEnd = estimateWarmup(series.gated, options);
   const codeEnd = series.code === null || series.code.length === 0 ? 0 : estimateWarmup(series.code, options);
-  const stillBending = [...(gatedEnd === null ? ["gated"] : []), ...(codeEnd === null ? ["code"] : [])];
-  if (gatedEnd === null || codeEnd === null) {
-    return {
-      verdict: "inconclusive",
-      warmingUp: true,
-      warmupSeconds: series.gated.at(-1)?.t ?? 0,
-      estimated: true,
-      stillBending,
-      fit: null,
-    };
-  }
-  const warmupSeconds = Math.max(gatedEnd, codeEnd);
+  const heap = series.heap ?? null;
+  const hasHeap = heap !== null && heap.length > 0;
+  const heapEnd = hasHeap ? estimateLevel(heap, options) : 0;
+  // A heap that has not levelled off but is straight (rising): a leak or a warm-up too slow to see bend.
+  const heapLine = hasHeap && heapEnd === null ? estimateWarmup(heap, options) : null;
+  const heapFit = hasHeap ? fitLine(heap, heapEnd ?? heapLine ?? Number.POSITIVE_INFINITY) : null;
+  const stillBending: Bending[] = [
+    ...(gatedEnd === null ? (["gated"] as const) : []),
+    ...(codeEnd === null ? (["code"] as const) : []),
+    ...(heapEnd === null ? (["heap"] as const) : []),
+  ];
+  const warmingUp = (result: Partial<GateResult> = {}): GateResult => ({
+    verdict: "inconclusive",
+    warmingUp: true,
+    warmupSeconds: series.gated.at(-1)?.t ?? 0,
+    estimated: true,
+    stillBending,
+    fit: null,
+    heapFit,
+    ...result,
+  });
+  if (gatedEnd === null || codeEnd === null) return warmingUp();
+  const warmupSeconds = Math.max(gatedEnd, codeEnd, heapEnd ?? heapLine ?? 0);
   const fit = fitLine(series.gated, warmupSeconds);
   let verdict = slopeVerdict(fit, limitKbps);
   const belowEarlierLevel =
     verdict === "leak" && fit !== null && stillBelowEarlierLevel(series.gated, fit, options);
   if (belowEarlierLevel) verdict = "inconclusive";
-  return { verdict, warmingUp: false, warmupSeconds, estimated: true, stillBending, fit, belowEarlierLevel };
+  if (heapEnd === null) {
+    // Still warming up (heap) — unless the heap is a straight climb and the gate sees a leak.
+    if (heapLine === null || verdict !== "leak") return warmingUp();
+  }
+  return {
+    verdict,
+    warmingUp: false,
+    warmupSeconds,
+    estimated: true,
+    stillBending,
+    fit,
+    belowEarlierLevel,
+    heapFit,
+  };
 }
 
 /**
@@ -152,7 +223,10 @@ function stillBelowEarlierLevel(points: Point[], fit: LinearFit, options: Warmup
   const before = points.filter((p) => p.t >= options.minSeconds && p.t < fit.fromSeconds);
   const last = points.at(-1);
   if (before.length === 0 || !last) return false;
-  const earlierLevel = Math.max(...before.map((p) => p.y));
+  // The level held: the median, not the highest reading — one spike during the fleet's ramp
+  // (a recorded 2-hour run: 109.3 MB at 2.4 min, 104–106 MB after) would hide a leak for hours.
+  const sorted = before.map((p) => p.y).sort((a, b) => a - b);
+  const earlierLevel = sorted[Math.floor(sorted.length / 2)] ?? Number.POSITIVE_INFINITY;
   return fit.intercept + fit.slope * last.t <= earlierLevel;
 }
 

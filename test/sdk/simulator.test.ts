@@ -76,6 +76,26 @@ describe("router simulator", () => {
     expect(simulation.stats()).toMatchObject({ routers: 0, connected: 0, zombieSockets: 0 });
   });
 
+  it("changes its churn rates while running (the soak's --prime), and none after setChurn({})", async () => {
+    broker = await startTestBroker();
+    simulation = startSimulation({
+      routers: 5,
+      brokerUrl: broker.mqttUrl,
+      deviceSecret: DEVICE_SECRET,
+      idPrefix: `prime-${uniqueSuffix()}-`,
+      downtimeMs: 200,
+      backoff: { initialDelayMs: 100, maxDelayMs: 500 },
+    });
+    await simulation.waitConnected(5, 10_000);
+    expect(simulation.stats().churn.disconnect).toBe(0);
+    simulation.setChurn({ disconnect: 1_200 });
+    await waitFor(() => (simulation?.stats().churn.disconnect ?? 0) >= 3, "churn after setChurn", 10_000);
+    simulation.setChurn({});
+    const after = simulation.stats().churn.disconnect;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(simulation.stats().churn.disconnect).toBe(after);
+  });
+
   it("counts no router once stop() resolves, even one that was still booting", async () => {
     broker = await startTestBroker();
     // Every router is still deriving its password when stop() is called.

@@ -31,6 +31,11 @@ export interface SeriesShape {
   /** V8 code: MB it gains and its time constant. */
   codeWarmMb: number;
   codeTau: number;
+  /**
+   * Heap after full GC less code: MB it gains, its time constant, and a lasting growth in
+   * bytes/s; null (the default) = no heap readings, as a broker before `code` reports.
+   */
+  heap: { warmMb: number; tau: number; leakBps: number; noise: number } | null;
 }
 
 export const SHAPE: SeriesShape = {
@@ -42,22 +47,28 @@ export const SHAPE: SeriesShape = {
   seed: 1,
   codeWarmMb: 2,
   codeTau: 180,
+  heap: null,
 };
 
 /** Samples every 10 s with a forced-GC reading each: warm-up that bends into a line. */
 export function series(shape: Partial<SeriesShape> = {}): Sample[] {
   const s = { ...SHAPE, ...shape };
   const noise = gaussian(s.seed);
+  const heapNoise = gaussian(s.seed + 1_000);
   return Array.from({ length: Math.floor(s.seconds / 10) + 1 }, (_, i) => {
     const t = i * 10;
     const code = 4 * MB + s.codeWarmMb * MB * (1 - Math.exp(-t / s.codeTau));
     const data =
       100 * MB + s.dataWarmMb * MB * (1 - Math.exp(-t / s.dataTau)) + s.leakBps * t + s.noise * noise();
-    return sample(t, data + code, code);
+    const h = s.heap;
+    const heap = h
+      ? 25 * MB + h.warmMb * MB * (1 - Math.exp(-t / h.tau)) + h.leakBps * t + h.noise * heapNoise() + code
+      : null;
+    return sample(t, data + code, code, heap);
   });
 }
 
-function sample(t: number, liveRss: number, liveCode: number | null): Sample {
+function sample(t: number, liveRss: number, liveCode: number | null, liveHeap: number | null = null): Sample {
   return {
     t,
     rss: liveRss + 20 * MB,
@@ -69,18 +80,18 @@ function sample(t: number, liveRss: number, liveCode: number | null): Sample {
     pendingCommands: 0,
     forwarderQueue: 0,
     liveRss,
-    liveHeap: null,
+    liveHeap,
     liveCode,
   };
 }
 
-/** A recorded run from test/soak/fixtures (t, RSS after full GC, V8 code), as samples. */
+/** A recorded run from test/soak/fixtures (t, RSS after full GC, V8 code[, heap after full GC]), as samples. */
 export function recorded(name: string): Sample[] {
   const file = new URL(`./fixtures/${name}.json`, import.meta.url);
   const { points } = JSON.parse(readFileSync(file, "utf8")) as {
-    points: Array<[number, number, number | null]>;
+    points: Array<[number, number, number | null, number?]>;
   };
-  return points.map(([t, liveRss, liveCode]) => sample(t, liveRss, liveCode));
+  return points.map(([t, liveRss, liveCode, liveHeap]) => sample(t, liveRss, liveCode, liveHeap ?? null));
 }
 
 export const upTo = (samples: Sample[], seconds: number) => samples.filter((s) => s.t <= seconds);

@@ -66,6 +66,8 @@ export interface Simulation {
   truth(id: string): RouterTruth | null;
   /** Resolves once at least `count` routers (default all) are connected. */
   waitConnected(count?: number, timeoutMs?: number): Promise<void>;
+  /** Replaces the churn rates from now on (the soak's priming runs at ten times them, then back). */
+  setChurn(rates: Partial<ChurnRates>): void;
   /** Stops churn, closes every router and takeover connection, destroys held sockets. */
   stop(): Promise<void>;
 }
@@ -235,7 +237,7 @@ export function startSimulation(options: SimulationOptions): Simulation {
       startBoot(id);
     }
   }
-  const stopChurn = scheduleChurn(churnRates, applyChurn, random);
+  let stopChurn = scheduleChurn(churnRates, applyChurn, random);
 
   const stats = (): SimulationStats => {
     let connected = 0;
@@ -266,6 +268,10 @@ export function startSimulation(options: SimulationOptions): Simulation {
 
   return {
     stats,
+    setChurn(rates) {
+      stopChurn();
+      if (!stopped) stopChurn = scheduleChurn({ ...NO_CHURN, ...rates }, applyChurn, random);
+    },
     routerIds: () => [...live.keys(), ...rebooting.keys(), ...booting],
     truth(id) {
       const router = live.get(id);
