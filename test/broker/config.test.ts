@@ -74,7 +74,7 @@ describe("loadConfig", () => {
       LOG_LEVEL: "debug",
       MEMORY_LOG_INTERVAL_SECONDS: "0",
       HEAP_SNAPSHOT_DIR: "/tmp/snapshots",
-      COMMAND_QUEUE_TARGET_MS: "0",
+      COMMAND_QUEUE_TARGET_MS: "7",
     });
     expect(config).toMatchObject({
       mqttPort: 0,
@@ -91,7 +91,7 @@ describe("loadConfig", () => {
       logLevel: "debug",
       memoryLogIntervalSeconds: 0,
       heapSnapshotDir: "/tmp/snapshots",
-      commandQueueTargetMs: 0,
+      commandQueueTargetMs: 7,
     });
   });
 
