@@ -31,11 +31,6 @@ const TIMING = [
   // A legitimate CONNECT within 2 s under a flood; shedding while the event loop is starved.
   "test/security/broker-admission.test.ts",
   "test/broker/overload.test.ts",
-  // Fleet jobs (issue 16): no router-side second above the job's rate, counted at the 500
-  // routers; any stall of the edge, broker or routers' process bunches deliveries into one
-  // second. Its own system's processes run at this lane's normal priority, so the niced rest
-  // takes only what they leave (it ran alone after both lanes before: ~33 s of the run).
-  "test/e2e/jobs.test.ts",
 ];
 
 /**
@@ -43,18 +38,27 @@ const TIMING = [
  * flood against the quiet figure): no CPU-bound work of ours at any priority beside them, as a
  * waking task still waits for the running one's time slice (a few ms). They run last, alone.
  */
-const QUIET = ["test/security/broker-flood.test.ts"];
+const QUIET = [
+  "test/security/broker-flood.test.ts",
+  // Fleet jobs (issue 16): no router-side second above the job's rate, counted at the 500
+  // routers; any stall of the edge, broker or routers' process bunches deliveries into one
+  // second. Tried in the timing lane (nice 0, beside the niced rest): its 500 routers, broker
+  // and workerd starved the rest (queued-expiry's Redis tests timed out at 5 s in a clean
+  // clone's CI run) and two of three runs saw its edge answer "Your worker restarted
+  // mid-request" at its first job; so it runs alone again, after both lanes.
+  "test/e2e/jobs.test.ts",
+];
 
 /**
  * Two lanes side by side under `npm test` (scripts/test.sh, issue 13):
  * - the timing lane, `vitest run --project timing`, at normal priority: the TIMING files one
- *   at a time, e2e/jobs first (~50 s, mostly waiting on timers and pacing);
+ *   at a time (mostly waiting on timers);
  * - the rest, `--project node,heap,e2e,edge,churn`, at nice 19, so it takes only the CPU the
  *   timing lane leaves: first every other file, three at a time (most wait on sockets, timers
  *   and child processes rather than compute; vitest's default on 2 cores is one at a time),
  *   the heavy ones (wrangler, Chromium, heap snapshots) first; then the two churn tests side
  *   by side, a core each.
- * Then the QUIET file, `--project quiet`, alone (~8 s with vitest's start).
+ * Then the QUIET files, `--project quiet`, alone (broker-flood ~8 s, e2e/jobs ~30-50 s).
  * `npm test -- <files>` is one vitest over all projects: the groups below one after the other.
  */
 export default defineConfig({

@@ -2,7 +2,7 @@
 # `npm test` (issue 13). The whole suite runs in two lanes side by side:
 #
 # - the timing lane (vitest project `timing`: files asserting wall-clock deadlines and
-#   rates, e2e/jobs first) at normal priority, one file at a time, its report printed when
+#   rates) at normal priority, one file at a time, its report printed when
 #   both are done;
 # - everything else (projects node, heap, e2e, edge, then churn), the lint (biome, read-only)
 #   and the type check at the lowest priority (nice 19), the tests reported live;
