@@ -69,6 +69,18 @@ export function halvesAgree(points: Point[], from: number, options: WarmupOption
  * @example estimateWarmup(flatWithNoise) // 60 (minSeconds): nothing bends
  */
 export function estimateWarmup(points: Point[], options: WarmupOptions = WARMUP_DEFAULTS): number | null {
+  return firstStraightStart(points, options, () => true);
+}
+
+/**
+ * The first candidate start (minSeconds, then every sample's time) after which the halves
+ * agree (halvesAgree) and `accept(from)` holds; null when too little is left after it.
+ */
+function firstStraightStart(
+  points: Point[],
+  options: WarmupOptions,
+  accept: (from: number) => boolean,
+): number | null {
   const candidates = [options.minSeconds, ...points.map((p) => p.t).filter((t) => t > options.minSeconds)];
   for (const from of candidates) {
     const agree = halvesAgree(points, from, options);
@@ -78,7 +90,7 @@ export function estimateWarmup(points: Point[], options: WarmupOptions = WARMUP_
       if (!last || last.t - from < options.minTailSeconds) return null;
       continue;
     }
-    if (agree) return from;
+    if (agree && accept(from)) return from;
   }
   return null;
 }
@@ -92,18 +104,10 @@ export function estimateWarmup(points: Point[], options: WarmupOptions = WARMUP_
  * that the halves test alone cannot tell from a line.
  */
 export function estimateLevel(points: Point[], options: WarmupOptions = WARMUP_DEFAULTS): number | null {
-  const candidates = [options.minSeconds, ...points.map((p) => p.t).filter((t) => t > options.minSeconds)];
-  for (const from of candidates) {
-    const agree = halvesAgree(points, from, options);
-    if (agree === null) {
-      const last = points.at(-1);
-      if (!last || last.t - from < options.minTailSeconds) return null;
-      continue;
-    }
-    const fit = agree ? fitLine(points, from) : null;
-    if (fit && fit.slope <= options.toleranceBps) return from;
-  }
-  return null;
+  return firstStraightStart(points, options, (from) => {
+    const fit = fitLine(points, from);
+    return fit !== null && fit.slope <= options.toleranceBps;
+  });
 }
 
 /** Which series had not levelled off: the gated one, V8's code, the heap after GC less code. */

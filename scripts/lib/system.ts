@@ -184,44 +184,37 @@ export async function spawnEdge(options: EdgeSpawnOptions): Promise<ManagedProce
     options.output?.(
       `[edge] wrangler dev, DevTools inspector on ${options.host}:${inspectorPort} (chrome://inspect)`,
     );
+  // What both take alike (the order of options does not matter to either).
+  const common = [
+    "--config",
+    config,
+    "--ip",
+    options.host,
+    "--port",
+    String(options.port),
+    "--env-file",
+    envFile,
+    "--persist-to",
+    persistTo,
+    "--log-level",
+    "warn",
+  ];
   const args = options.inspector
     ? [
         join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
         "dev",
-        "--config",
-        config,
-        "--ip",
-        options.host,
-        "--port",
-        String(options.port),
+        ...common,
         "--inspector-port",
         String(inspectorPort),
-        "--env-file",
-        envFile,
         "--var",
         `BROKER_URL:${options.brokerHttp}`,
-        "--persist-to",
-        persistTo,
         "--show-interactive-dev-session=false",
-        "--log-level",
-        "warn",
       ]
     : [
         await builtEdgeDev(),
-        "--config",
-        config,
-        "--ip",
-        options.host,
-        "--port",
-        String(options.port),
-        "--env-file",
-        envFile,
+        ...common,
         "--broker-url",
         options.brokerHttp,
-        "--persist-to",
-        persistTo,
-        "--log-level",
-        "warn",
         ...(options.watch ? ["--watch"] : []),
       ];
   return spawnManaged({
