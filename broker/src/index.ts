@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Aedes } from "aedes";
+import { Aedes, type Client } from "aedes";
 import pino from "pino";
 import type { BrokerOptions, RunningBroker } from "./broker-types.js";
 import { systemClock, TrackedClock } from "./clock.js";
@@ -36,6 +36,7 @@ import { routeExactTopics } from "./mqtt/exact-topics.js";
 import { createPublished } from "./mqtt/ingest.js";
 import { OwnedClients } from "./mqtt/owned-clients.js";
 import { createPublishGate } from "./mqtt/publish-gate.js";
+import { guardRegistration, takeOverId } from "./mqtt/registration.js";
 import { createMqttServer, listen } from "./mqtt/server.js";
 import { drainHttp, localDeviceClients, withTimeout } from "./node-helpers.js";
 import { SessionReaper } from "./sessions/reaper.js";
@@ -115,10 +116,16 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   });
   let aedes: Aedes | undefined;
   let shuttingDown = false;
-  const connections = new DeviceConnections(ctx, (deviceId) => {
-    // During shutdown the bus is closing; close() answers every pending command itself.
-    if (aedes && !shuttingDown) void publishAsync(aedes, OFFLINE_TOPIC, deviceId);
-  });
+  const connections = new DeviceConnections(
+    ctx,
+    (deviceId) => {
+      // During shutdown the bus is closing; close() answers every pending command itself.
+      if (aedes && !shuttingDown) void publishAsync(aedes, OFFLINE_TOPIC, deviceId);
+    },
+    (client) => {
+      if (aedes && !shuttingDown) takeOverId(aedes, client);
+    },
+  );
   const { admission, publishLimiter } = createLimits(settings, () => clock.now());
 
   aedes = await Aedes.createBroker({
@@ -142,6 +149,11 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   if (!redisParts && !routeExactTopics(Reflect.get(broker, "mq"))) {
     logger.error("exact-topic routing not installed: Aedes's mq is not the mqemitter expected");
   }
+  // A socket that closes while Aedes loads its session must neither unregister the router's
+  // live connection nor be registered itself (mqtt/registration.ts).
+  if (!guardRegistration(broker))
+    logger.error("registration guard not installed: Aedes is not the shape expected");
+  broker.on("client", (client: Client) => connections.registered(client));
   watchClientErrors(ctx, broker, connections, admission);
 
   const owned = new OwnedClients(broker, connections, settings.maxKeepaliveSeconds * 1500 + 1);

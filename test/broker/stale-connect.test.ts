@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
+import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { devicePassword } from "../../protocol/src/index.js";
 import {
@@ -11,6 +12,7 @@ import {
   deleteRedisKeys,
   deviceId,
   EVENTS_SECRET,
+  onCleanup,
   REDIS_URL,
   rawSocket,
   startEventReceiver,
@@ -93,3 +95,66 @@ function closed(socket: Socket): Promise<void> {
     else socket.once("close", () => resolve());
   });
 }
+
+/**
+ * The window after the checks: the CONNECT passed them and its presence claim is being
+ * stored (a Redis round trip, slowed here by `CLIENT PAUSE … WRITE` on the run's private
+ * Redis) when its client gives up. The claim then lands and replaces the live connection's
+ * record, and the closed connection's release marks the router offline. The live connection
+ * must not stay up behind an offline record (no command would reach it, and its keepalive
+ * would hold it so for good): it is taken over, as registration would have done, and the
+ * router's reconnect is let in.
+ */
+describe("a CONNECT whose client gives up while its claim is stored (Redis mode)", () => {
+  it("leaves no live connection behind an offline record", async () => {
+    const receiver = await startEventReceiver();
+    const broker = await startTestBroker({
+      edgeEventsUrl: receiver.url,
+      edgeEventsSecret: EVENTS_SECRET,
+      redisUrl: REDIS_URL,
+      redisKeyPrefix: prefix,
+    });
+    const id = deviceId();
+    const live = await connectDevice(broker, id, { clean: false });
+    await waitFor(() => receiver.events.length >= 1, 3_000, "the live router's presence");
+    const accepted = async () =>
+      (await broker.metrics.authAccepted.get()).values.reduce((n, v) => n + v.value, 0);
+    expect(await accepted()).toBe(1);
+
+    const redis = new Redis(REDIS_URL);
+    onCleanup(() => redis.quit());
+    const stale = await rawSocket(broker);
+    const password = await devicePassword(DEVICE_SECRET, id);
+    // Writes wait 400 ms: the claim is held between the checks and its landing.
+    await redis.call("CLIENT", "PAUSE", "400", "WRITE");
+    stale.write(connectPacket({ clientId: id, username: id, password, keepalive: 60, clean: false }));
+    await waitFor(async () => (await accepted()) === 2, 2_000, "the stale CONNECT past the checks");
+    stale.destroy();
+
+    const offline = await waitFor(
+      () => receiver.events.find((e) => e.type === "presence" && e.online === false),
+      3_000,
+      "the record's offline event",
+    );
+    expect(offline).toMatchObject({ deviceId: id, online: false });
+    // Without the takeover the live connection stayed up here, behind an offline record.
+    await waitFor(() => !live.connected, 3_000, "the live connection taken over");
+    expect((await api(broker, `/v1/devices/${id}`)).body).toMatchObject({ online: false });
+    await waitFor(async () => (await broker.stats()).clients === 0, 2_000, "no client left");
+    const refusals = await broker.metrics.refusals.get();
+    expect(refusals.values.find((v) => v.labels.reason === "connect_abandoned")?.value).toBe(1);
+
+    // The router's reconnect is let in and gets its commands.
+    const again = await connectDevice(broker, id, { clean: false });
+    await waitFor(
+      async () => ((await api(broker, `/v1/devices/${id}`)).body as { online?: boolean }).online === true,
+      3_000,
+      "online again",
+    );
+    const received = new Promise<string>((resolve) => again.once("message", (topic) => resolve(topic)));
+    const sent = await api(broker, `/v1/devices/${id}/commands`, { body: { name: "ping", timeoutMs: 200 } });
+    expect(sent.status).toBe(504);
+    expect(await received).toBe(`devices/${id}/commands`);
+    expect((await broker.stats()).clients).toBe(1);
+  });
+});

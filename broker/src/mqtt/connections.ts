@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import type { Client } from "aedes";
 import type { PresenceReason } from "../../../protocol/src/index.js";
-import type { BrokerContext } from "../context.js";
+import { type BrokerContext, refuse } from "../context.js";
 import type { OwnedConnection } from "../devices/node-liveness.js";
 
 /** Where a connection's presence claim stands. */
@@ -9,6 +9,8 @@ const CLAIMING = 0;
 const CLAIMED = 1;
 /** The socket closed while the claim was still being stored; claim() releases when it lands. */
 const CLOSED_WHILE_CLAIMING = 2;
+/** Claimed, and Aedes has registered the client (its session is loaded, CONNACK on its way). */
+const REGISTERED = 3;
 
 /**
  * What this node remembers about one authenticated device connection. Kept to
@@ -50,6 +52,7 @@ export class DeviceConnections {
   /** Bound: one entry per live authenticated socket; entries die with their Aedes Client. */
   readonly #byClient = new WeakMap<Client, DeviceConnection>();
   readonly #onOffline: (deviceId: string) => void;
+  readonly #onAbandonedClaim: (client: Client) => void;
   /** Offline bookkeeping still running; close() waits for it. Bound: closing sockets. */
   readonly #closing = new Set<Promise<void>>();
   /** Connection ids are unique per node; the record pairs them with the node id. */
@@ -57,9 +60,20 @@ export class DeviceConnections {
   #shuttingDown = false;
   readonly #onSocketClose: (this: Socket) => void;
 
-  constructor(ctx: BrokerContext, onOffline: (deviceId: string) => void) {
+  /**
+   * `onAbandonedClaim`: a connection claimed the device and closed before Aedes registered
+   * it; its claim replaced any older connection's record, so that connection must be taken
+   * over (closed, here and on other nodes) as registration would have done — or it would stay
+   * connected while the record says offline, and no command would reach it.
+   */
+  constructor(
+    ctx: BrokerContext,
+    onOffline: (deviceId: string) => void,
+    onAbandonedClaim: (client: Client) => void = () => {},
+  ) {
     this.#ctx = ctx;
     this.#onOffline = onOffline;
+    this.#onAbandonedClaim = onAbandonedClaim;
     const release = (client: Client) => this.#release(client);
     this.#onSocketClose = function onDeviceSocketClose(this: Socket) {
       const client = clientOf(this);
@@ -112,6 +126,12 @@ export class DeviceConnections {
     if (closedMeanwhile || client.conn.destroyed) this.#release(client);
   }
 
+  /** Aedes registered the client (its 'client' event): from now on a close is a plain disconnect. */
+  registered(client: Client): void {
+    const connection = this.#byClient.get(client);
+    if (connection?.phase === CLAIMED) connection.phase = REGISTERED;
+  }
+
   /** Records why a connection is about to close (first reason wins). */
   markReason(client: Client, reason: PresenceReason): void {
     const connection = this.#byClient.get(client);
@@ -125,13 +145,15 @@ export class DeviceConnections {
   /** The record this connection owns, once its claim is stored (for node liveness). */
   owned(client: Client): OwnedConnection | null {
     const connection = this.#byClient.get(client);
-    return connection?.phase === CLAIMED ? { deviceId: client.id, connId: connection.connId } : null;
+    return connection?.phase === CLAIMED || connection?.phase === REGISTERED
+      ? { deviceId: client.id, connId: connection.connId }
+      : null;
   }
 
   #release(client: Client): void {
     const connection = this.#byClient.get(client);
     if (!connection) return;
-    if (connection.phase !== CLAIMED) {
+    if (connection.phase !== CLAIMED && connection.phase !== REGISTERED) {
       connection.phase = CLOSED_WHILE_CLAIMING;
       return;
     }
@@ -146,6 +168,7 @@ export class DeviceConnections {
     // Aedes sets _disconnected when the client sent DISCONNECT [MQTT-3.14.4-3]; it has no public accessor.
     const graceful = Reflect.get(client, "_disconnected") === true || this.#shuttingDown;
     const reason: PresenceReason = connection.reason ?? (graceful ? "disconnect" : "error");
+    const abandoned = connection.phase !== REGISTERED && !this.#shuttingDown;
     const now = clock.now();
     try {
       const wentOffline = await store.disconnect(deviceId, { nodeId, connId: connection.connId }, now);
@@ -156,6 +179,11 @@ export class DeviceConnections {
       events.push({ type: "presence", deviceId, ts: now, online: false, reason });
       logger.info({ deviceId, reason }, "offline");
       this.#onOffline(deviceId);
+      if (abandoned) {
+        // The record said offline now, while an older connection of the router may still be up.
+        refuse(this.#ctx, "connect_abandoned", { deviceId, after: "claim" });
+        this.#onAbandonedClaim(client);
+      }
     } catch (error) {
       logger.error({ err: error, deviceId }, "could not record offline");
     }
