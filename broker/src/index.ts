@@ -39,6 +39,7 @@ import { createPublishGate } from "./mqtt/publish-gate.js";
 import { guardRegistration, takeOverId } from "./mqtt/registration.js";
 import { createMqttServer, listen } from "./mqtt/server.js";
 import { drainHttp, localDeviceClients, withTimeout } from "./node-helpers.js";
+import { installEmptyOutgoingShortcut } from "./sessions/empty-outgoing.js";
 import { SessionReaper } from "./sessions/reaper.js";
 import { createSessionParts } from "./sessions/session-parts.js";
 import { resolveSettings } from "./settings.js";
@@ -148,6 +149,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   // Memory mode: routers' exact-topic subscriptions in one Map, not mqemitter's trie (issue 14).
   if (!redisParts && !routeExactTopics(Reflect.get(broker, "mq"))) {
     logger.error("exact-topic routing not installed: Aedes's mq is not the mqemitter expected");
+  }
+  // Memory mode: a CONNECT with nothing queued skips Aedes's empty pipeline (issue 14).
+  if (!redisParts && !installEmptyOutgoingShortcut()) {
+    logger.error("empty-queue shortcut not installed: node:stream has no pipeline function");
   }
   // A socket that closes while Aedes loads its session must neither unregister the router's
   // live connection nor be registered itself (mqtt/registration.ts).

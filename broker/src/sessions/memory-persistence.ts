@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { emptyOutgoing } from "./empty-outgoing.js";
 import { SmallMap } from "./small-map.js";
 import { allowedRecipients, allowedSubscriptions, foreignTopics } from "./subscription-guard.js";
 
@@ -249,7 +250,10 @@ export class BoundedMemoryPersistence {
   }
 
   outgoingStream(client: ClientRef): Readable {
-    return Readable.from([...(this.#outgoing.get(client.id) ?? [])]);
+    const queued = this.#outgoing.get(client.id);
+    // Nothing queued (an idle router reconnecting): the stream Aedes's pipeline skips.
+    if (!queued || queued.length === 0) return emptyOutgoing();
+    return Readable.from([...queued]);
   }
 
   async incomingStorePacket(client: ClientRef, packet: PersistedPacket): Promise<void> {
