@@ -125,11 +125,18 @@ describe("a CONNECT whose client gives up while its claim is stored (Redis mode)
     onCleanup(() => redis.quit());
     const stale = await rawSocket(broker);
     const password = await devicePassword(DEVICE_SECRET, id);
-    // Writes wait 400 ms: the claim is held between the checks and its landing.
-    await redis.call("CLIENT", "PAUSE", "400", "WRITE");
-    stale.write(connectPacket({ clientId: id, username: id, password, keepalive: 60, clean: false }));
-    await waitFor(async () => (await accepted()) === 2, 2_000, "the stale CONNECT past the checks");
-    stale.destroy();
+    // Writes wait from here until the stale socket is gone (at most 5 s, should this test fail
+    // in between): the claim is held between the checks and its landing.
+    await redis.call("CLIENT", "PAUSE", "5000", "WRITE");
+    try {
+      stale.write(connectPacket({ clientId: id, username: id, password, keepalive: 60, clean: false }));
+      await waitFor(async () => (await accepted()) === 2, 3_000, "the stale CONNECT past the checks");
+      stale.destroy();
+      // Time for the broker to read the close while the claim is still held.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      await redis.call("CLIENT", "UNPAUSE");
+    }
 
     const offline = await waitFor(
       () => receiver.events.find((e) => e.type === "presence" && e.online === false),
