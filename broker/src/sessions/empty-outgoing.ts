@@ -6,7 +6,8 @@ import { Readable } from "node:stream";
  * `emptyQueue`) sends the session's queued messages with
  * `pipeline(persistence.outgoingStream(client), through(…), done)` — even when nothing is
  * queued, which for an idle fleet reconnecting is every router. That `pipeline` costs more than
- * anything else of the CONNECT in JavaScript: end-of-stream watchers on both streams, and an
+ * anything else of the CONNECT in JavaScript (lib/client.js `emptyOutgoingQueue` does the same when
+ * a clean session closes): end-of-stream watchers on both streams, and an
  * AbortController that pipeline aborts when it finishes, building a DOMException with a stack
  * trace (~90 µs per CONNECT alone, on this machine; the profile of 15,000 connects had
  * `DOMException` as the top JavaScript function in Tether and bare Aedes alike).
