@@ -212,12 +212,22 @@ async function soak(options: SoakOptions): Promise<Run> {
   const simStats = sim.stats();
   await sim.stop();
   // A last look once the fleet is gone: every client and pending command must be released.
+  // Routers the churn had just made half-open are found only by keepalive (1.5 × it): wait for
+  // that rather than a fixed 2 s (29 of 5,000 routers were still counted 2 s after the stop).
+  const stoppedAt = performance.now();
+  const drainBy = stoppedAt + options.keepalive * 1_500 + 5_000;
   await sleep(2_000);
+  while (!broker.exited && performance.now() < drainBy) {
+    const { clients, pendingCommands, forwarderQueue } = await sampler.sample();
+    if (!clients && !pendingCommands && !forwarderQueue) break;
+    await sleep(1_000);
+  }
   let afterFleet: Sample | null = null;
   if (!broker.exited) {
     afterFleet = await sampler.sample({ forceGc: true });
     log(
-      `after the fleet stopped: clients ${afterFleet.clients ?? "?"}, pending ${afterFleet.pendingCommands ?? "?"}, ` +
+      `after the fleet stopped (${((performance.now() - stoppedAt) / 1000).toFixed(0)} s later): ` +
+        `clients ${afterFleet.clients ?? "?"}, pending ${afterFleet.pendingCommands ?? "?"}, ` +
         `forwarder queue ${afterFleet.forwarderQueue ?? "?"}, RSS ${formatBytes(afterFleet.rss)}` +
         (afterFleet.liveHeap === null ? "" : `, heap after GC ${formatBytes(afterFleet.liveHeap)}`),
     );
