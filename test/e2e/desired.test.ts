@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { DesiredHandler, Device } from "../../device-sdk/src/index.js";
 import { bearer } from "../../protocol/src/index.js";
-import { E2ESystem, freshId, until } from "./helpers.js";
+import { E2ESystem, edgeFetch, freshId, until } from "./helpers.js";
 
 let e2e: E2ESystem;
 
@@ -33,7 +33,7 @@ function router(id: string, handler: DesiredHandler = applyAll): Promise<Device>
 }
 
 async function patch(id: string, body: unknown, ifMatch?: string) {
-  const response = await fetch(`${e2e.urls.edge}/v1/devices/${id}/desired`, {
+  const response = await edgeFetch(`${e2e.urls.edge}/v1/devices/${id}/desired`, {
     method: "PATCH",
     headers: {
       authorization: bearer(e2e.secrets.RAILS_API_TOKEN),

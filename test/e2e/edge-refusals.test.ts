@@ -8,7 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bearer, isRecord } from "../../protocol/src/index.js";
-import { E2ESystem, freshId } from "./helpers.js";
+import { E2ESystem, edgeFetch, freshId } from "./helpers.js";
 
 let e2e: E2ESystem;
 
@@ -28,7 +28,7 @@ afterAll(async () => {
 const PENDING_PER_DEVICE = 16;
 
 async function post(base: string, token: string, deviceId: string) {
-  const response = await fetch(`${base}/v1/devices/${deviceId}/commands`, {
+  const response = await edgeFetch(`${base}/v1/devices/${deviceId}/commands`, {
     method: "POST",
     headers: { authorization: bearer(token), "content-type": "application/json" },
     body: JSON.stringify({ name: "hold", timeoutMs: 15_000 }),

@@ -5,10 +5,12 @@ import { connectDevice, type Device, type DeviceOptions } from "../../device-sdk
 import { bearer, devicePassword, isRecord } from "../../protocol/src/index.js";
 import type { RunningSystem, SystemOptions } from "../../scripts/lib/system.js";
 import { ClientSocket } from "./client-socket.js";
+import { edgeFetch } from "./edge-fetch.js";
 import { SHARED_SYSTEM_ENV, type SystemHandle, startOwnedSystem } from "./system-fixture.js";
 import { until } from "./until.js";
 
 export { ClientSocket, type Frame, RefusedUpgrade } from "./client-socket.js";
+export { edgeFetch } from "./edge-fetch.js";
 export { sleep, until } from "./until.js";
 
 export interface JsonResponse {
@@ -82,7 +84,7 @@ export class E2ESystem {
     const headers = new Headers(init.headers);
     if (token) headers.set("authorization", bearer(token));
     if (init.body !== undefined) headers.set("content-type", "application/json");
-    const response = await fetch(`${this.urls.edge}${path}`, {
+    const response = await edgeFetch(`${this.urls.edge}${path}`, {
       ...init,
       headers,
       signal: AbortSignal.timeout(20_000),

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { detachSocket } from "../../device-sdk/src/fault-injection.js";
 import type { Device } from "../../device-sdk/src/index.js";
 import { bearer, SIGNATURE_HEADER, signBody } from "../../protocol/src/index.js";
-import { ClientSocket, E2ESystem, freshId, RefusedUpgrade, sleep, until } from "./helpers.js";
+import { ClientSocket, E2ESystem, edgeFetch, freshId, RefusedUpgrade, sleep, until } from "./helpers.js";
 
 /** Long enough for a frame that should not come to have arrived if it were sent. */
 const QUIET_MS = 750;
@@ -282,7 +282,7 @@ describe.sequential("tether end to end", () => {
     });
     const post = async (signature: string) =>
       (
-        await fetch(`${e2e.urls.edge}/internal/events`, {
+        await edgeFetch(`${e2e.urls.edge}/internal/events`, {
           method: "POST",
           headers: { "content-type": "application/json", [SIGNATURE_HEADER]: signature },
           body: raw,
