@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import type { Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/ports.js";
-import { sleep, until } from "./helpers.js";
+import { edgeFetch, sleep, until } from "./helpers.js";
 import { commandLine, descendants, Launcher, listeningPorts, portIsFree } from "./launcher.js";
 import { consoleTests } from "./start-console.js";
 import { launcherEnv, listen, match } from "./start-helpers.js";
@@ -115,7 +115,7 @@ describe.sequential("npm start", () => {
       const token = match(out, /-H 'Authorization: Bearer ([^']+)'/, "the Rails token in the curl line");
       const body = match(out, /-d '([^']+)'/, "the curl body");
       expect(url).toBe(`http://127.0.0.1:${ports.EDGE_PORT}/v1/devices/${idPrefix}0/commands`);
-      const response = await fetch(url, {
+      const response = await edgeFetch(url, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body,
