@@ -55,6 +55,8 @@ export interface BrokerConfig {
   maxEventLoopLagMs: number;
   /** Admission control per device: refuse while its commands queue beyond this (ms) for an interval; 0 = off. */
   commandQueueTargetMs: number;
+  /** Admission control: the in-flight limit falls while commands' median time exceeds this × its baseline; 0 = off. */
+  commandLatencyTolerance: number;
 }
 
 export type CliCommand =
@@ -152,6 +154,18 @@ const schema = z.object({
   maxCommandsInFlight: wholeNumber(1, 1_000_000),
   maxEventLoopLagMs: wholeNumber(0, 60_000),
   commandQueueTargetMs: wholeNumber(0, 60_000),
+  // 0 = off; else above 1 (a limit that shrinks when times merely stay equal would never hold).
+  commandLatencyTolerance: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, "must be a number such as 2 or 1.5")
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .max(100, "must be at most 100")
+        .refine((value) => value === 0 || value > 1, "must be 0 (off) or above 1"),
+    ),
 });
 
 const BY_KEY = new Map<string, Setting>(SETTINGS.map((setting) => [setting.key, setting]));

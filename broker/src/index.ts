@@ -209,7 +209,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     shared: Boolean(redisParts),
   });
 
-  const { loopLag, commandAdmission } = createCommandAdmission(settings, metrics);
+  const { loopLag, commandAdmission } = createCommandAdmission(settings, metrics, clock);
   const app = createHttpApp({
     counts: stats,
     brokerApiToken: settings.brokerApiToken,

@@ -61,7 +61,9 @@ export interface BrokerMetrics {
   eventLoopLag: Gauge;
   /** Commands admitted by this node's HTTP API and not yet answered. */
   commandsInFlight: Gauge;
-  /** Commands refused 503 overloaded by the admission control, by reason (`in_flight`, `event_loop_lag`). */
+  /** The in-flight limit now: the adaptive one (COMMAND_LATENCY_TOLERANCE), else MAX_COMMANDS_IN_FLIGHT. */
+  commandsLimit: Gauge;
+  /** Commands refused 503 overloaded by the admission control, by reason (`in_flight`, `latency`, `event_loop_lag`). */
   commandsShed: Counter<"reason">;
   commandQueueing: Histogram;
   commandsQueueRefused: Counter;
@@ -227,6 +229,10 @@ export function createBrokerMetrics(): BrokerMetrics {
       "tether_commands_in_flight",
       "Commands admitted by this node's HTTP API and not yet answered (bound MAX_COMMANDS_IN_FLIGHT)",
     ),
+    commandsLimit: gauge(
+      "tether_commands_limit",
+      "Commands this node admits in flight now: the adaptive limit (falls while admitted commands slow down beyond COMMAND_LATENCY_TOLERANCE × their baseline), at most MAX_COMMANDS_IN_FLIGHT",
+    ),
     commandSeconds: new Histogram({
       name: "tether_command_http_seconds",
       help: "Time in the broker of each POST …/commands, from Node's request listener to the response's end, by answer (ok: 2xx; refused: 429/503; failed: the rest)",
@@ -247,7 +253,7 @@ export function createBrokerMetrics(): BrokerMetrics {
     }),
     commandsShed: new Counter({
       name: "tether_commands_shed_total",
-      help: "Commands refused 503 overloaded by the admission control, by reason (in_flight, event_loop_lag)",
+      help: "Commands refused 503 overloaded by the admission control, by reason (in_flight, latency, event_loop_lag)",
       labelNames: ["reason"],
       registers,
     }),

@@ -55,6 +55,7 @@ describe("loadConfig", () => {
       maxCommandsInFlight: ADMISSION_DEFAULTS.maxCommandsInFlight,
       maxEventLoopLagMs: ADMISSION_DEFAULTS.maxEventLoopLagMs,
       commandQueueTargetMs: STANDING_QUEUE_DEFAULTS.commandQueueTargetMs,
+      commandLatencyTolerance: ADMISSION_DEFAULTS.commandLatencyTolerance,
     });
   });
 

@@ -51,6 +51,8 @@ export async function startTestBroker(options: Partial<BrokerOptions> = {}): Pro
     // Off unless a test asks for it (test/broker/overload.test.ts): the suite shares two cores
     // between many files, and a test's broker must not shed because another file is busy.
     maxEventLoopLagMs: 0,
+    // Likewise the adaptive in-flight limit: another file's CPU slows this broker's answers.
+    commandLatencyTolerance: 0,
     ...options,
   });
   onCleanup(() => broker.close());

@@ -212,6 +212,81 @@ describe("admission control: overload sheds, it never collapses", () => {
   );
 
   it(
+    "lowers the in-flight limit when admitted commands slow down past COMMAND_LATENCY_TOLERANCE × their baseline: the excess is shed at once (503, reason latency), the admitted succeed, and the limit grows back",
+    async () => {
+      // The adaptive limit reads the broker's injected clock: the test moves it, never sleeps.
+      const clock = new ManualClock(Date.now());
+      const max = 32;
+      const broker = await startTestBroker({ clock, maxCommandsInFlight: max, commandLatencyTolerance: 2 });
+      const ids = Array.from({ length: 4 }, () => deviceId());
+      const routers = await Promise.all(
+        ids.map(async (id) => holdingRouter(await connectDevice(broker, id), id)),
+      );
+      const slow = { name: "slow", timeoutMs: 30_000 };
+      const heldInAll = () => routers.reduce((sum, router) => sum + router.held.length, 0);
+      const limit = async () => (await broker.metrics.commandsLimit.get()).values[0]?.value;
+
+      /** One 100 ms window: `count` commands over the four routers, answered `answerMs` after they arrive. */
+      const window = async (count: number, answerMs: number) => {
+        const answers = Array.from({ length: count }, (_, i) =>
+          command(broker.httpUrl, ids[i % 4] ?? "", slow),
+        );
+        const settled = await waitFor(
+          async () => {
+            const refused = (await Promise.all(answers.map((a) => Promise.race([a, null])))).filter(
+              (a) => a !== null,
+            );
+            return heldInAll() + refused.length === count ? true : null;
+          },
+          10_000,
+          `${count} commands to be held or refused`,
+        );
+        expect(settled).toBe(true);
+        clock.advance(answerMs);
+        for (const router of routers) router.answerAll();
+        const all = await Promise.all(answers);
+        clock.advance(100);
+        return all;
+      };
+
+      // Baseline: half the limit or more in flight, answered in 2 ms.
+      for (let w = 0; w < 3; w++) for (const answer of await window(20, 2)) expect(answer.status).toBe(200);
+      expect(await limit()).toBe(max);
+
+      // Every command now takes 50 ms (25 × the baseline): the limit falls, and the excess is shed.
+      for (let w = 0; w < 2; w++) await window(24, 50);
+      expect(await limit()).toBeLessThan(24);
+      const answers = await window(24, 50);
+      const shed = answers.filter((answer) => answer.status === 503);
+      expect(shed.length).toBeGreaterThan(0);
+      for (const answer of shed) {
+        expect(answer.retryAfter).toBe("1");
+        expect(answer.body).toEqual({ error: { code: "overloaded", message: expect.any(String) } });
+        expect(answer.ms).toBeLessThan(2_000);
+      }
+      for (const answer of answers.filter((a) => a.status !== 503)) {
+        expect(answer.status).toBe(200);
+        expect(answer.body).toMatchObject({ ok: true, result: "done" });
+      }
+      expect(await shedTotal(broker, "latency")).toBe(shed.length);
+      expect(await shedTotal(broker, "in_flight")).toBe(0);
+
+      // Back at the baseline: it grows back to the ceiling as long as it binds.
+      await waitFor(
+        async () => {
+          const current = (await limit()) ?? 0;
+          await window(Math.max(16, Math.ceil(current / 2)), 2);
+          return (await limit()) === max ? true : null;
+        },
+        SLOW_MACHINE_MS / 2,
+        "the limit to grow back",
+      );
+      for (const answer of await window(max, 2)) expect(answer.status).toBe(200);
+    },
+    SLOW_MACHINE_MS,
+  );
+
+  it(
     "puts Retry-After on a 429 for a device at its pending bound",
     async () => {
       const broker = await startTestBroker({ maxPendingPerDevice: 1 });

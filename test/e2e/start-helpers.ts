@@ -16,7 +16,12 @@ const SECRET_NAMES = [
 /** The developer's environment without Tether's secrets, so the launcher generates its own. */
 export function launcherEnv(ports: Record<string, number | undefined>): NodeJS.ProcessEnv {
   // As in system-fixture.ts: other test files' CPU must not make npm start's broker shed.
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: "0", MAX_EVENT_LOOP_LAG_MS: "0" };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    FORCE_COLOR: "0",
+    MAX_EVENT_LOOP_LAG_MS: "0",
+    COMMAND_LATENCY_TOLERANCE: "0",
+  };
   for (const name of [...SECRET_NAMES, "MQTT_PORT", "HTTP_PORT", "EDGE_PORT", "HOST"]) delete env[name];
   for (const [name, port] of Object.entries(ports)) if (port !== undefined) env[name] = String(port);
   return env;

@@ -58,7 +58,9 @@ export async function startOwnedSystem(options: Partial<SystemOptions> = {}): Pr
     // is other test files' CPU on the same cores, not this broker's load: a functional test
     // answered 503 overloaded in a clean-clone run. test/broker/overload.test.ts tests the
     // shedding; MAX_COMMANDS_IN_FLIGHT stays in force here.
-    brokerEnv: { MAX_EVENT_LOOP_LAG_MS: "0", ...options.brokerEnv },
+    // The adaptive in-flight limit likewise (COMMAND_LATENCY_TOLERANCE): another file's CPU slows
+    // this broker's answers, which it would read as congestion; overload.test.ts tests it.
+    brokerEnv: { MAX_EVENT_LOOP_LAG_MS: "0", COMMAND_LATENCY_TOLERANCE: "0", ...options.brokerEnv },
   }).catch(async (error: unknown) => {
     await rm(configDir, { recursive: true, force: true });
     throw error;

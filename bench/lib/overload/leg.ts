@@ -192,7 +192,12 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
           {
             // Only the fixed per-device pending bound (16) is left: the broker before issue 17.
             label: "no admission control",
-            settings: { maxEventLoopLagMs: 0, maxCommandsInFlight: 1_000_000, commandQueueTargetMs: 0 },
+            settings: {
+              maxEventLoopLagMs: 0,
+              maxCommandsInFlight: 1_000_000,
+              commandQueueTargetMs: 0,
+              commandLatencyTolerance: 0,
+            },
           },
         ]
       : []),

@@ -38,7 +38,8 @@ export type BrokerConfigKey =
   | "forwarderMaxBytes"
   | "maxCommandsInFlight"
   | "maxEventLoopLagMs"
-  | "commandQueueTargetMs";
+  | "commandQueueTargetMs"
+  | "commandLatencyTolerance";
 
 export interface Setting {
   key: BrokerConfigKey;
@@ -302,6 +303,13 @@ export const SETTINGS: readonly Setting[] = [
     flag: "command-queue-target-ms",
     default: String(STANDING_QUEUE_DEFAULTS.commandQueueTargetMs),
     help: "Per device: once every answer of a device has queued longer than this (its wait beyond its quickest answer) for 100 ms, further commands to it are answered 429 rate_limited with Retry-After at once while it has one pending, until an answer comes back within it (tether_commands_queue_refused_total); 0 = off",
+  },
+  {
+    key: "commandLatencyTolerance",
+    env: "COMMAND_LATENCY_TOLERANCE",
+    flag: "command-latency-tolerance",
+    default: String(ADMISSION_DEFAULTS.commandLatencyTolerance),
+    help: "The adaptive in-flight limit: every 100 ms, while the median time of admitted commands is more than this many times its baseline (the uncongested median), the limit of commands in flight falls (to half at most), else it grows back towards MAX_COMMANDS_IN_FLIGHT; beyond it a command is answered 503 overloaded with Retry-After at once (reason latency; tether_commands_limit); 0 = off",
   },
 ];
 

@@ -33,6 +33,7 @@ const DEVICE_ANSWERS = Object.fromEntries(
 
 const MESSAGES: Record<ShedReason, string> = {
   in_flight: "too many commands in flight on this broker; retry later",
+  latency: "the broker's commands are slowing down; retry later",
   event_loop_lag: "the broker is falling behind; retry later",
 };
 

@@ -1,3 +1,5 @@
+import type { AdaptiveLimit } from "./adaptive-limit.js";
+
 /**
  * Defaults of MAX_COMMANDS_IN_FLIGHT and MAX_EVENT_LOOP_LAG_MS, sized from `npm run bench --
  * --only overload` (docs/BENCHMARKS.md, "Overload"; BROKER.md, "Admission control").
@@ -5,10 +7,14 @@
 export const ADMISSION_DEFAULTS = {
   maxCommandsInFlight: 2_000,
   maxEventLoopLagMs: 50,
+  commandLatencyTolerance: 2,
 } as const;
 
-/** Why a command was shed; the `reason` of `tether_commands_shed_total`. */
-export type ShedReason = "in_flight" | "event_loop_lag";
+/**
+ * Why a command was shed; the `reason` of `tether_commands_shed_total`. `latency`: the
+ * adaptive limit (limits/adaptive-limit.ts), lowered while the commands' times rose, is full.
+ */
+export type ShedReason = "in_flight" | "latency" | "event_loop_lag";
 
 export interface CommandAdmissionOptions {
   /** Commands this node has admitted and not yet answered (MAX_COMMANDS_IN_FLIGHT). */
@@ -19,11 +25,16 @@ export interface CommandAdmissionOptions {
   lagMs: () => number;
   /** Each change of the in-flight count (the `tether_commands_in_flight` gauge). */
   onChange?: (inFlight: number) => void;
+  /** The in-flight limit that follows latency (COMMAND_LATENCY_TOLERANCE), below `maxInFlight`. */
+  adaptive?: AdaptiveLimit;
+  /** Monotonic ms (default performance.now): an admitted command's time for `adaptive`. */
+  now?: () => number;
 }
 
 /**
  * Admission control of the broker's command API (issue 17): a command is admitted
- * only while fewer than `maxInFlight` are in flight on this node and the event
+ * only while fewer than `maxInFlight` are in flight on this node, fewer than the
+ * adaptive limit (which falls while admitted commands slow down), and the event
  * loop's lag is at most `maxLagMs`; otherwise it is refused at once (503
  * `overloaded`, with `Retry-After`), before its body is read. A server past its
  * knee that queues everything answers everyone late; one that sheds the excess
@@ -46,17 +57,22 @@ export class CommandAdmission {
 
   /** A release function when admitted; the reason when shed. */
   admit(): { admitted: true; release: () => void } | { admitted: false; reason: ShedReason } {
-    const { maxInFlight, maxLagMs, lagMs } = this.#options;
+    const { maxInFlight, maxLagMs, lagMs, adaptive } = this.#options;
     if (this.#inFlight >= maxInFlight) return { admitted: false, reason: "in_flight" };
+    if (adaptive && this.#inFlight >= adaptive.limit) return { admitted: false, reason: "latency" };
     if (maxLagMs > 0 && lagMs() > maxLagMs) return { admitted: false, reason: "event_loop_lag" };
     this.#inFlight++;
     this.#options.onChange?.(this.#inFlight);
+    const now = this.#options.now ?? (() => performance.now());
+    const admittedAt = adaptive ? now() : 0;
+    adaptive?.admitted(this.#inFlight);
     let released = false;
     return {
       admitted: true,
       release: () => {
         if (released) return;
         released = true;
+        adaptive?.answered(now() - admittedAt, this.#inFlight);
         this.#inFlight--;
         this.#options.onChange?.(this.#inFlight);
       },

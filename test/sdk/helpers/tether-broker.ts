@@ -52,6 +52,7 @@ export async function startTestBroker(): Promise<TestBroker> {
       // Lag shedding off (issue 17): this broker shares its event loop and the suite's two cores
       // with the test's own load; test/broker/overload.test.ts tests the shedding.
       maxEventLoopLagMs: 0,
+      commandLatencyTolerance: 0,
     });
 
   let broker: RunningBroker | null = await launch(0, 0);

@@ -1,0 +1,144 @@
+/**
+ * Defaults of the adaptive in-flight limit (COMMAND_LATENCY_TOLERANCE; issue 17). The
+ * tolerance is the factor by which the median time of an admitted command may rise over
+ * its baseline before the limit shrinks.
+ */
+export const ADAPTIVE_LIMIT_DEFAULTS = {
+  tolerance: 2,
+  /** The limit never falls below this many commands in flight. */
+  minLimit: 16,
+  /** One judgement per window. */
+  windowMs: 100,
+  /** A window with fewer answers says too little to judge (the limit stays). */
+  minSamples: 10,
+  /** Time constant of the baseline's rise (it falls at once to a lower median). */
+  baselineRiseMs: 30_000,
+  /** Answers kept per window to take the median from (a reservoir; the rest are counted). */
+  maxSamples: 1_024,
+} as const;
+
+export interface AdaptiveLimitOptions {
+  /** The ceiling, and where the limit starts (MAX_COMMANDS_IN_FLIGHT). */
+  max: number;
+  min: number;
+  /** 0 = off: the limit stays at `max`. */
+  tolerance: number;
+  windowMs: number;
+  minSamples: number;
+  baselineRiseMs: number;
+  maxSamples: number;
+  /** Monotonic ms. */
+  now: () => number;
+  /** Each change of the limit (the `tether_commands_limit` gauge). */
+  onLimit?: (limit: number) => void;
+}
+
+/**
+ * An in-flight limit that follows latency (issue 17), after the gradient limiters of
+ * Netflix's concurrency-limits (Gradient2) and TCP Vegas. By Little's law the commands
+ * in flight are throughput × time in the broker: past the knee a fixed bound
+ * (MAX_COMMANDS_IN_FLIGHT, 2,000) lets each admitted command wait 2,000 / throughput — two
+ * thirds of a second at 3,000 commands/s — while the one a fleet needs when its routers are
+ * slow (100–300 ms on cellular links) is just as large. So the limit moves instead:
+ *
+ * - every window (100 ms), the median time of the commands answered in it (from admission
+ *   to the last byte of the answer, waiting for the router included) is compared with a
+ *   baseline: the median when the broker is not congested. The baseline falls at once to a
+ *   lower window median and rises only slowly (time constant 30 s), so a fleet whose
+ *   routers answer slowly becomes the new baseline, while a burst does not;
+ * - past the tolerance (gradient = tolerance × baseline / median < 1, at least 0.5), the
+ *   limit falls to the most that was in flight in the window (or the limit, if lower) ×
+ *   gradient + √ of it: a limit far above what is in flight comes down to it at once, and
+ *   one that binds shrinks by up to half a window — at full use 2,000 → 31 in 0.6 s;
+ * - otherwise (times within the tolerance, or too few answers in the window to tell) it grows
+ *   by √limit a window back towards the ceiling: from the floor to 2,000 in about 9 s. So a
+ *   limit lowered by a burst, or by a change of the fleet's mix at night, does not stay low
+ *   and refuse the morning's first burst.
+ *
+ * The median, not the mean: a few commands waiting out their router's `timeoutMs`
+ * (half-open routers) must not shrink everyone's limit. Bounds: one window's samples
+ * (`maxSamples`, a reservoir), a few numbers otherwise.
+ */
+export class AdaptiveLimit {
+  readonly #options: AdaptiveLimitOptions;
+  #limit: number;
+  /** ms; 0 until the first judged window. */
+  #baseline = 0;
+  #windowStart: number;
+  readonly #samples: number[] = [];
+  #seen = 0;
+  #peakInFlight = 0;
+
+  constructor(options: AdaptiveLimitOptions) {
+    this.#options = options;
+    this.#limit = options.max;
+    this.#windowStart = options.now();
+  }
+
+  /** Commands that may be in flight now. */
+  get limit(): number {
+    return Math.floor(this.#limit);
+  }
+
+  /** The baseline median, ms (0 before the first judged window): `tether_command_latency_baseline_seconds`. */
+  get baselineMs(): number {
+    return this.#baseline;
+  }
+
+  /** An admission: the count in flight with it. */
+  admitted(inFlight: number): void {
+    if (inFlight > this.#peakInFlight) this.#peakInFlight = inFlight;
+  }
+
+  /** An admitted command answered after `ms` in the broker; `inFlight` counts it still. */
+  answered(ms: number, inFlight: number): void {
+    if (inFlight > this.#peakInFlight) this.#peakInFlight = inFlight;
+    const now = this.#options.now();
+    if (now - this.#windowStart >= this.#options.windowMs) this.#judge(now);
+    this.#seen++;
+    if (this.#samples.length < this.#options.maxSamples) this.#samples.push(ms);
+    else {
+      const slot = Math.floor(Math.random() * this.#seen);
+      if (slot < this.#options.maxSamples) this.#samples[slot] = ms;
+    }
+  }
+
+  #judge(now: number): void {
+    const { tolerance, minSamples, baselineRiseMs, min, max } = this.#options;
+    const elapsed = now - this.#windowStart;
+    const peak = this.#peakInFlight;
+    this.#windowStart = now;
+    this.#peakInFlight = 0;
+    let gradient = 1;
+    if (tolerance > 0 && this.#samples.length >= minSamples) {
+      const median = medianOf(this.#samples);
+      if (this.#baseline === 0 || median < this.#baseline) this.#baseline = median;
+      else this.#baseline += (1 - Math.exp(-elapsed / baselineRiseMs)) * (median - this.#baseline);
+      gradient = Math.max(0.5, Math.min(1, (tolerance * this.#baseline) / Math.max(median, 1e-3)));
+    }
+    this.#reset();
+    let next: number;
+    if (gradient < 1) {
+      const used = Math.min(this.#limit, Math.max(peak, 1));
+      next = used * gradient + Math.sqrt(used);
+    } else {
+      next = this.#limit + Math.sqrt(this.#limit);
+    }
+    next = Math.max(min, Math.min(max, next));
+    const changed = Math.floor(next) !== this.limit;
+    this.#limit = next;
+    if (changed) this.#options.onLimit?.(this.limit);
+  }
+
+  #reset(): void {
+    this.#samples.length = 0;
+    this.#seen = 0;
+  }
+}
+
+/** The median of a non-empty list (sorts it in place). */
+function medianOf(values: number[]): number {
+  values.sort((a, b) => a - b);
+  const mid = values.length >> 1;
+  return values.length % 2 === 1 ? (values[mid] ?? 0) : ((values[mid - 1] ?? 0) + (values[mid] ?? 0)) / 2;
+}

@@ -1,0 +1,137 @@
+/**
+ * The adaptive in-flight limit (broker/src/limits/adaptive-limit.ts, issue 17) on an
+ * injected clock: it falls when admitted commands slow down while it binds, never by more
+ * than half a window nor below its floor, ignores a few slow answers, is not judged while
+ * it does not bind, and grows back once times return to their baseline.
+ */
+import { describe, expect, it } from "vitest";
+import { ADAPTIVE_LIMIT_DEFAULTS, AdaptiveLimit } from "../../broker/src/limits/adaptive-limit.js";
+
+function limiter(overrides: { max?: number; tolerance?: number } = {}) {
+  let now = 0;
+  const changes: number[] = [];
+  const limit = new AdaptiveLimit({
+    ...ADAPTIVE_LIMIT_DEFAULTS,
+    max: overrides.max ?? 2_000,
+    min: ADAPTIVE_LIMIT_DEFAULTS.minLimit,
+    tolerance: overrides.tolerance ?? 2,
+    now: () => now,
+    onLimit: (value) => changes.push(value),
+  });
+  return {
+    limit,
+    changes,
+    /**
+     * One 100 ms window: `inFlight` admissions at the peak, then `answers` answered in `ms`
+     * each (a function of the answer's index); the next window's first answer judges it.
+     */
+    window(inFlight: number, answers: number, ms: (i: number) => number) {
+      limit.admitted(inFlight);
+      for (let i = 0; i < answers; i++) limit.answered(ms(i), inFlight - i);
+      now += ADAPTIVE_LIMIT_DEFAULTS.windowMs;
+    },
+  };
+}
+
+describe("AdaptiveLimit", () => {
+  it("stays at its ceiling while times stay at their baseline", () => {
+    const l = limiter();
+    for (let w = 0; w < 50; w++) l.window(1_900, 200, () => 3);
+    expect(l.limit.limit).toBe(2_000);
+    expect(l.limit.baselineMs).toBe(3);
+  });
+
+  it("falls when the median time passes tolerance × baseline while the limit binds: by half a window at most, to the floor at least", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    let before = l.limit.limit;
+    // Ten times slower: the gradient is clamped to one half. Each window's first answer
+    // judges the window before it.
+    l.window(before, 200, () => 30);
+    for (let w = 0; w < 4; w++) {
+      l.window(before, 200, () => 30);
+      const after = l.limit.limit;
+      expect(after).toBeLessThan(before);
+      expect(after).toBeGreaterThanOrEqual(Math.floor(before / 2));
+      before = after;
+    }
+    for (let w = 0; w < 40; w++) l.window(l.limit.limit, 200, () => 30);
+    expect(l.limit.limit).toBeLessThan(100);
+    expect(l.limit.limit).toBeGreaterThanOrEqual(ADAPTIVE_LIMIT_DEFAULTS.minLimit);
+    expect(l.changes.at(-1)).toBe(l.limit.limit);
+  });
+
+  it("within the tolerance it does not fall: 1.9 × the baseline at tolerance 2", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 10);
+    for (let w = 0; w < 30; w++) l.window(1_900, 200, () => 19);
+    expect(l.limit.limit).toBe(2_000);
+  });
+
+  it("is moved by the median, not by a few commands waiting out their router's timeout", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    // 10 of 200 answers per window take 5 s (half-open routers): the mean is 28× the baseline.
+    for (let w = 0; w < 30; w++) l.window(1_900, 200, (i) => (i < 10 ? 5_000 : 3));
+    expect(l.limit.limit).toBe(2_000);
+  });
+
+  it("comes down at once to what is in flight when times rise while it does not bind", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(300, 200, () => 3);
+    l.window(300, 200, () => 30);
+    l.window(300, 200, () => 30); // judges the window before
+    expect(l.limit.limit).toBeLessThanOrEqual(Math.floor(300 * 0.5 + Math.sqrt(300)));
+    expect(l.limit.limit).toBeGreaterThanOrEqual(ADAPTIVE_LIMIT_DEFAULTS.minLimit);
+  });
+
+  it("judges nothing from a window of fewer than minSamples answers: it grows back towards the ceiling", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    for (let w = 0; w < 6; w++) l.window(l.limit.limit, 200, () => 30);
+    const low = l.limit.limit;
+    expect(low).toBeLessThan(200);
+    for (let w = 0; w < 30; w++) l.window(5, ADAPTIVE_LIMIT_DEFAULTS.minSamples - 1, () => 300);
+    expect(l.limit.limit).toBeGreaterThan(low);
+  });
+
+  it("does not stay low after a burst: with times back at the baseline it grows back to the ceiling, bound or not", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    for (let w = 0; w < 20; w++) l.window(l.limit.limit, 200, () => 30);
+    expect(l.limit.limit).toBeLessThan(100);
+    // A quiet night: a few commands in flight, answered at the baseline; ~9 s to the ceiling.
+    for (let w = 0; w < 100; w++) l.window(3, 20, () => 3);
+    expect(l.limit.limit).toBe(2_000);
+  });
+
+  it("grows back by about √limit a window once times are back at their baseline", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    for (let w = 0; w < 20; w++) l.window(l.limit.limit, 200, () => 30);
+    const low = l.limit.limit;
+    expect(low).toBeLessThan(100);
+    for (let w = 0; w < 2; w++) l.window(l.limit.limit, 200, () => 3);
+    const next = l.limit.limit;
+    expect(next).toBeGreaterThan(low);
+    expect(next - low).toBeLessThanOrEqual(2 * Math.ceil(Math.sqrt(next)));
+    for (let w = 0; w < 300; w++) l.window(l.limit.limit, 200, () => 3);
+    expect(l.limit.limit).toBe(2_000);
+  });
+
+  it("takes a lasting slowdown of the whole fleet as its new baseline within a minute or two, and grows back", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    // Every router answers 10× slower from now on (a slower link, not a congested broker).
+    for (let w = 0; w < 1_200; w++) l.window(l.limit.limit, 200, () => 30);
+    expect(l.limit.baselineMs).toBeGreaterThan(15);
+    expect(l.limit.limit).toBe(2_000);
+  });
+
+  it("is off at tolerance 0: the limit stays at its ceiling", () => {
+    const l = limiter({ tolerance: 0 });
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    for (let w = 0; w < 30; w++) l.window(1_900, 200, () => 300);
+    expect(l.limit.limit).toBe(2_000);
+  });
+});
