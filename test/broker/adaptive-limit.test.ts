@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ADAPTIVE_LIMIT_DEFAULTS, AdaptiveLimit } from "../../broker/src/limits/adaptive-limit.js";
 
 function limiter(overrides: { max?: number; tolerance?: number } = {}) {
-  let now = 0;
+  let now = 1_000_000;
   const changes: number[] = [];
   const limit = new AdaptiveLimit({
     ...ADAPTIVE_LIMIT_DEFAULTS,
@@ -25,6 +25,10 @@ function limiter(overrides: { max?: number; tolerance?: number } = {}) {
      * One 100 ms window: `inFlight` admissions at the peak, then `answers` answered in `ms`
      * each (a function of the answer's index); the next window's first answer judges it.
      */
+    /** Steps the clock (wall time may jump). */
+    step(ms: number) {
+      now += ms;
+    },
     window(inFlight: number, answers: number, ms: (i: number) => number) {
       limit.admitted(inFlight);
       for (let i = 0; i < answers; i++) limit.answered(ms(i), inFlight - i);
@@ -125,6 +129,17 @@ describe("AdaptiveLimit", () => {
     // Every router answers 10× slower from now on (a slower link, not a congested broker).
     for (let w = 0; w < 1_200; w++) l.window(l.limit.limit, 200, () => 30);
     expect(l.limit.baselineMs).toBeGreaterThan(15);
+    expect(l.limit.limit).toBe(2_000);
+  });
+
+  it("keeps judging after the clock is stepped back an hour", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    for (let w = 0; w < 20; w++) l.window(l.limit.limit, 200, () => 30);
+    const low = l.limit.limit;
+    l.step(-3_600_000);
+    for (let w = 0; w < 100; w++) l.window(l.limit.limit, 200, () => 3);
+    expect(low).toBeLessThan(100);
     expect(l.limit.limit).toBe(2_000);
   });
 

@@ -94,7 +94,10 @@ export class AdaptiveLimit {
   answered(ms: number, inFlight: number): void {
     if (inFlight > this.#peakInFlight) this.#peakInFlight = inFlight;
     const now = this.#options.now();
-    if (now - this.#windowStart >= this.#options.windowMs) this.#judge(now);
+    // A clock stepped back (the injected clock is wall time) starts the window again rather
+    // than freezing the limit until the clock catches up.
+    if (now < this.#windowStart) this.#windowStart = now;
+    else if (now - this.#windowStart >= this.#options.windowMs) this.#judge(now);
     this.#seen++;
     if (this.#samples.length < this.#options.maxSamples) this.#samples.push(ms);
     else {
