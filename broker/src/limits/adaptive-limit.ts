@@ -9,7 +9,7 @@ export const ADAPTIVE_LIMIT_DEFAULTS = {
   minLimit: 16,
   /** One judgement per window. */
   windowMs: 100,
-  /** A window with fewer answers says too little to judge (the limit stays). */
+  /** A window with fewer answers says too little to judge congestion (the limit grows back). */
   minSamples: 10,
   /** Time constant of the baseline's rise (it falls at once to a lower median). */
   baselineRiseMs: 30_000,
@@ -27,7 +27,7 @@ export interface AdaptiveLimitOptions {
   minSamples: number;
   baselineRiseMs: number;
   maxSamples: number;
-  /** Monotonic ms. */
+  /** ms: the broker's clock (wall time; a step back restarts the window). */
   now: () => number;
   /** Each change of the limit (the `tether_commands_limit` gauge). */
   onLimit?: (limit: number) => void;
@@ -80,7 +80,7 @@ export class AdaptiveLimit {
     return Math.floor(this.#limit);
   }
 
-  /** The baseline median, ms (0 before the first judged window): `tether_command_latency_baseline_seconds`. */
+  /** The baseline median, ms (0 before the first judged window). */
   get baselineMs(): number {
     return this.#baseline;
   }
