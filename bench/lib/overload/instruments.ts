@@ -16,12 +16,14 @@ export function cpuSeconds(pid: number): number {
 /**
  * Cumulative counts of `tether_command_http_seconds` by answer class and bucket bound (s); the
  * commands' queueing time (`tether_command_queue_seconds`) under "queue", and the count of
- * `tether_commands_queue_refused_total` as one bucket under "queue_refused".
+ * `tether_commands_queue_refused_total` as one bucket under "queue_refused", and each reason of
+ * `tether_commands_shed_total` likewise under "shed_<reason>".
  */
 export type BrokerHistogram = Map<string, Array<{ le: number; count: number }>>;
 
 const BUCKET = /^tether_command_(http|queue)_seconds_bucket\{(.*)\} (\d+)/;
 const QUEUE_REFUSED = /^tether_commands_queue_refused_total (\d+)/;
+const SHED = /^tether_commands_shed_total\{reason="([a-z_]+)"\} (\d+)/;
 
 /** The broker's own time per command request (histogram), scraped from its /metrics. */
 export async function scrapeCommandSeconds(httpPort: number): Promise<BrokerHistogram> {
@@ -33,6 +35,8 @@ export async function scrapeCommandSeconds(httpPort: number): Promise<BrokerHist
     const refused = QUEUE_REFUSED.exec(line);
     if (refused)
       histogram.set("queue_refused", [{ le: Number.POSITIVE_INFINITY, count: Number(refused[1]) }]);
+    const shed = SHED.exec(line);
+    if (shed) histogram.set(`shed_${shed[1]}`, [{ le: Number.POSITIVE_INFINITY, count: Number(shed[2]) }]);
     const match = BUCKET.exec(line);
     if (!match) continue;
     const [, kind, labels = "", count = "0"] = match;

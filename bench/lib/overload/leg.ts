@@ -57,6 +57,8 @@ export interface RateRun {
   queueP99: number | null;
   /** 429s of the standing-queue rule (tether_commands_queue_refused_total). */
   queueRefused: number;
+  /** 503s by the rule that shed them (tether_commands_shed_total): adaptive limit, event-loop lag, fixed bound. */
+  shedBy?: { latency: number; lag: number; inFlight: number };
   /** CPU used during the burst, in cores (1 = one core busy all the time): broker, routers, generator. */
   cpu: { broker: number; routers: number; generator: number };
   /** The generator's own event-loop delay during the burst and the answers (ms): it reads answers this late. */
@@ -217,7 +219,7 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
         const run = await runRate(system, o, factor);
         config.runs.push(run);
         log(
-          `  ${config.label}, ${factor}× = ${run.offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed}, 429 ${run.limited}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, slowest refusal ${Math.round(run.maxRefusalMs)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms, pool wait p99 ${run.poolWaitP99?.toFixed(1)} ms, opened ${run.connectionsOpened} (slowest ${Math.round(run.slowestConnectMs)} ms, ${run.slowConnects} ≥ 1 s), broker p99 ok ≤ ${run.brokerOkP99} ms refused ≤ ${run.brokerRefusedP99} ms, queueing p50 ≤ ${run.queueP50} p99 ≤ ${run.queueP99} ms (${run.queueRefused} refused for it), cpu broker ${run.cpu.broker.toFixed(2)} routers ${run.cpu.routers.toFixed(2)} generator ${run.cpu.generator.toFixed(2)}, generator lag p99 ${run.generatorLagP99.toFixed(0)} max ${run.generatorLagMax.toFixed(0)} ms, slowest 1 %: late ${run.slowest.late.toFixed(0)} waited ${run.slowest.waited.toFixed(0)} rest ${run.slowest.rest.toFixed(0)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
+          `  ${config.label}, ${factor}× = ${run.offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed} (latency ${run.shedBy?.latency ?? 0}, lag ${run.shedBy?.lag ?? 0}, in flight ${run.shedBy?.inFlight ?? 0}), 429 ${run.limited}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms, slowest refusal ${Math.round(run.maxRefusalMs)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms, pool wait p99 ${run.poolWaitP99?.toFixed(1)} ms, opened ${run.connectionsOpened} (slowest ${Math.round(run.slowestConnectMs)} ms, ${run.slowConnects} ≥ 1 s), broker p99 ok ≤ ${run.brokerOkP99} ms refused ≤ ${run.brokerRefusedP99} ms, queueing p50 ≤ ${run.queueP50} p99 ≤ ${run.queueP99} ms (${run.queueRefused} refused for it), cpu broker ${run.cpu.broker.toFixed(2)} routers ${run.cpu.routers.toFixed(2)} generator ${run.cpu.generator.toFixed(2)}, generator lag p99 ${run.generatorLagP99.toFixed(0)} max ${run.generatorLagMax.toFixed(0)} ms, slowest 1 %: late ${run.slowest.late.toFixed(0)} waited ${run.slowest.waited.toFixed(0)} rest ${run.slowest.rest.toFixed(0)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
         );
       }
     }
@@ -327,6 +329,11 @@ async function runRate(system: System, o: OverloadOptions, factor: number): Prom
     queueP50: p99Between(histogramBefore, histogramAfter, "queue", 0.5),
     queueP99: p99Between(histogramBefore, histogramAfter, "queue"),
     queueRefused: countBetween(histogramBefore, histogramAfter, "queue_refused"),
+    shedBy: {
+      latency: countBetween(histogramBefore, histogramAfter, "shed_latency"),
+      lag: countBetween(histogramBefore, histogramAfter, "shed_event_loop_lag"),
+      inFlight: countBetween(histogramBefore, histogramAfter, "shed_in_flight"),
+    },
     cpu,
     generatorLagP99: lag.percentile(99) / 1e6,
     generatorLagMax: lag.max / 1e6,

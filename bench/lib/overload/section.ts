@@ -21,11 +21,11 @@ function table(runs: RateRun[]): string[] {
 function whereTheTimeWent(runs: RateRun[]): string[] {
   const bound = (n: number | null) => (n === null ? "–" : `≤ ${n}`);
   return [
-    "| offered | generator: pool wait p99 (ms) | connections opened in the burst | broker's own time p99 ok / refused (ms) | queueing time p50 / p99 (ms) · 429s for it | slowest 1 %: late + pool wait + rest (ms) | CPU (cores) broker / routers / generator |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| offered | generator: pool wait p99 (ms) | connections opened in the burst | broker's own time p99 ok / refused (ms) | queueing time p50 / p99 (ms) · 429s for it | 503s by rule: latency / lag / in flight | slowest 1 %: late + pool wait + rest (ms) | CPU (cores) broker / routers / generator |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
     ...runs.map(
       (r) =>
-        `| ${r.factor}× | ${ms(r.poolWaitP99)} | ${whole(r.connectionsOpened)} | ${bound(r.brokerOkP99)} / ${bound(r.brokerRefusedP99)} | ${bound(r.queueP50)} / ${bound(r.queueP99)} · ${whole(r.queueRefused)} | ${whole(r.slowest.late)} + ${whole(r.slowest.waited)} + ${whole(r.slowest.rest)} | ${r.cpu.broker.toFixed(2)} / ${r.cpu.routers.toFixed(2)} / ${r.cpu.generator.toFixed(2)} |`,
+        `| ${r.factor}× | ${ms(r.poolWaitP99)} | ${whole(r.connectionsOpened)} | ${bound(r.brokerOkP99)} / ${bound(r.brokerRefusedP99)} | ${bound(r.queueP50)} / ${bound(r.queueP99)} · ${whole(r.queueRefused)} | ${r.shedBy ? `${whole(r.shedBy.latency)} / ${whole(r.shedBy.lag)} / ${whole(r.shedBy.inFlight)}` : "–"} | ${whole(r.slowest.late)} + ${whole(r.slowest.waited)} + ${whole(r.slowest.rest)} | ${r.cpu.broker.toFixed(2)} / ${r.cpu.routers.toFixed(2)} / ${r.cpu.generator.toFixed(2)} |`,
     ),
   ];
 }
@@ -108,8 +108,8 @@ export function renderOverload(
     `is held ${o.seconds} s (each command \`timeoutMs\` 5000; latency counted from the scheduled send, so a generator`,
     "that falls behind shows in it: see its own lateness), then 20 probes/s for 4 s time the recovery (probes a 200",
     "within 2× the first rate's p99). A load average well above the core count means other processes took CPU.",
-    '"No admission control" is the broker before issue 17: `MAX_COMMANDS_IN_FLIGHT`, `MAX_EVENT_LOOP_LAG_MS` and',
-    "`COMMAND_QUEUE_TARGET_MS` off, only the fixed per-device pending bound (16) left.",
+    '"No admission control" is the broker before issue 17: `MAX_COMMANDS_IN_FLIGHT`, `COMMAND_LATENCY_TOLERANCE`,',
+    "`MAX_EVENT_LOOP_LAG_MS` and `COMMAND_QUEUE_TARGET_MS` off, only the fixed per-device pending bound (16) left.",
     "",
   ];
   for (const config of result.configs) {
