@@ -50,8 +50,10 @@ describe("AdaptiveLimit", () => {
     for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
     let before = l.limit.limit;
     // Ten times slower: the gradient is clamped to one half. Each window's first answer
-    // judges the window before it.
+    // judges the window before it; the first congested window only holds the limit.
     l.window(before, 200, () => 30);
+    l.window(before, 200, () => 30);
+    expect(l.limit.limit).toBe(before);
     for (let w = 0; w < 4; w++) {
       l.window(before, 200, () => 30);
       const after = l.limit.limit;
@@ -63,6 +65,22 @@ describe("AdaptiveLimit", () => {
     expect(l.limit.limit).toBeLessThan(100);
     expect(l.limit.limit).toBeGreaterThanOrEqual(ADAPTIVE_LIMIT_DEFAULTS.minLimit);
     expect(l.changes.at(-1)).toBe(l.limit.limit);
+  });
+
+  it("holds through one slow window (a pause) and does not fall", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    for (let w = 0; w < 20; w++) {
+      l.window(1_900, 200, () => (w % 3 === 0 ? 300 : 3));
+    }
+    expect(l.limit.limit).toBe(2_000);
+  });
+
+  it("is never congested within 5 ms of its baseline, whatever the ratio", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 1.5);
+    for (let w = 0; w < 30; w++) l.window(1_900, 200, () => 6);
+    expect(l.limit.limit).toBe(2_000);
   });
 
   it("within the tolerance it does not fall: 1.9 × the baseline at tolerance 2", () => {
@@ -84,7 +102,8 @@ describe("AdaptiveLimit", () => {
     const l = limiter();
     for (let w = 0; w < 10; w++) l.window(300, 200, () => 3);
     l.window(300, 200, () => 30);
-    l.window(300, 200, () => 30); // judges the window before
+    l.window(300, 200, () => 30);
+    l.window(300, 200, () => 30); // judges the second slow window
     expect(l.limit.limit).toBeLessThanOrEqual(Math.floor(300 * 0.5 + Math.sqrt(300)));
     expect(l.limit.limit).toBeGreaterThanOrEqual(ADAPTIVE_LIMIT_DEFAULTS.minLimit);
   });

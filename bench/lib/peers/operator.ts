@@ -98,6 +98,18 @@ export async function operatorLeg(
     `    operator: ${sockets.length} routers in ${seconds.toFixed(1)} s = ${Math.round(result.connectPerSecond)}/s (${Math.round(result.cpuPerConnectUs)} µs CPU each), ${outcome.failures} failed; VmRSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssIdle / 2 ** 20).toFixed(1)} MB = ${result.perRouterKb.toFixed(2)} KB each (no GC); load ${result.load.map((l) => l.toFixed(1)).join(" → ")}`,
   );
   if (outcome.firstError) log(`    first failure: ${outcome.firstError}`);
+  // BENCH_OPERATOR_LATER_S=30,60: VmRSS later still, printed only (does V8's memory reducer give
+  // the burst's garbage back on its own, and when?).
+  let waited = OPERATOR_SETTLE_MS / 1000;
+  for (const at of (process.env.BENCH_OPERATOR_LATER_S ?? "").split(",").filter(Boolean).map(Number)) {
+    if (!(at > waited)) continue;
+    await sleep((at - waited) * 1000);
+    waited = at;
+    const later = vmRss(peer.pid);
+    log(
+      `    operator: ${at} s after the last SUBACK, VmRSS ${(later / 2 ** 20).toFixed(1)} MB = ${((later - rssBefore) / 1024 / Math.max(1, sockets.length)).toFixed(2)} KB each (no GC)`,
+    );
+  }
   await runPool(sockets.length, 500, (i) => closeSession(sockets[i] as Socket));
   return result;
 }

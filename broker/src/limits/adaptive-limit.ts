@@ -11,6 +11,12 @@ export const ADAPTIVE_LIMIT_DEFAULTS = {
   windowMs: 100,
   /** A window with fewer answers says too little to judge congestion (the limit grows back). */
   minSamples: 10,
+  /**
+   * A median within this many ms of the baseline is never congestion, whatever the ratio: at a
+   * baseline of 1.5 ms, a window at 3.5 ms is noise (a young-generation GC, a JIT tier-up), and
+   * shrinking on it refused 0.4–2.3 % of commands at and below the knee (docs/BENCHMARKS.md).
+   */
+  minSlackMs: 5,
   /** Time constant of the baseline's rise (it falls at once to a lower median). */
   baselineRiseMs: 30_000,
   /** Answers kept per window to take the median from (a reservoir; the rest are counted). */
@@ -27,6 +33,7 @@ export interface AdaptiveLimitOptions {
   minSamples: number;
   baselineRiseMs: number;
   maxSamples: number;
+  minSlackMs: number;
   /** ms: the broker's clock (wall time; a step back restarts the window). */
   now: () => number;
   /** Each change of the limit (the `tether_commands_limit` gauge). */
@@ -46,10 +53,11 @@ export interface AdaptiveLimitOptions {
  *   baseline: the median when the broker is not congested. The baseline falls at once to a
  *   lower window median and rises only slowly (time constant 30 s), so a fleet whose
  *   routers answer slowly becomes the new baseline, while a burst does not;
- * - past the tolerance (gradient = tolerance × baseline / median < 1, at least 0.5), the
- *   limit falls to the most that was in flight in the window (or the limit, if lower) ×
- *   gradient + √ of it: a limit far above what is in flight comes down to it at once, and
- *   one that binds shrinks by up to half a window — at full use 2,000 → 31 in 0.6 s;
+ * - past the tolerance (gradient = tolerance × baseline / median < 1, at least 0.5; and the
+ *   median more than 5 ms above the baseline) for two windows in a row — one is a pause,
+ *   which holds the limit — it falls to the most that was in flight in the window (or the
+ *   limit, if lower) × gradient + √ of it: a limit far above what is in flight comes down to
+ *   it at once, and one that binds shrinks by up to half a window;
  * - otherwise (times within the tolerance, or too few answers in the window to tell) it grows
  *   by √limit a window back towards the ceiling: from the floor to 2,000 in about 9 s. So a
  *   limit lowered by a burst, or by a change of the fleet's mix at night, does not stay low
@@ -68,6 +76,8 @@ export class AdaptiveLimit {
   readonly #samples: number[] = [];
   #seen = 0;
   #peakInFlight = 0;
+  /** Whether the last judged window was congested: the limit falls only on the second in a row. */
+  #congestedBefore = false;
 
   constructor(options: AdaptiveLimitOptions) {
     this.#options = options;
@@ -107,7 +117,7 @@ export class AdaptiveLimit {
   }
 
   #judge(now: number): void {
-    const { tolerance, minSamples, baselineRiseMs, min, max } = this.#options;
+    const { tolerance, minSamples, baselineRiseMs, minSlackMs, min, max } = this.#options;
     const elapsed = now - this.#windowStart;
     const peak = this.#peakInFlight;
     this.#windowStart = now;
@@ -117,11 +127,17 @@ export class AdaptiveLimit {
       const median = medianOf(this.#samples);
       if (this.#baseline === 0 || median < this.#baseline) this.#baseline = median;
       else this.#baseline += (1 - Math.exp(-elapsed / baselineRiseMs)) * (median - this.#baseline);
-      gradient = Math.max(0.5, Math.min(1, (tolerance * this.#baseline) / Math.max(median, 1e-3)));
+      if (median - this.#baseline > minSlackMs)
+        gradient = Math.max(0.5, Math.min(1, (tolerance * this.#baseline) / median));
     }
     this.#reset();
+    const congested = gradient < 1;
+    const sustained = congested && this.#congestedBefore;
+    this.#congestedBefore = congested;
+    // One congested window (a pause) holds the limit; the second in a row lowers it.
+    if (congested && !sustained) return;
     let next: number;
-    if (gradient < 1) {
+    if (sustained) {
       const used = Math.min(this.#limit, Math.max(peak, 1));
       next = used * gradient + Math.sqrt(used);
     } else {
