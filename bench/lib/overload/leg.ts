@@ -155,8 +155,9 @@ function summarize(factor: number, offered: number, seconds: number, samples: Sa
     goodput: ok.length / seconds,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
-    maxMs: Math.max(0, ...samples.map((s) => s.latencyMs)),
-    maxRefusalMs: Math.max(0, ...refusals.map((s) => s.latencyMs)),
+    // A loop, not Math.max(...): 160,000 samples (4× a knee of 4,000) overflow the call stack.
+    maxMs: samples.reduce((most, s) => Math.max(most, s.latencyMs), 0),
+    maxRefusalMs: refusals.reduce((most, s) => Math.max(most, s.latencyMs), 0),
     refusalsWithoutRetryAfter: refusals.filter((s) => s.retryAfter === null).length,
     sendLateP99: percentile(
       samples.map((s) => s.lateMs).sort((a, b) => a - b),
