@@ -31,7 +31,7 @@ function limiter(overrides: { max?: number; tolerance?: number } = {}) {
     },
     window(inFlight: number, answers: number, ms: (i: number) => number) {
       limit.admitted(inFlight);
-      for (let i = 0; i < answers; i++) limit.answered(ms(i), inFlight - i);
+      for (let i = 0; i < answers; i++) limit.answered(now - ms(i), inFlight - i);
       now += ADAPTIVE_LIMIT_DEFAULTS.windowMs;
     },
   };
@@ -160,6 +160,14 @@ describe("AdaptiveLimit", () => {
     for (let w = 0; w < 100; w++) l.window(l.limit.limit, 200, () => 3);
     expect(low).toBeLessThan(100);
     expect(l.limit.limit).toBe(2_000);
+  });
+
+  it("keeps a baseline of 0 ms (a whole-millisecond clock) as a baseline, not as none", () => {
+    const l = limiter();
+    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 0);
+    for (let w = 0; w < 4; w++) l.window(l.limit.limit, 200, () => 30);
+    expect(l.limit.baselineMs).toBeLessThan(1);
+    expect(l.limit.limit).toBeLessThan(2_000);
   });
 
   it("is off at tolerance 0: the limit stays at its ceiling", () => {

@@ -14,6 +14,8 @@ import {
 
 afterEach(cleanupAll);
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Generous: they wait on events, but the suite shares two cores. */
 const SLOW_MACHINE_MS = 20_000;
 
@@ -283,6 +285,74 @@ describe("admission control: overload sheds, it never collapses", () => {
         "the limit to grow back",
       );
       for (const answer of await window(max, 2)) expect(answer.status).toBe(200);
+    },
+    SLOW_MACHINE_MS,
+  );
+
+  it(
+    "a caller without the broker's token cannot pull the adaptive limit's baseline down: its fast 401s between real commands shed none of them",
+    async () => {
+      // Real time: the commands take ~30 ms (their routers answer late), a stranger's 401 well
+      // under 1 ms. Counted, windows full of 401s would set the baseline near 0 and the real
+      // commands' 30 ms after them would read as congestion (2 windows in a row → shed).
+      const broker = await startTestBroker({ maxCommandsInFlight: 64, commandLatencyTolerance: 2 });
+      const ids = Array.from({ length: 4 }, () => deviceId());
+      for (const id of ids) {
+        const client = await connectDevice(broker, id);
+        client.on("message", (topic, payload) => {
+          const parsed: unknown = JSON.parse(payload.toString());
+          const commandId =
+            typeof parsed === "object" && parsed !== null ? Reflect.get(parsed, "id") : undefined;
+          if (topic !== `devices/${id}/commands` || typeof commandId !== "string") return;
+          setTimeout(() => {
+            client.publish(
+              `devices/${id}/results`,
+              JSON.stringify({ id: commandId, ok: true, result: "late" }),
+              {
+                qos: 1,
+              },
+            );
+          }, 30);
+        });
+      }
+      const statuses: number[] = [];
+      const strangers: number[] = [];
+      let running = true;
+      // 24 real commands in flight at all times (6 per router, below its pending bound of 16).
+      const real = Array.from({ length: 24 }, async (_, i) => {
+        while (running) statuses.push((await command(broker.httpUrl, ids[i % 4] ?? "")).status);
+      });
+      const stranger = async (forMs: number) => {
+        const until = performance.now() + forMs;
+        await Promise.all(
+          Array.from({ length: 20 }, async () => {
+            while (performance.now() < until) {
+              const response = await fetch(`${broker.httpUrl}/v1/devices/${ids[0]}/commands`, {
+                method: "POST",
+                headers: {
+                  authorization: bearer("not-the-broker-token-at-all"),
+                  "content-type": "application/json",
+                },
+                body: JSON.stringify({ name: "ping" }),
+              });
+              strangers.push(response.status);
+              await response.arrayBuffer();
+            }
+          }),
+        );
+      };
+      await sleep(1_500); // the baseline: ~30 ms
+      for (let round = 0; round < 3; round++) {
+        await stranger(400);
+        await sleep(600);
+      }
+      running = false;
+      await Promise.all(real);
+      expect(statuses.length).toBeGreaterThan(100);
+      expect(statuses.filter((status) => status !== 200)).toEqual([]);
+      expect(await shedTotal(broker, "latency")).toBe(0);
+      expect(strangers.length).toBeGreaterThan(100);
+      expect(strangers.filter((status) => status !== 401)).toEqual([]);
     },
     SLOW_MACHINE_MS,
   );

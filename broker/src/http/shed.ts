@@ -97,7 +97,7 @@ export function createShedding(admission: CommandAdmission, metrics: BrokerMetri
     }
     const decision = admission.admit();
     if (decision.admitted) {
-      response.once("close", decision.release);
+      response.once("close", () => decision.release(response.statusCode < 300));
       return false;
     }
     metrics.commandsShed.inc({ reason: decision.reason });

@@ -48,8 +48,8 @@ export interface AdaptiveLimitOptions {
  * thirds of a second at 3,000 commands/s — while the one a fleet needs when its routers are
  * slow (100–300 ms on cellular links) is just as large. So the limit moves instead:
  *
- * - every window (100 ms), the median time of the commands answered in it (from admission
- *   to the last byte of the answer, waiting for the router included) is compared with a
+ * - every window (100 ms), the median time of the commands served in it (a 2xx; from
+ *   admission to the last byte of the answer, waiting for the router included) is compared with a
  *   baseline: the median when the broker is not congested. The baseline falls at once to a
  *   lower window median and rises only slowly (time constant 30 s), so a fleet whose
  *   routers answer slowly becomes the new baseline, while a burst does not;
@@ -70,8 +70,8 @@ export interface AdaptiveLimitOptions {
 export class AdaptiveLimit {
   readonly #options: AdaptiveLimitOptions;
   #limit: number;
-  /** ms; 0 until the first judged window. */
-  #baseline = 0;
+  /** ms; NaN until the first judged window (0 is a real median on a whole-millisecond clock). */
+  #baseline = Number.NaN;
   #windowStart: number;
   readonly #samples: number[] = [];
   #seen = 0;
@@ -92,18 +92,20 @@ export class AdaptiveLimit {
 
   /** The baseline median, ms (0 before the first judged window). */
   get baselineMs(): number {
-    return this.#baseline;
+    return Number.isNaN(this.#baseline) ? 0 : this.#baseline;
   }
 
-  /** An admission: the count in flight with it. */
-  admitted(inFlight: number): void {
+  /** An admission: the count in flight with it. Returns the admission's time, for `answered`. */
+  admitted(inFlight: number): number {
     if (inFlight > this.#peakInFlight) this.#peakInFlight = inFlight;
+    return this.#options.now();
   }
 
-  /** An admitted command answered after `ms` in the broker; `inFlight` counts it still. */
-  answered(ms: number, inFlight: number): void {
+  /** A command admitted at `admittedAt` (from `admitted`) was served; `inFlight` counts it still. */
+  answered(admittedAt: number, inFlight: number): void {
     if (inFlight > this.#peakInFlight) this.#peakInFlight = inFlight;
     const now = this.#options.now();
+    const ms = now - admittedAt;
     // A clock stepped back (the injected clock is wall time) starts the window again rather
     // than freezing the limit until the clock catches up.
     if (now < this.#windowStart) this.#windowStart = now;
@@ -125,7 +127,7 @@ export class AdaptiveLimit {
     let gradient = 1;
     if (tolerance > 0 && this.#samples.length >= minSamples) {
       const median = medianOf(this.#samples);
-      if (this.#baseline === 0 || median < this.#baseline) this.#baseline = median;
+      if (Number.isNaN(this.#baseline) || median < this.#baseline) this.#baseline = median;
       else this.#baseline += (1 - Math.exp(-elapsed / baselineRiseMs)) * (median - this.#baseline);
       if (median - this.#baseline > minSlackMs)
         gradient = Math.max(0.5, Math.min(1, (tolerance * this.#baseline) / median));

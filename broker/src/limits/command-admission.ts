@@ -27,8 +27,6 @@ export interface CommandAdmissionOptions {
   onChange?: (inFlight: number) => void;
   /** The in-flight limit that follows latency (COMMAND_LATENCY_TOLERANCE), below `maxInFlight`. */
   adaptive?: AdaptiveLimit;
-  /** Monotonic ms (default performance.now): an admitted command's time for `adaptive`. */
-  now?: () => number;
 }
 
 /**
@@ -55,24 +53,28 @@ export class CommandAdmission {
     return this.#inFlight;
   }
 
-  /** A release function when admitted; the reason when shed. */
-  admit(): { admitted: true; release: () => void } | { admitted: false; reason: ShedReason } {
+  /**
+   * A release function when admitted; the reason when shed. `release(served)`: only a command
+   * that was served (a 2xx) tells the adaptive limit its time. A caller without the token is
+   * admitted too (this runs before the token is checked), and its 401 comes back in well under
+   * a millisecond: counted, a stranger's flood would pull the baseline down to that, and the
+   * real commands after it would read as congestion and be shed.
+   */
+  admit(): { admitted: true; release: (served?: boolean) => void } | { admitted: false; reason: ShedReason } {
     const { maxInFlight, maxLagMs, lagMs, adaptive } = this.#options;
     if (this.#inFlight >= maxInFlight) return { admitted: false, reason: "in_flight" };
     if (adaptive && this.#inFlight >= adaptive.limit) return { admitted: false, reason: "latency" };
     if (maxLagMs > 0 && lagMs() > maxLagMs) return { admitted: false, reason: "event_loop_lag" };
     this.#inFlight++;
     this.#options.onChange?.(this.#inFlight);
-    const now = this.#options.now ?? (() => performance.now());
-    const admittedAt = adaptive ? now() : 0;
-    adaptive?.admitted(this.#inFlight);
+    const admittedAt = adaptive?.admitted(this.#inFlight) ?? 0;
     let released = false;
     return {
       admitted: true,
-      release: () => {
+      release: (served = false) => {
         if (released) return;
         released = true;
-        adaptive?.answered(now() - admittedAt, this.#inFlight);
+        if (served) adaptive?.answered(admittedAt, this.#inFlight);
         this.#inFlight--;
         this.#options.onChange?.(this.#inFlight);
       },

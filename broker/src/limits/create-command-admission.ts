@@ -33,7 +33,7 @@ export function createCommandAdmission(
     maxLagMs: settings.maxEventLoopLagMs,
     lagMs: () => loopLag.sustainedLagMs,
     onChange: (inFlight) => metrics.commandsInFlight.set(inFlight),
-    ...(adaptive ? { adaptive, now: () => clock.now() } : {}),
+    ...(adaptive ? { adaptive } : {}),
   });
   metrics.commandsLimit.set(adaptive?.limit ?? settings.maxCommandsInFlight);
   return { loopLag, commandAdmission };
