@@ -112,7 +112,12 @@ describe("broker → edge events", () => {
 
   it("refuses a signature more than 300 s away from the edge's clock, either way", async () => {
     const body = { events: [{ deviceId: freshDeviceId(), type: "state", state: {}, ts: 1 }] };
-    for (const skewSeconds of [-301, 301]) {
+    // The signature carries whole seconds (floored): 301 s ahead of a clock at x.99 s is
+    // signed 300.01 s ahead, within 300 s once the edge's clock has moved on by 0.01 s (seen
+    // once in a full run). 302 s ahead stays more than 301 s ahead after the floor, more
+    // than 300 s at the edge for any answer within postUndisturbed's 1 s. 301 s behind only
+    // grows with both the floor and the edge's later clock.
+    for (const skewSeconds of [-301, 302]) {
       const res = await postUndisturbed(body, skewSeconds);
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({
