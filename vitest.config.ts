@@ -7,7 +7,7 @@ const summaryFile = process.env.TETHER_TEST_SUMMARY;
 
 /** Private redis-server and mosquitto for the run (test/setup/services.ts). */
 const SERVICES = "test/setup/services.ts";
-/** The churn leak tests: a core each for ~15 s (stretched under load; their limits allow it). */
+/** The churn leak tests: a core each for ~10-13 s (stretched under load; their limits allow it). */
 const CHURN = ["test/leak/churn*.test.ts"];
 /** Files that measure or snapshot their own process's heap: each in a fresh process. */
 const HEAP = [
@@ -31,6 +31,16 @@ const TIMING = [
   // A legitimate CONNECT within 2 s under a flood; shedding while the event loop is starved.
   "test/security/broker-admission.test.ts",
   "test/broker/overload.test.ts",
+  // Fleet jobs (issue 16): no router-side second above the job's rate, counted at its 500
+  // routers (a stall of its edge, broker or routers bunches deliveries into one second). It
+  // ran alone after both lanes (~35 s, a third of the suite, for ~15 s of CPU); here its
+  // processes keep their priority and the rest takes what they leave.
+  "test/e2e/jobs.test.ts",
+  // The run's shared system's files (E2ESystem.shared()): the sockets hear of a vanished
+  // router within 1.5 × keepalive + 500 ms, through broker, edge and test process. At nice 19
+  // beside jobs.test that took 4.3 s; edge-refusals only shares the system with it.
+  "test/e2e/system.test.ts",
+  "test/e2e/edge-refusals.test.ts",
 ];
 
 /**
@@ -38,27 +48,19 @@ const TIMING = [
  * flood against the quiet figure): no CPU-bound work of ours at any priority beside them, as a
  * waking task still waits for the running one's time slice (a few ms). They run last, alone.
  */
-const QUIET = [
-  "test/security/broker-flood.test.ts",
-  // Fleet jobs (issue 16): no router-side second above the job's rate, counted at the 500
-  // routers; any stall of the edge, broker or routers' process bunches deliveries into one
-  // second. Tried in the timing lane (nice 0, beside the niced rest): its 500 routers, broker
-  // and workerd starved the rest (queued-expiry's Redis tests timed out at 5 s in a clean
-  // clone's CI run) and two of three runs saw its edge answer "Your worker restarted
-  // mid-request" at its first job; so it runs alone again, after both lanes.
-  "test/e2e/jobs.test.ts",
-];
+const QUIET = ["test/security/broker-flood.test.ts"];
 
 /**
  * Two lanes side by side under `npm test` (scripts/test.sh, issue 13):
  * - the timing lane, `vitest run --project timing`, at normal priority: the TIMING files one
- *   at a time (mostly waiting on timers);
+ *   at a time (mostly waiting on timers), the run's shared system's files, fleet jobs last;
  * - the rest, `--project node,heap,e2e,edge,churn`, at nice 19, so it takes only the CPU the
  *   timing lane leaves: first every other file, three at a time (most wait on sockets, timers
  *   and child processes rather than compute; vitest's default on 2 cores is one at a time),
  *   the heavy ones (wrangler, Chromium, heap snapshots) first; then the two churn tests side
  *   by side, a core each.
- * Then the QUIET files, `--project quiet`, alone (broker-flood ~8 s, e2e/jobs ~30-50 s).
+ * Then the QUIET files, `--project quiet`, alone (broker-flood, ~3 s): their vitest starts
+ * with the lanes and waits for them (test/setup/quiet-gate.ts).
  * `npm test -- <files>` is one vitest over all projects: the groups below one after the other.
  */
 export default defineConfig({
@@ -97,7 +99,8 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           exclude: [...TIMING, ...QUIET],
           environment: "node",
-          // The same private services, and the run's one shared system (E2ESystem.shared()).
+          // The same private services. The shared system's setup starts nothing unless a file
+          // asks (its files run in the timing lane), but checks that Chromium is installed.
           globalSetup: [SERVICES, "test/setup/e2e-system.ts"],
           isolate: true,
         },
@@ -135,7 +138,8 @@ export default defineConfig({
           include: TIMING,
           exclude: QUIET,
           environment: "node",
-          globalSetup: [SERVICES],
+          // The run's one shared system lives here, with the files that use it.
+          globalSetup: [SERVICES, "test/setup/e2e-system.ts"],
           isolate: false,
           // One at a time: a burst of one (50 routers reconnecting) is another's latency.
           maxWorkers: 1,
@@ -147,7 +151,8 @@ export default defineConfig({
           name: "quiet",
           include: QUIET,
           environment: "node",
-          globalSetup: [SERVICES],
+          // Under `npm test`, started with the lanes and held until both end (scripts/test.sh).
+          globalSetup: [SERVICES, "test/setup/quiet-gate.ts"],
           isolate: false,
           maxWorkers: 1,
           sequence: { groupOrder: 2 },

@@ -6,7 +6,10 @@
 #   both are done;
 # - everything else (projects node, heap, e2e, edge, then churn), the lint (biome, read-only)
 #   and the type check at the lowest priority (nice 19), the tests reported live;
-# - then the file whose assertions are milliseconds wide (project `quiet`), alone.
+# - then the file whose assertions are milliseconds wide (project `quiet`), alone. Its vitest
+#   starts with the lanes (start-up and private services done by then) and waits, before
+#   loading any test file, for the file TETHER_QUIET_GATE names (test/setup/quiet-gate.ts),
+#   which appears when the lanes, the lint and the type check have ended.
 #
 # The timing files mostly wait on timers: alone they left a core idle for ~50 s. At nice 19
 # the rest of the suite takes only the CPU they leave, so their deadlines see about what they
@@ -27,12 +30,16 @@ mkdir -p "$WRANGLER_LOG_PATH"
 export WRANGLER_LOG_PATH
 # Where the caller wants the merged JSON summary (.ci/run), if anywhere.
 summary="${TETHER_TEST_SUMMARY:-}"
+# vitest itself, not `npx vitest`: npx loads npm first (~0.5 s of CPU each, three times, while
+# the lanes start and the CPU is scarcest).
+vitest="$root/node_modules/.bin/vitest"
 timing_pid=""
 rest_pid=""
+quiet_pid=""
 typecheck_pid=""
 lint_pid=""
 stop_lanes() {
-  for pid in $rest_pid $timing_pid $typecheck_pid $lint_pid; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in $rest_pid $timing_pid $quiet_pid $typecheck_pid $lint_pid; do kill -TERM "$pid" 2>/dev/null; done
 }
 trap 'rm -rf "$work"' EXIT
 trap 'stop_lanes; exit 130' INT TERM
@@ -44,12 +51,15 @@ nice -n 19 npm run -s typecheck >"$work/typecheck.log" 2>&1 &
 typecheck_pid=$!
 
 if [ "$#" -gt 0 ]; then
-  TETHER_TEST_SUMMARY="$work/all.json" npx vitest run "$@"
+  TETHER_TEST_SUMMARY="$work/all.json" "$vitest" run "$@"
   tests=$?
 else
-  TETHER_TEST_SUMMARY="$work/timing.json" npx vitest run --project timing >"$work/timing.log" 2>&1 &
+  TETHER_TEST_SUMMARY="$work/timing.json" "$vitest" run --project timing >"$work/timing.log" 2>&1 &
   timing_pid=$!
-  TETHER_TEST_SUMMARY="$work/rest.json" nice -n 19 npx vitest run \
+  TETHER_QUIET_GATE="$work/quiet.go" TETHER_TEST_SUMMARY="$work/quiet.json" \
+    "$vitest" run --project quiet >"$work/quiet.log" 2>&1 &
+  quiet_pid=$!
+  TETHER_TEST_SUMMARY="$work/rest.json" nice -n 19 "$vitest" run \
     --project node --project heap --project e2e --project edge --project churn &
   rest_pid=$!
   # Its children in sessions of their own (brokers, workerd, Chromium) stay at nice 19 too.
@@ -71,10 +81,13 @@ else
   wait "$lint_pid"
   lint=$?
   lint_pid=""
-  echo
-  echo "--- quiet (vitest --project quiet, alone) ---"
-  TETHER_TEST_SUMMARY="$work/quiet.json" npx vitest run --project quiet
+  : >"$work/quiet.go"
+  wait "$quiet_pid"
   quiet=$?
+  quiet_pid=""
+  echo
+  echo "--- quiet (vitest --project quiet, alone after both lanes) ---"
+  cat "$work/quiet.log"
   tests=$rest
   [ "$tests" -ne 0 ] || tests=$timing
   [ "$tests" -ne 0 ] || tests=$quiet

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../device-sdk/src/index.js";
 import { jobCommandId } from "../../protocol/src/index.js";
-import { withChromium } from "./chromium.js";
+import { chromiumPerBlock } from "./chromium.js";
 import { ClientSocket, E2ESystem, freshId, sleep, until } from "./helpers.js";
 
 const FLEET = 500;
@@ -107,6 +107,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe.sequential("fleet jobs (issue 16)", () => {
+  const withChromium = chromiumPerBlock();
   it(`a job over ${FLEET} routers at ${RATE}/s completes, counts add up, and no router-side second sees more than ${RATE}`, async () => {
     const started = await startJob({
       command: { name: "reboot", timeoutMs: 5_000 },
@@ -260,7 +261,7 @@ describe.sequential("fleet jobs (issue 16)", () => {
   }, 60_000);
 
   it("a job resumes after the edge's worker process restarts mid-job, each router running the command once", async () => {
-    const rate = 50;
+    const rate = RATE;
     const started = await startJob({
       command: { name: "reboot" },
       targets: fleet.map((device) => device.id),

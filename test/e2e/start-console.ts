@@ -12,7 +12,7 @@ import { expect, it } from "vitest";
 import { mintClientToken } from "../../scripts/lib/dev-secrets.js";
 import { freePort } from "../../scripts/lib/ports.js";
 import { ROOT } from "../../scripts/lib/system.js";
-import { withChromium } from "./chromium.js";
+import { chromiumPerBlock } from "./chromium.js";
 import type { Launcher } from "./launcher.js";
 import { match } from "./start-helpers.js";
 
@@ -25,6 +25,7 @@ const SCREENSHOT =
 
 /** The console tests, against the running launcher (`launcher()`) of routers `${idPrefix}N`. */
 export function consoleTests(launcher: () => Launcher, idPrefix: string): void {
+  const withChromium = chromiumPerBlock();
   it("serves a console that shows the simulated router online, runs a ping and shows its result (Chromium)", async (ctx) => {
     const consoleUrl = match(launcher().output, /Web console\s+(\S+)/, "the console URL");
     await withChromium(ctx, async (browser) => {

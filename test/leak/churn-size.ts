@@ -19,7 +19,7 @@ export const SIZE: RoundSize = {
 };
 export const HARNESS = { size: SIZE, warmupRounds: 2, rounds: 2 };
 
-/** ~15 s on an idle core; a loaded 2-core machine has stretched one to 90 s. */
+/** ~10 s on an idle core (~13 s side by side); a loaded 2-core machine has stretched one to 90 s. */
 export const CHURN_TEST_TIMEOUT_MS = 240_000;
 
 /**

@@ -7,7 +7,6 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
  * back to file size and started the longest files last. Paths from the repository root.
  */
 export const LONGEST_FIRST = [
-  "test/e2e/jobs.test.ts",
   "test/e2e/start.test.ts",
   "test/e2e/nothing-lost.test.ts",
   "test/e2e/desired.test.ts",
@@ -24,9 +23,16 @@ export const LONGEST_FIRST = [
 
 /**
  * The files that start after every other of their group: the churn pair, a core each for
- * ~15 s of pure compute, fills the end of the run, when the short files mostly wait on timers.
+ * ~10-13 s of pure compute, fills the end of the run, when the short files mostly wait on timers;
+ * and the timing lane's fleet jobs (~30 s, pacing-bound), after the lane's short files and
+ * clear of the rest's start (three systems, wrangler and Chromium starting at once): its first
+ * job, run then, once saw 120 commands in one router-side second at 100/s (one run in eight).
  */
-export const LAST = ["test/leak/churn.test.ts", "test/leak/churn-catches-leak.test.ts"];
+export const LAST = [
+  "test/leak/churn.test.ts",
+  "test/leak/churn-catches-leak.test.ts",
+  "test/e2e/jobs.test.ts",
+];
 
 /** vitest's order (groups first), then LONGEST_FIRST, then the rest, then LAST within each group. */
 export class LongestFirst extends BaseSequencer {
