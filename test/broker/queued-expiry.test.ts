@@ -53,6 +53,11 @@ async function brokerWithOfflineDevice(options: Record<string, unknown> = {}) {
     edgeEventsUrl: receiver.url,
     edgeEventsSecret: EVENTS_SECRET,
     ...options,
+    // On Redis, keys of their own per test: a test that failed half-way left its offline
+    // session under the file's prefix, and the next test's reaper counted it too (2, not 1).
+    ...(typeof options.redisKeyPrefix === "string"
+      ? { redisKeyPrefix: `${options.redisKeyPrefix}${randomUUID().slice(0, 8)}:` }
+      : {}),
   });
   const id = deviceId();
   const device = await connectDevice(broker, id, { clean: false });
