@@ -44,6 +44,10 @@ export interface BrokerConfig {
   /** With httpTlsKeyFile: the HTTP API over HTTPS. */
   httpTlsCertFile?: string;
   httpTlsKeyFile?: string;
+  /** The HTTP API keeps an idle keep-alive connection this long (s): above Cloudflare's 900 s reuse. */
+  httpKeepAliveSeconds: number;
+  /** At most this many idle HTTP connections; beyond it the one idle longest is closed. */
+  httpMaxIdleConnections: number;
   allowPlainMqtt: boolean;
   /** Memory mode: where the online roster survives a restart (devices/online-roster.ts); unset = off. */
   stateDir?: string;
@@ -145,6 +149,8 @@ const schema = z.object({
   deviceFloodCooldownSeconds: wholeNumber(0, 86_400),
   httpTlsCertFile: optionalText,
   httpTlsKeyFile: optionalText,
+  httpKeepAliveSeconds: wholeNumber(1, 86_400),
+  httpMaxIdleConnections: wholeNumber(1, 1_000_000),
   allowPlainMqtt: z
     .enum(["0", "1", "false", "true"], { error: "must be 0 or 1" })
     .transform((value) => value === "1" || value === "true"),

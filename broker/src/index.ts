@@ -232,6 +232,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const httpServer = await createHttpServer(app, {
     tlsCertFile: settings.httpTlsCertFile,
     tlsKeyFile: settings.httpTlsKeyFile,
+    keepAlive: {
+      keepAliveSeconds: settings.httpKeepAliveSeconds,
+      maxIdleConnections: settings.httpMaxIdleConnections,
+    },
     front: createShedding(commandAdmission, metrics, {
       brokerApiToken: settings.brokerApiToken,
       refusal: (deviceId) => pending.refusal(deviceId),

@@ -4,6 +4,7 @@ import type { BrokerConfig } from "./config.js";
 import type { BrokerLimits, BrokerSettings } from "./context.js";
 import { DEFAULT_MAX_DESIRED_BYTES } from "./desired/desired-store.js";
 import { DEFAULT_FORWARDER_MAX_BYTES } from "./forwarder/options.js";
+import { KEEP_ALIVE_DEFAULTS } from "./http/keep-alive.js";
 import { ADMISSION_DEFAULTS } from "./limits/command-admission.js";
 
 /**
@@ -31,6 +32,7 @@ const DEFAULTS: Omit<BrokerConfig, "deviceSecret" | "brokerApiToken"> & BrokerLi
   devicePublishBurst: 200,
   deviceFloodCooldownSeconds: 30,
   allowPlainMqtt: false,
+  ...KEEP_ALIVE_DEFAULTS,
   ...ADMISSION_DEFAULTS,
   ...STANDING_QUEUE_DEFAULTS,
   authFailuresPerSecond: 0.1,

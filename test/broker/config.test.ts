@@ -49,6 +49,8 @@ describe("loadConfig", () => {
       devicePublishRate: 20,
       devicePublishBurst: 200,
       deviceFloodCooldownSeconds: 30,
+      httpKeepAliveSeconds: 905,
+      httpMaxIdleConnections: 1000,
       allowPlainMqtt: false,
       stateDir: ".tether-state",
       forwarderMaxBytes: 32 * 1024 * 1024,
@@ -239,6 +241,8 @@ describe("loadConfig", () => {
       ["DEVICE_FLOOD_COOLDOWN_SECONDS", "--device-flood-cooldown-seconds"],
       ["HTTP_TLS_CERT_FILE", "--http-tls-cert-file"],
       ["HTTP_TLS_KEY_FILE", "--http-tls-key-file"],
+      ["HTTP_KEEPALIVE_SECONDS", "--http-keepalive-seconds"],
+      ["HTTP_MAX_IDLE_CONNECTIONS", "--http-max-idle-connections"],
       ["ALLOW_PLAIN_MQTT", "--allow-plain-mqtt"],
     ];
     for (const [env, flag] of names) {

@@ -1,5 +1,6 @@
 import { BROKER_CONFIG } from "../../../protocol/src/index.js";
 import { STANDING_QUEUE_DEFAULTS } from "../commands/standing-queue.js";
+import { KEEP_ALIVE_DEFAULTS } from "../http/keep-alive.js";
 import { ADMISSION_DEFAULTS } from "../limits/command-admission.js";
 
 /** Keys of BrokerConfig, each settable by one env variable and one flag. */
@@ -33,6 +34,8 @@ export type BrokerConfigKey =
   | "deviceFloodCooldownSeconds"
   | "httpTlsCertFile"
   | "httpTlsKeyFile"
+  | "httpKeepAliveSeconds"
+  | "httpMaxIdleConnections"
   | "allowPlainMqtt"
   | "stateDir"
   | "forwarderMaxBytes"
@@ -257,6 +260,20 @@ export const SETTINGS: readonly Setting[] = [
     flag: "http-tls-key-file",
     secret: true,
     help: "PEM private key for HTTP_TLS_CERT_FILE",
+  },
+  {
+    key: "httpKeepAliveSeconds",
+    env: "HTTP_KEEPALIVE_SECONDS",
+    flag: "http-keepalive-seconds",
+    default: String(KEEP_ALIVE_DEFAULTS.httpKeepAliveSeconds),
+    help: "How long the HTTP API keeps an idle keep-alive connection; above the 900 s for which Cloudflare reuses one, so the edge's side always closes first (a request sent on a connection the broker is closing would be lost)",
+  },
+  {
+    key: "httpMaxIdleConnections",
+    env: "HTTP_MAX_IDLE_CONNECTIONS",
+    flag: "http-max-idle-connections",
+    default: String(KEEP_ALIVE_DEFAULTS.httpMaxIdleConnections),
+    help: "Idle HTTP API connections kept at most; beyond it the one idle longest is closed",
   },
   {
     key: "allowPlainMqtt",

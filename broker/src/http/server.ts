@@ -7,6 +7,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { getRequestListener } from "@hono/node-server";
+import { applyKeepAlive, KEEP_ALIVE_DEFAULTS, type KeepAliveOptions } from "./keep-alive.js";
 
 /** What the server serves: a Hono app's `fetch`. */
 interface FetchApp {
@@ -19,6 +20,8 @@ export interface HttpServerOptions {
   tlsKeyFile?: string | undefined;
   /** Runs first on every request; true = it answered (admission control, http/shed.ts). */
   front?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /** Idle keep-alive connections: how long and how many (HTTP_KEEPALIVE_SECONDS, HTTP_MAX_IDLE_CONNECTIONS). */
+  keepAlive?: KeepAliveOptions;
 }
 
 /**
@@ -34,9 +37,17 @@ export async function createHttpServer(app: FetchApp, options: HttpServerOptions
         if (!front(request, response)) void hono(request, response);
       }
     : hono;
+  const keepAlive = options.keepAlive ?? {
+    keepAliveSeconds: KEEP_ALIVE_DEFAULTS.httpKeepAliveSeconds,
+    maxIdleConnections: KEEP_ALIVE_DEFAULTS.httpMaxIdleConnections,
+  };
   if (options.tlsCertFile && options.tlsKeyFile) {
     const [cert, key] = await Promise.all([readFile(options.tlsCertFile), readFile(options.tlsKeyFile)]);
-    return createHttpsServer({ cert, key }, listener) as unknown as HttpServer;
+    const server = createHttpsServer({ cert, key }, listener) as unknown as HttpServer;
+    applyKeepAlive(server, keepAlive, true);
+    return server;
   }
-  return createServer(listener);
+  const server = createServer(listener);
+  applyKeepAlive(server, keepAlive, false);
+  return server;
 }
