@@ -236,6 +236,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       keepAliveSeconds: settings.httpKeepAliveSeconds,
       maxIdleConnections: settings.httpMaxIdleConnections,
     },
+    brokerApiToken: settings.brokerApiToken,
     front: createShedding(commandAdmission, metrics, {
       brokerApiToken: settings.brokerApiToken,
       refusal: (deviceId) => pending.refusal(deviceId),

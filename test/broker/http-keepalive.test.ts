@@ -2,8 +2,8 @@
  * The HTTP API's idle keep-alive connections (broker/src/http/keep-alive.ts): kept beyond
  * Node's default 5 s (Cloudflare reuses an idle connection to an origin for up to 900 s, and a
  * request it sends on one the broker is closing is lost), closed after HTTP_KEEPALIVE_SECONDS,
- * and no more than HTTP_MAX_IDLE_CONNECTIONS of them: the one idle longest goes first, and a
- * connection with a request in flight is never counted.
+ * and no more than HTTP_MAX_IDLE_CONNECTIONS of them: the one idle longest goes first (but a
+ * stranger's before the edge's), and a connection with a request in flight is never counted.
  */
 import { createServer } from "node:http";
 import { connect, type Socket } from "node:net";
@@ -112,5 +112,29 @@ describe("the HTTP API's keep-alive connections", () => {
     // The busy one was never idle: it gets its answer (the device never answered: 504).
     expect(status(await waiting)).toBe(504);
     expect(busy.closed()).toBe(false);
+  }, 30_000);
+
+  it("close strangers' idle connections before the edge's: a caller without the token cannot push the edge's out", async () => {
+    const broker = await startTestBroker({ httpMaxIdleConnections: 2 });
+    // The edge: its requests carry the broker's token; then it idles, as a pooled connection.
+    const edge = await connection(broker);
+    const health = HEALTH.replace("\r\n\r\n", `\r\nAuthorization: Bearer ${API_TOKEN}\r\n\r\n`);
+    expect(status(await edge.send(health))).toBe(200);
+    // A stranger opens six connections after it: two with an answered request, four silent.
+    const strangers: Awaited<ReturnType<typeof connection>>[] = [];
+    for (let i = 0; i < 6; i++) {
+      const stranger = await connection(broker);
+      strangers.push(stranger);
+      if (i < 2) expect(status(await stranger.send(HEALTH))).toBe(200);
+    }
+    // Two idle at most: the edge's and the newest stranger's.
+    await waitFor(
+      async () => strangers.filter((stranger) => stranger.closed()).length === 5 || null,
+      10_000,
+      "the strangers' connections beyond the bound to close",
+    );
+    // The edge's connection, idle longest of all, is still there and still answers.
+    expect(edge.closed()).toBe(false);
+    expect(status(await edge.send(health))).toBe(200);
   }, 30_000);
 });

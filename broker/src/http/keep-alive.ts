@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { Socket } from "node:net";
 
 /**
@@ -10,10 +10,13 @@ import type { Socket } from "node:net";
  * closes it fails (a 520 or a lost connection at the edge: Rails gets `502 broker_unavailable`
  * for a command the broker never saw). Above 900 s the edge's side always closes first.
  *
- * Idle connections cost memory, so their number is bounded: beyond the bound the connection
- * idle longest is closed (an idle one carries no request, so nothing is lost; its next reuse is
- * the rare race above, only under that many idle connections). A connection that has not sent
- * a request yet counts as idle.
+ * Idle connections cost memory, so their number is bounded: beyond the bound one idle
+ * connection is closed (an idle one carries no request, so nothing is lost; its next reuse is
+ * the rare race above). Which one: the one idle longest among those that never carried the
+ * broker's token (a connection that has sent nothing yet is one of them), and only when there
+ * are none, the one idle longest of the edge's. Otherwise anyone who can reach the port could
+ * open connections faster than the edge reuses its own and have the edge's closed, one by one,
+ * into that race.
  */
 export const KEEP_ALIVE_DEFAULTS = {
   httpKeepAliveSeconds: 905,
@@ -23,31 +26,44 @@ export const KEEP_ALIVE_DEFAULTS = {
 export interface KeepAliveOptions {
   keepAliveSeconds: number;
   maxIdleConnections: number;
+  /** Whether a request carries the broker's token: its connection is then closed last. */
+  trusted?: (request: IncomingMessage) => boolean;
 }
 
 /** Sets the keep-alive timeout and bounds the idle connections of `server` (HTTP or HTTPS). */
 export function applyKeepAlive(server: Server, options: KeepAliveOptions, tls: boolean): void {
   server.keepAliveTimeout = options.keepAliveSeconds * 1000;
-  // Idle, oldest first (a Set iterates in insertion order). Bound: maxIdleConnections.
-  const idle = new Set<Socket>();
+  // Idle connections, each Set oldest first (insertion order); together at most
+  // maxIdleConnections. A socket leaves them on a request and on close.
+  const strangers = new Set<Socket>();
+  const edge = new Set<Socket>();
+  // Connections that carried the token once (checked once per connection, not per request).
+  const trusted = new WeakSet<Socket>();
   const markIdle = (socket: Socket) => {
     if (socket.destroyed) return;
+    const idle = trusted.has(socket) ? edge : strangers;
     idle.delete(socket);
     idle.add(socket);
-    while (idle.size > options.maxIdleConnections) {
-      const oldest = idle.values().next().value;
+    while (strangers.size + edge.size > options.maxIdleConnections) {
+      const from = strangers.size > 0 ? strangers : edge;
+      const oldest = from.values().next().value;
       if (!oldest) break;
-      idle.delete(oldest);
+      from.delete(oldest);
       oldest.destroy();
     }
   };
   server.on(tls ? "secureConnection" : "connection", (socket: Socket) => {
-    socket.once("close", () => idle.delete(socket));
+    socket.once("close", () => {
+      strangers.delete(socket);
+      edge.delete(socket);
+    });
     markIdle(socket);
   });
-  server.on("request", (request, response) => {
+  server.on("request", (request: IncomingMessage, response) => {
     const socket = request.socket;
-    idle.delete(socket);
+    strangers.delete(socket);
+    edge.delete(socket);
+    if (options.trusted && !trusted.has(socket) && options.trusted(request)) trusted.add(socket);
     response.once("finish", () => markIdle(socket));
   });
 }

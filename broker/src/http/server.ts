@@ -7,6 +7,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { getRequestListener } from "@hono/node-server";
+import { timingSafeEqual } from "../../../protocol/src/index.js";
 import { applyKeepAlive, KEEP_ALIVE_DEFAULTS, type KeepAliveOptions } from "./keep-alive.js";
 
 /** What the server serves: a Hono app's `fetch`. */
@@ -21,7 +22,9 @@ export interface HttpServerOptions {
   /** Runs first on every request; true = it answered (admission control, http/shed.ts). */
   front?: (request: IncomingMessage, response: ServerResponse) => boolean;
   /** Idle keep-alive connections: how long and how many (HTTP_KEEPALIVE_SECONDS, HTTP_MAX_IDLE_CONNECTIONS). */
-  keepAlive?: KeepAliveOptions;
+  keepAlive?: Omit<KeepAliveOptions, "trusted">;
+  /** The token the edge sends: connections that carried it are the last idle ones closed. */
+  brokerApiToken?: string;
 }
 
 /**
@@ -37,9 +40,16 @@ export async function createHttpServer(app: FetchApp, options: HttpServerOptions
         if (!front(request, response)) void hono(request, response);
       }
     : hono;
-  const keepAlive = options.keepAlive ?? {
-    keepAliveSeconds: KEEP_ALIVE_DEFAULTS.httpKeepAliveSeconds,
-    maxIdleConnections: KEEP_ALIVE_DEFAULTS.httpMaxIdleConnections,
+  const expected = options.brokerApiToken ? `Bearer ${options.brokerApiToken}` : undefined;
+  const keepAlive: KeepAliveOptions = {
+    keepAliveSeconds: options.keepAlive?.keepAliveSeconds ?? KEEP_ALIVE_DEFAULTS.httpKeepAliveSeconds,
+    maxIdleConnections: options.keepAlive?.maxIdleConnections ?? KEEP_ALIVE_DEFAULTS.httpMaxIdleConnections,
+    ...(expected
+      ? {
+          trusted: (request: IncomingMessage) =>
+            timingSafeEqual(request.headers.authorization ?? "", expected),
+        }
+      : {}),
   };
   if (options.tlsCertFile && options.tlsKeyFile) {
     const [cert, key] = await Promise.all([readFile(options.tlsCertFile), readFile(options.tlsKeyFile)]);
