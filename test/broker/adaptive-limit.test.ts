@@ -21,18 +21,26 @@ function limiter(overrides: { max?: number; tolerance?: number } = {}) {
   return {
     limit,
     changes,
-    /**
-     * One 100 ms window: `inFlight` admissions at the peak, then `answers` answered in `ms`
-     * each (a function of the answer's index); the next window's first answer judges it.
-     */
     /** Steps the clock (wall time may jump). */
     step(ms: number) {
       now += ms;
     },
+    /**
+     * One 100 ms window: `inFlight` admissions at the peak, then `answers` answered in `ms`
+     * each (a function of the answer's index); the next window's first answer judges it.
+     */
     window(inFlight: number, answers: number, ms: (i: number) => number) {
       limit.admitted(inFlight);
       for (let i = 0; i < answers; i++) limit.answered(now - ms(i), inFlight - i);
       now += ADAPTIVE_LIMIT_DEFAULTS.windowMs;
+    },
+    /** Ten windows at `ms` (3 ms) with 1,500 in flight: the baseline. */
+    settle(ms = 3) {
+      for (let w = 0; w < 10; w++) this.window(1_500, 200, () => ms);
+    },
+    /** `windows` windows whose answers take `ms`, at the limit's own in-flight count. */
+    slow(windows: number, ms: number) {
+      for (let w = 0; w < windows; w++) this.window(limit.limit, 200, () => ms);
     },
   };
 }
@@ -47,7 +55,7 @@ describe("AdaptiveLimit", () => {
 
   it("falls when the median time passes tolerance × baseline while the limit binds: by half a window at most, to the floor at least", () => {
     const l = limiter();
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    l.settle();
     let before = l.limit.limit;
     // Ten times slower: the gradient is clamped to one half. Each window's first answer
     // judges the window before it; the first congested window only holds the limit.
@@ -61,7 +69,7 @@ describe("AdaptiveLimit", () => {
       expect(after).toBeGreaterThanOrEqual(Math.floor(before / 2));
       before = after;
     }
-    for (let w = 0; w < 40; w++) l.window(l.limit.limit, 200, () => 30);
+    l.slow(40, 30);
     expect(l.limit.limit).toBeLessThan(100);
     expect(l.limit.limit).toBeGreaterThanOrEqual(ADAPTIVE_LIMIT_DEFAULTS.minLimit);
     expect(l.changes.at(-1)).toBe(l.limit.limit);
@@ -69,7 +77,7 @@ describe("AdaptiveLimit", () => {
 
   it("holds through one slow window (a pause) and does not fall", () => {
     const l = limiter();
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    l.settle();
     for (let w = 0; w < 20; w++) {
       l.window(1_900, 200, () => (w % 3 === 0 ? 300 : 3));
     }
@@ -92,7 +100,7 @@ describe("AdaptiveLimit", () => {
 
   it("is moved by the median, not by a few commands waiting out their router's timeout", () => {
     const l = limiter();
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    l.settle();
     // 10 of 200 answers per window take 5 s (half-open routers): the mean is 28× the baseline.
     for (let w = 0; w < 30; w++) l.window(1_900, 200, (i) => (i < 10 ? 5_000 : 3));
     expect(l.limit.limit).toBe(2_000);
@@ -110,8 +118,8 @@ describe("AdaptiveLimit", () => {
 
   it("judges nothing from a window of fewer than minSamples answers: it grows back towards the ceiling", () => {
     const l = limiter();
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
-    for (let w = 0; w < 6; w++) l.window(l.limit.limit, 200, () => 30);
+    l.settle();
+    l.slow(6, 30);
     const low = l.limit.limit;
     expect(low).toBeLessThan(200);
     for (let w = 0; w < 30; w++) l.window(5, ADAPTIVE_LIMIT_DEFAULTS.minSamples - 1, () => 300);
@@ -120,8 +128,8 @@ describe("AdaptiveLimit", () => {
 
   it("does not stay low after a burst: with times back at the baseline it grows back to the ceiling, bound or not", () => {
     const l = limiter();
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
-    for (let w = 0; w < 20; w++) l.window(l.limit.limit, 200, () => 30);
+    l.settle();
+    l.slow(20, 30);
     expect(l.limit.limit).toBeLessThan(100);
     // A quiet night: a few commands in flight, answered at the baseline; ~9 s to the ceiling.
     for (let w = 0; w < 100; w++) l.window(3, 20, () => 3);
@@ -130,49 +138,49 @@ describe("AdaptiveLimit", () => {
 
   it("grows back by about √limit a window once times are back at their baseline", () => {
     const l = limiter();
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
-    for (let w = 0; w < 20; w++) l.window(l.limit.limit, 200, () => 30);
+    l.settle();
+    l.slow(20, 30);
     const low = l.limit.limit;
     expect(low).toBeLessThan(100);
-    for (let w = 0; w < 2; w++) l.window(l.limit.limit, 200, () => 3);
+    l.slow(2, 3);
     const next = l.limit.limit;
     expect(next).toBeGreaterThan(low);
     expect(next - low).toBeLessThanOrEqual(2 * Math.ceil(Math.sqrt(next)));
-    for (let w = 0; w < 300; w++) l.window(l.limit.limit, 200, () => 3);
+    l.slow(300, 3);
     expect(l.limit.limit).toBe(2_000);
   });
 
   it("takes a lasting slowdown of the whole fleet as its new baseline within a minute or two, and grows back", () => {
     const l = limiter();
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    l.settle();
     // Every router answers 10× slower from now on (a slower link, not a congested broker).
-    for (let w = 0; w < 1_200; w++) l.window(l.limit.limit, 200, () => 30);
+    l.slow(1_200, 30);
     expect(l.limit.baselineMs).toBeGreaterThan(15);
     expect(l.limit.limit).toBe(2_000);
   });
 
   it("keeps judging after the clock is stepped back an hour", () => {
     const l = limiter();
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
-    for (let w = 0; w < 20; w++) l.window(l.limit.limit, 200, () => 30);
+    l.settle();
+    l.slow(20, 30);
     const low = l.limit.limit;
     l.step(-3_600_000);
-    for (let w = 0; w < 100; w++) l.window(l.limit.limit, 200, () => 3);
+    l.slow(100, 3);
     expect(low).toBeLessThan(100);
     expect(l.limit.limit).toBe(2_000);
   });
 
   it("keeps a baseline of 0 ms (a whole-millisecond clock) as a baseline, not as none", () => {
     const l = limiter();
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 0);
-    for (let w = 0; w < 4; w++) l.window(l.limit.limit, 200, () => 30);
+    l.settle(0);
+    l.slow(4, 30);
     expect(l.limit.baselineMs).toBeLessThan(1);
     expect(l.limit.limit).toBeLessThan(2_000);
   });
 
   it("is off at tolerance 0: the limit stays at its ceiling", () => {
     const l = limiter({ tolerance: 0 });
-    for (let w = 0; w < 10; w++) l.window(1_500, 200, () => 3);
+    l.settle();
     for (let w = 0; w < 30; w++) l.window(1_900, 200, () => 300);
     expect(l.limit.limit).toBe(2_000);
   });
