@@ -3,12 +3,13 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { isDeviceId, MAX_EVENT_BYTES } from "../../protocol/src/index.js";
 import { attachDashValues, describeArgvError } from "./config/argv.js";
+import { helpText } from "./config/help-text.js";
 import { hostProblem } from "./config/host.js";
 import { productionProblems } from "./config/production.js";
 import { secretSource } from "./config/secret-sources.js";
-import { type BrokerConfigKey, helpText, SETTINGS, type Setting } from "./config/settings.js";
+import { type BrokerConfigKey, SETTINGS, type Setting } from "./config/settings.js";
 
-export { helpText } from "./config/settings.js";
+export { helpText } from "./config/help-text.js";
 
 /** The broker's configuration (CONTRACT.md, "Configuration names", plus operability settings). */
 export interface BrokerConfig {
