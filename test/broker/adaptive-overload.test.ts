@@ -14,20 +14,29 @@ afterEach(cleanupAll);
 /** Generous: they wait on events, but the suite shares two cores. */
 const SLOW_MACHINE_MS = 20_000;
 
+/**
+ * A broker on an injected clock with the adaptive limit on (tolerance 2, ceiling `max`), four
+ * holding routers, and its 100 ms windows (`clockedWindow`): the adaptive limit reads only
+ * that clock, so the test moves it and never sleeps.
+ */
+async function clockedBroker(max: number) {
+  const clock = new ManualClock(Date.now());
+  const broker = await startTestBroker({ clock, maxCommandsInFlight: max, commandLatencyTolerance: 2 });
+  const ids = Array.from({ length: 4 }, () => deviceId());
+  const routers = await Promise.all(
+    ids.map(async (id) => holdingRouter(await connectDevice(broker, id), id)),
+  );
+  const window = clockedWindow(clock, broker, ids, routers);
+  const limit = async () => (await broker.metrics.commandsLimit.get()).values[0]?.value;
+  return { clock, broker, ids, window, limit };
+}
+
 describe("the adaptive in-flight limit", () => {
   it(
     "lowers the in-flight limit when admitted commands slow down past COMMAND_LATENCY_TOLERANCE × their baseline: the excess is shed at once (503, reason latency), the admitted succeed, and the limit grows back",
     async () => {
-      // The adaptive limit reads the broker's injected clock: the test moves it, never sleeps.
-      const clock = new ManualClock(Date.now());
       const max = 32;
-      const broker = await startTestBroker({ clock, maxCommandsInFlight: max, commandLatencyTolerance: 2 });
-      const ids = Array.from({ length: 4 }, () => deviceId());
-      const routers = await Promise.all(
-        ids.map(async (id) => holdingRouter(await connectDevice(broker, id), id)),
-      );
-      const limit = async () => (await broker.metrics.commandsLimit.get()).values[0]?.value;
-      const window = clockedWindow(clock, broker, ids, routers);
+      const { broker, window, limit } = await clockedBroker(max);
 
       // Baseline: half the limit or more in flight, answered in 2 ms.
       for (let w = 0; w < 3; w++) for (const answer of await window(20, 2)) expect(answer.status).toBe(200);
@@ -75,15 +84,8 @@ describe("the adaptive in-flight limit", () => {
       // after it would read as congestion (two windows in a row: the limit falls, and shed).
       // On the injected clock, as the test above: in real time a loaded machine made the real
       // commands genuinely slow under the stranger's flood (CI, 2 of them shed).
-      const clock = new ManualClock(Date.now());
       const max = 64;
-      const broker = await startTestBroker({ clock, maxCommandsInFlight: max, commandLatencyTolerance: 2 });
-      const ids = Array.from({ length: 4 }, () => deviceId());
-      const routers = await Promise.all(
-        ids.map(async (id) => holdingRouter(await connectDevice(broker, id), id)),
-      );
-      const window = clockedWindow(clock, broker, ids, routers);
-      const limit = async () => (await broker.metrics.commandsLimit.get()).values[0]?.value;
+      const { clock, broker, ids, window, limit } = await clockedBroker(max);
       /** A window of nothing but a stranger's POSTs, answered 401 with no clock time passing. */
       const strangerWindow = async (count: number): Promise<number[]> => {
         const statuses = await Promise.all(
