@@ -1,8 +1,9 @@
 /**
  * The adaptive in-flight limit (broker/src/limits/adaptive-limit.ts, issue 17) on an
- * injected clock: it falls when admitted commands slow down while it binds, never by more
- * than half a window nor below its floor, ignores a few slow answers, is not judged while
- * it does not bind, and grows back once times return to their baseline.
+ * injected clock: it falls when admitted commands slow down while it binds, by half a window
+ * at most unless Little's law says the served rate needs less, never below its floor; ignores
+ * a few slow answers, is not judged while it does not bind, probes gently right after a cut
+ * and grows back once times return to their baseline.
  */
 import { describe, expect, it } from "vitest";
 import { ADAPTIVE_LIMIT_DEFAULTS, AdaptiveLimit } from "../../broker/src/limits/adaptive-limit.js";
@@ -58,12 +59,13 @@ describe("AdaptiveLimit", () => {
     l.settle();
     let before = l.limit.limit;
     // Ten times slower: the gradient is clamped to one half. Each window's first answer
-    // judges the window before it; the first congested window only holds the limit.
-    l.window(before, 200, () => 30);
-    l.window(before, 200, () => 30);
+    // judges the window before it; the first congested window only holds the limit. 10,000
+    // answers a window: the served rate keeps Little's cap (2 × 100/ms × 8 ms) above half.
+    l.window(before, 10_000, () => 30);
+    l.window(before, 10_000, () => 30);
     expect(l.limit.limit).toBe(before);
     for (let w = 0; w < 4; w++) {
-      l.window(before, 200, () => 30);
+      l.window(before, 10_000, () => 30);
       const after = l.limit.limit;
       expect(after).toBeLessThan(before);
       expect(after).toBeGreaterThanOrEqual(Math.floor(before / 2));
@@ -73,6 +75,45 @@ describe("AdaptiveLimit", () => {
     expect(l.limit.limit).toBeLessThan(100);
     expect(l.limit.limit).toBeGreaterThanOrEqual(ADAPTIVE_LIMIT_DEFAULTS.minLimit);
     expect(l.changes.at(-1)).toBe(l.limit.limit);
+  });
+
+  it("cuts no lower than Little's law needs, but at once to it: 2 × the served rate × the time it tolerates", () => {
+    const l = limiter();
+    l.settle(); // baseline 3 ms: it tolerates max(2 × 3, 3 + 5) = 8 ms
+    // The onset of a burst: the limit at its ceiling, 200 answers a 100 ms window (2/ms) at 30 ms.
+    l.window(2_000, 200, () => 30);
+    l.window(2_000, 200, () => 30);
+    l.window(2_000, 200, () => 30); // judges the second slow window: the cut
+    // Halving would have left 1,000 + √2,000; the served rate needs 2 × 2/ms × 8 ms = 32.
+    expect(l.limit.limit).toBe(32);
+    expect(l.changes).toEqual([32]);
+  });
+
+  it("right after a cut, while it binds, probes by a quarter of √limit a window; once the limit stops binding, or 3 s on, by √limit", () => {
+    /** Two slow windows, then one back at the baseline with `peak` in flight: the cut to 32 and that window. */
+    const cut = (peak: number) => {
+      const l = limiter();
+      l.settle();
+      l.window(2_000, 200, () => 30);
+      l.window(2_000, 200, () => 30);
+      l.window(peak, 200, () => 3); // its first answer judges the second slow window: the cut
+      expect(l.limit.limit).toBe(32);
+      l.window(peak, 200, () => 3); // judges the window at the baseline
+      return l;
+    };
+    // Times back at the baseline, as much in flight as it allows: a gentle probe.
+    // (The limit is 32.7 after the cut: the baseline rose a little in the two slow windows.)
+    const bound = cut(100);
+    expect(bound.limit.limit).toBeGreaterThan(32);
+    expect(bound.limit.limit).toBeLessThanOrEqual(33 + 0.25 * Math.sqrt(33));
+    // Not bound (the burst is over): a full step at once.
+    expect(cut(4).limit.limit).toBeGreaterThanOrEqual(Math.floor(32 + Math.sqrt(32)));
+    // Bound, but 3 s after the cut: full steps again.
+    for (let w = 0; w < 30; w++) bound.window(2_000, 200, () => 3);
+    const before = bound.limit.limit;
+    expect(before).toBeLessThan(200); // full steps for those 3 s would have reached ~430
+    bound.window(2_000, 200, () => 3);
+    expect(bound.limit.limit).toBeGreaterThanOrEqual(Math.floor(before + Math.sqrt(before)));
   });
 
   it("holds through one slow window (a pause) and does not fall", () => {
@@ -142,7 +183,9 @@ describe("AdaptiveLimit", () => {
     l.slow(20, 30);
     const low = l.limit.limit;
     expect(low).toBeLessThan(100);
-    l.slow(2, 3);
+    // Half as many in flight as it allows: not probing (the test above), a full step.
+    l.window(low / 2, 200, () => 3);
+    l.window(low / 2, 200, () => 3);
     const next = l.limit.limit;
     expect(next).toBeGreaterThan(low);
     expect(next - low).toBeLessThanOrEqual(2 * Math.ceil(Math.sqrt(next)));
@@ -165,7 +208,9 @@ describe("AdaptiveLimit", () => {
     l.slow(20, 30);
     const low = l.limit.limit;
     l.step(-3_600_000);
-    l.slow(100, 3);
+    // Its first judgement after the step is the last slow window's cut, then 3 s of probing
+    // while bound (the test above) and ~9 s of full steps: the ceiling within 15 s, not an hour.
+    l.slow(150, 3);
     expect(low).toBeLessThan(100);
     expect(l.limit.limit).toBe(2_000);
   });

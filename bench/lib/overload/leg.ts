@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { BENCH_API_TOKEN } from "../ipc.js";
@@ -95,6 +96,25 @@ function settingsFromEnv(): Record<string, number> {
   if (numbers.length !== entries.length)
     throw new Error("BENCH_OVERLOAD_SETTINGS must be a JSON object of numbers");
   return Object.fromEntries(numbers);
+}
+
+/**
+ * `BENCH_OVERLOAD_SAMPLES=/tmp/run`: each rate's requests to `/tmp/run-<factor>.json`, one
+ * `[dueMs, latencyMs, status, lateMs, waitedMs]` per request, to see *when* the slow ones
+ * were sent (the onset of a burst, or a sawtooth of the limit: docs/BENCHMARKS.md).
+ */
+function dumpSamples(factor: number, samples: Sample[]): void {
+  const prefix = process.env.BENCH_OVERLOAD_SAMPLES;
+  if (!prefix) return;
+  const tenth = (ms: number) => Math.round(ms * 10) / 10;
+  const rows = samples.map((s) => [
+    Math.round(s.dueMs),
+    tenth(s.latencyMs),
+    s.status,
+    tenth(s.lateMs),
+    tenth(s.waitedMs),
+  ]);
+  writeFileSync(`${prefix}-${factor}.json`, JSON.stringify(rows));
 }
 
 /** `BENCH_OVERLOAD_DEVICES=200`: answering routers (default 20; more routers, shorter queues per router). */
@@ -317,6 +337,7 @@ async function runRate(system: System, o: OverloadOptions, factor: number): Prom
     .slice(0, Math.max(1, samples.length / 100));
   const mean = (pick: (s: Sample) => number) => slowest.reduce((sum, s) => sum + pick(s), 0) / slowest.length;
   const summary = summarize(factor, offered, o.seconds, samples);
+  dumpSamples(factor, samples);
   system.baselineP99 ??= summary.p99;
   const limitMs = Math.max(2 * (system.baselineP99 ?? 10), 10);
   return {

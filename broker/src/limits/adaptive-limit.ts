@@ -21,6 +21,17 @@ export const ADAPTIVE_LIMIT_DEFAULTS = {
   baselineRiseMs: 30_000,
   /** Answers kept per window to take the median from (a reservoir; the rest are counted). */
   maxSamples: 1_024,
+  /**
+   * A cut never leaves more in flight than this many times what the window's served rate
+   * needs at the time the limit tolerates (Little's law): the first cut of a burst lands near
+   * the broker's capacity at once instead of halving for half a second (docs/BENCHMARKS.md,
+   * "Overload: the limit's onset and its sawtooth").
+   */
+  littleHeadroom: 2,
+  /** For this long after a cut, a limit that binds grows gently (it is probing a known capacity). */
+  probeMs: 3_000,
+  /** The gentle growth: this share of √limit a window. */
+  probeGrowth: 0.25,
 } as const;
 
 export interface AdaptiveLimitOptions {
@@ -34,6 +45,11 @@ export interface AdaptiveLimitOptions {
   baselineRiseMs: number;
   maxSamples: number;
   minSlackMs: number;
+  /** A cut leaves at most this × served rate × tolerated time in flight (0 = no such cap). */
+  littleHeadroom: number;
+  /** After a cut, for this long, a binding limit grows by `probeGrowth` × √limit a window. */
+  probeMs: number;
+  probeGrowth: number;
   /** ms: the broker's clock (wall time; a step back restarts the window). */
   now: () => number;
   /** Each change of the limit (the `tether_commands_limit` gauge). */
@@ -57,11 +73,19 @@ export interface AdaptiveLimitOptions {
  *   median more than 5 ms above the baseline) for two windows in a row — one is a pause,
  *   which holds the limit — it falls to the most that was in flight in the window (or the
  *   limit, if lower) × gradient + √ of it: a limit far above what is in flight comes down to
- *   it at once, and one that binds shrinks by up to half a window;
+ *   it at once, and one that binds shrinks by up to half a window. And by Little's law no
+ *   further than it must: at most 2 × the rate the window served × the time the limit
+ *   tolerates (the larger of tolerance × baseline and baseline + 5 ms) — at the onset of a
+ *   burst the limit stood at the ceiling, and halving from there took five windows while every
+ *   router's queue filled;
  * - otherwise (times within the tolerance, or too few answers in the window to tell) it grows
  *   by √limit a window back towards the ceiling: from the floor to 2,000 in about 9 s. So a
  *   limit lowered by a burst, or by a change of the fleet's mix at night, does not stay low
- *   and refuse the morning's first burst.
+ *   and refuse the morning's first burst. Within 3 s of a cut, while the limit still binds
+ *   (as much was in flight as it allowed), it grows by only ¼ √limit a window: it is probing
+ *   a capacity it has just met, and full steps overshot it every few windows (a sawtooth whose
+ *   peaks were the accepted commands' p99). A limit that does not bind (the burst is over)
+ *   grows back at full speed.
  *
  * The median, not the mean: a few commands waiting out their router's `timeoutMs`
  * (half-open routers) must not shrink everyone's limit. Bounds: one window's samples
@@ -78,6 +102,8 @@ export class AdaptiveLimit {
   #peakInFlight = 0;
   /** Whether the last judged window was congested: the limit falls only on the second in a row. */
   #congestedBefore = false;
+  /** ms of the last cut (−∞: none yet). */
+  #lastCutAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: AdaptiveLimitOptions) {
     this.#options = options;
@@ -122,6 +148,9 @@ export class AdaptiveLimit {
     const { tolerance, minSamples, baselineRiseMs, minSlackMs, min, max } = this.#options;
     const elapsed = now - this.#windowStart;
     const peak = this.#peakInFlight;
+    const served = this.#seen;
+    /** The time (ms) a command may take before the window reads as congested. */
+    let tolerated = Number.POSITIVE_INFINITY;
     this.#windowStart = now;
     this.#peakInFlight = 0;
     let gradient = 1;
@@ -131,6 +160,7 @@ export class AdaptiveLimit {
       else this.#baseline += (1 - Math.exp(-elapsed / baselineRiseMs)) * (median - this.#baseline);
       if (median - this.#baseline > minSlackMs)
         gradient = Math.max(0.5, Math.min(1, (tolerance * this.#baseline) / median));
+      tolerated = Math.max(tolerance * this.#baseline, this.#baseline + minSlackMs);
     }
     this.#reset();
     const congested = gradient < 1;
@@ -142,8 +172,16 @@ export class AdaptiveLimit {
     if (sustained) {
       const used = Math.min(this.#limit, Math.max(peak, 1));
       next = used * gradient + Math.sqrt(used);
+      const { littleHeadroom } = this.#options;
+      // Little's law: in flight = throughput × time. `elapsed` > 0: a window is judged after windowMs.
+      if (littleHeadroom > 0) next = Math.min(next, littleHeadroom * (served / elapsed) * tolerated);
+      this.#lastCutAt = now;
     } else {
-      next = this.#limit + Math.sqrt(this.#limit);
+      const { probeMs, probeGrowth } = this.#options;
+      const sinceCut = now - this.#lastCutAt;
+      // A clock stepped back (sinceCut < 0) ends the probing rather than stretching it.
+      const probing = peak >= this.limit && sinceCut >= 0 && sinceCut < probeMs;
+      next = this.#limit + (probing ? probeGrowth : 1) * Math.sqrt(this.#limit);
     }
     next = Math.max(min, Math.min(max, next));
     const changed = Math.floor(next) !== this.limit;
