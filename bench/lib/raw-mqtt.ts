@@ -104,7 +104,14 @@ export function openSession(
   });
 }
 
-/** Sends DISCONNECT and waits for the broker to close: the server side then holds TIME_WAIT, not our ports. */
+/**
+ * Sends DISCONNECT and waits for the broker to close first: the broker's side then holds
+ * TIME_WAIT (on its own listening port, where it costs nothing), not our source ports.
+ * `end(DISCONNECT)` would send our FIN with it and make us the closer: each run then left
+ * 15,000 client-side TIME_WAITs on 127.0.0.2–9 for 60 s, and the next run's bind-before-connect
+ * searched ever fuller port ranges — its routers connected at ~320/s instead of ~3,700/s
+ * (docs/BENCHMARKS.md, "Bench: TIME_WAIT on our source ports").
+ */
 export function closeSession(socket: Socket, timeoutMs = 10_000): Promise<void> {
   return new Promise((resolve) => {
     if (socket.destroyed) return resolve();
@@ -114,7 +121,9 @@ export function closeSession(socket: Socket, timeoutMs = 10_000): Promise<void> 
       resolve();
     });
     socket.on("data", () => {});
-    socket.end(DISCONNECT);
+    // The broker's FIN: answer it with ours (LAST_ACK here, TIME_WAIT there).
+    socket.once("end", () => socket.end());
+    socket.write(DISCONNECT);
   });
 }
 

@@ -2,8 +2,10 @@
  * The HTTP API's idle keep-alive connections (broker/src/http/keep-alive.ts): kept beyond
  * Node's default 5 s (Cloudflare reuses an idle connection to an origin for up to 900 s, and a
  * request it sends on one the broker is closing is lost), closed after HTTP_KEEPALIVE_SECONDS,
- * and no more than HTTP_MAX_IDLE_CONNECTIONS of them: the one idle longest goes first (but a
- * stranger's before the edge's), and a connection with a request in flight is never counted.
+ * and no more than HTTP_MAX_IDLE_CONNECTIONS of them in each of two classes, the edge's (they
+ * carried the broker's token) and everyone else's: the one idle longest of its class goes first,
+ * a class never pushes the other's out, a new connection is never the one closed, and a
+ * connection with a request in flight is never counted.
  */
 import { createServer } from "node:http";
 import { connect, type Socket } from "node:net";
@@ -127,14 +129,36 @@ describe("the HTTP API's keep-alive connections", () => {
       strangers.push(stranger);
       if (i < 2) expect(status(await stranger.send(HEALTH))).toBe(200);
     }
-    // Two idle at most: the edge's and the newest stranger's.
+    // Two strangers' idle at most (the newest two), the edge's counted apart.
     await waitFor(
-      async () => strangers.filter((stranger) => stranger.closed()).length === 5 || null,
+      async () => strangers.filter((stranger) => stranger.closed()).length === 4 || null,
       10_000,
       "the strangers' connections beyond the bound to close",
     );
+    expect(strangers.slice(4).map((stranger) => stranger.closed())).toEqual([false, false]);
     // The edge's connection, idle longest of all, is still there and still answers.
     expect(edge.closed()).toBe(false);
     expect(status(await edge.send(health))).toBe(200);
+  }, 30_000);
+
+  it("serve a new connection while the edge holds HTTP_MAX_IDLE_CONNECTIONS idle ones (it is not closed as it arrives)", async () => {
+    const broker = await startTestBroker({ httpMaxIdleConnections: 2 });
+    const health = HEALTH.replace("\r\n\r\n", `\r\nAuthorization: Bearer ${API_TOKEN}\r\n\r\n`);
+    const pooled = [await connection(broker), await connection(broker)];
+    for (const edge of pooled) expect(status(await edge.send(health))).toBe(200);
+    // The edge's pool is at the bound; a new connection (the edge's next, a scraper's) is
+    // accepted, answered, and leaves the pooled ones alone.
+    const newcomer = await connection(broker);
+    await sleep(200);
+    expect(newcomer.closed()).toBe(false);
+    expect(status(await newcomer.send(health))).toBe(200);
+    expect(pooled.map((edge) => edge.closed())).toEqual([false, false]);
+    // Now the edge's third idle connection: the edge's own oldest goes.
+    await waitFor(
+      async () => pooled[0]?.closed() || null,
+      10_000,
+      "the edge's connection idle longest to close",
+    );
+    expect(pooled[1]?.closed()).toBe(false);
   }, 30_000);
 });

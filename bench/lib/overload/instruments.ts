@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { get } from "node:http";
 import { BENCH_API_TOKEN } from "../ipc.js";
 
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 1/100 s). */
@@ -27,11 +28,8 @@ const SHED = /^tether_commands_shed_total\{reason="([a-z_]+)"\} (\d+)/;
 
 /** The broker's own time per command request (histogram), scraped from its /metrics. */
 export async function scrapeCommandSeconds(httpPort: number): Promise<BrokerHistogram> {
-  const response = await fetch(`http://127.0.0.1:${httpPort}/metrics`, {
-    headers: { authorization: `Bearer ${BENCH_API_TOKEN}` },
-  });
   const histogram: BrokerHistogram = new Map();
-  for (const line of (await response.text()).split("\n")) {
+  for (const line of (await getMetrics(httpPort)).split("\n")) {
     const refused = QUEUE_REFUSED.exec(line);
     if (refused)
       histogram.set("queue_refused", [{ le: Number.POSITIVE_INFINITY, count: Number(refused[1]) }]);
@@ -75,4 +73,39 @@ function countsBetween(before: BrokerHistogram, after: BrokerHistogram, answer: 
   const now = after.get(answer) ?? [];
   const then = new Map((before.get(answer) ?? []).map((b) => [b.le, b.count]));
   return now.map((b) => ({ le: b.le, count: b.count - (then.get(b.le) ?? 0) }));
+}
+
+/**
+ * GET /metrics on a connection of its own, closed after the answer. Not `fetch`: its pooled
+ * connection sat idle for a whole rate, the idle longest of the edge's class (it carries the
+ * token, as the generator's 2,048 do), and the broker closes that one first beyond
+ * HTTP_MAX_IDLE_CONNECTIONS (1,000) as the generator's pool re-fills before each rate; once that
+ * close met the scrape reusing the connection ("fetch failed"), and the whole leg was lost.
+ */
+function getMetrics(httpPort: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const request = get(
+      {
+        host: "127.0.0.1",
+        port: httpPort,
+        path: "/metrics",
+        agent: false,
+        headers: { authorization: `Bearer ${BENCH_API_TOKEN}`, connection: "close" },
+      },
+      (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          text += chunk;
+        });
+        response.on("end", () =>
+          response.statusCode === 200
+            ? resolve(text)
+            : reject(new Error(`/metrics answered ${response.statusCode}`)),
+        );
+        response.on("error", reject);
+      },
+    );
+    request.on("error", reject);
+  });
 }

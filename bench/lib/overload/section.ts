@@ -103,7 +103,7 @@ export function renderOverload(
     `Command: \`${command}\``,
     "",
     `Machine: ${machine}. Each configuration's broker alone in its own process (defaults but for what the`,
-    `configuration says), ${o.devices} answering routers in another, the open-loop generator (a lean keep-alive`,
+    `configuration says; \`HTTP_MAX_IDLE_CONNECTIONS\` 4,096, so that it keeps the generator's connections), ${o.devices} answering routers in another, the open-loop generator (a lean keep-alive`,
     "HTTP/1.1 client holding 2,048 connections, all open before each burst) in the bench's. The configurations alternate rate by rate. Each rate",
     `is held ${o.seconds} s (each command \`timeoutMs\` 5000; latency counted from the scheduled send, so a generator`,
     "that falls behind shows in it: see its own lateness), then 20 probes/s for 4 s time the recovery (probes a 200",

@@ -273,7 +273,7 @@ export const SETTINGS: readonly Setting[] = [
     env: "HTTP_MAX_IDLE_CONNECTIONS",
     flag: "http-max-idle-connections",
     default: String(KEEP_ALIVE_DEFAULTS.httpMaxIdleConnections),
-    help: "Idle HTTP API connections kept at most; beyond it the one idle longest is closed",
+    help: "Idle HTTP API connections kept at most, counted apart for the edge's (they carried BROKER_API_TOKEN) and everyone else's; beyond it the one of that class idle longest is closed",
   },
   {
     key: "allowPlainMqtt",

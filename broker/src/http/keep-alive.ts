@@ -10,13 +10,16 @@ import type { Socket } from "node:net";
  * closes it fails (a 520 or a lost connection at the edge: Rails gets `502 broker_unavailable`
  * for a command the broker never saw). Above 900 s the edge's side always closes first.
  *
- * Idle connections cost memory, so their number is bounded: beyond the bound one idle
- * connection is closed (an idle one carries no request, so nothing is lost; its next reuse is
- * the rare race above). Which one: the one idle longest among those that never carried the
- * broker's token (a connection that has sent nothing yet is one of them), and only when there
- * are none, the one idle longest of the edge's. Otherwise anyone who can reach the port could
- * open connections faster than the edge reuses its own and have the edge's closed, one by one,
- * into that race.
+ * Idle connections cost memory (~5 kB each), so their number is bounded, and counted apart for
+ * two classes: the edge's (connections that carried the broker's token) and everyone else's
+ * (strangers, and any connection that has sent nothing yet). Beyond the bound, the one idle
+ * longest *of its own class* is closed (an idle one carries no request, so nothing is lost; its
+ * next reuse is the rare race above). Apart, because one shared bound failed both ways: a
+ * stranger opening connections faster than the edge reuses its own could push the edge's out,
+ * one by one, into that race; and an edge holding the bound in idle connections of its own had
+ * every new connection (its own next one too, until its first request) closed the moment it
+ * was accepted, as the only stranger (found by the overload bench: "read ECONNRESET" on a new
+ * connection to /metrics). So at most 2 × the bound idle connections in all.
  */
 export const KEEP_ALIVE_DEFAULTS = {
   httpKeepAliveSeconds: 905,
@@ -33,7 +36,7 @@ export interface KeepAliveOptions {
 /** Sets the keep-alive timeout and bounds the idle connections of `server` (HTTP or HTTPS). */
 export function applyKeepAlive(server: Server, options: KeepAliveOptions, tls: boolean): void {
   server.keepAliveTimeout = options.keepAliveSeconds * 1000;
-  // Idle connections, each Set oldest first (insertion order); together at most
+  // Idle connections, each Set oldest first (insertion order), each at most
   // maxIdleConnections. A socket leaves them on a request and on close.
   const strangers = new Set<Socket>();
   const edge = new Set<Socket>();
@@ -44,11 +47,12 @@ export function applyKeepAlive(server: Server, options: KeepAliveOptions, tls: b
     const idle = trusted.has(socket) ? edge : strangers;
     idle.delete(socket);
     idle.add(socket);
-    while (strangers.size + edge.size > options.maxIdleConnections) {
-      const from = strangers.size > 0 ? strangers : edge;
-      const oldest = from.values().next().value;
+    // The socket just added is the newest of its class: with a bound of at least 1 it is never
+    // the one closed.
+    while (idle.size > options.maxIdleConnections) {
+      const oldest = idle.values().next().value;
       if (!oldest) break;
-      from.delete(oldest);
+      idle.delete(oldest);
       oldest.destroy();
     }
   };
