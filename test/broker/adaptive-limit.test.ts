@@ -77,7 +77,7 @@ describe("AdaptiveLimit", () => {
     expect(l.changes.at(-1)).toBe(l.limit.limit);
   });
 
-  it("cuts no lower than Little's law needs, but at once to it: 2 × the served rate × the time it tolerates", () => {
+  it("cuts at once at least as far as Little's law says: to 2 × the served rate × the time it tolerates", () => {
     const l = limiter();
     l.settle(); // baseline 3 ms: it tolerates max(2 × 3, 3 + 5) = 8 ms
     // The onset of a burst: the limit at its ceiling, 200 answers a 100 ms window (2/ms) at 30 ms.

@@ -22,9 +22,9 @@ export const ADAPTIVE_LIMIT_DEFAULTS = {
   /** Answers kept per window to take the median from (a reservoir; the rest are counted). */
   maxSamples: 1_024,
   /**
-   * A cut never leaves more in flight than this many times what the window's served rate
-   * needs at the time the limit tolerates (Little's law): the first cut of a burst lands near
-   * the broker's capacity at once instead of halving for half a second (docs/BENCHMARKS.md,
+   * A cut leaves no more in flight than this many times what the window's served rate needs
+   * at the time the limit tolerates (Little's law): the first cut of a burst lands near the
+   * broker's capacity at once instead of halving for half a second (docs/BENCHMARKS.md,
    * "Overload: the limit's onset and its sawtooth").
    */
   littleHeadroom: 2,
@@ -73,8 +73,8 @@ export interface AdaptiveLimitOptions {
  *   median more than 5 ms above the baseline) for two windows in a row — one is a pause,
  *   which holds the limit — it falls to the most that was in flight in the window (or the
  *   limit, if lower) × gradient + √ of it: a limit far above what is in flight comes down to
- *   it at once, and one that binds shrinks by up to half a window. And by Little's law no
- *   further than it must: at most 2 × the rate the window served × the time the limit
+ *   it at once, and one that binds shrinks by up to half a window. And at least as far as
+ *   Little's law says, in one step: to at most 2 × the rate the window served × the time the limit
  *   tolerates (the larger of tolerance × baseline and baseline + 5 ms) — at the onset of a
  *   burst the limit stood at the ceiling, and halving from there took five windows while every
  *   router's queue filled;
