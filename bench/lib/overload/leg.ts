@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { BENCH_API_TOKEN } from "../ipc.js";
@@ -8,6 +7,7 @@ import { startNodePeer } from "../peers/peers.js";
 import { countBetween, cpuSeconds, p99Between, scrapeCommandSeconds } from "./instruments.js";
 import { type OpenLoopTarget, openLoop, type Sample } from "./open-loop.js";
 import { postRequest, RawHttpPool } from "./raw-http.js";
+import { dumpSamples, recovery, summarize } from "./samples.js";
 
 export interface OverloadOptions {
   /** The sustainable rate (commands/s) the offered rates are multiples of. */
@@ -35,7 +35,7 @@ export interface RateRun {
   /** Latency of the 200s, from the scheduled send (ms). */
   p50: number | null;
   p99: number | null;
-  /** p99 of the 200s sent from ONSET_MS into the burst on: the steady state, without its onset. */
+  /** p99 of the 200s sent from ONSET_MS (samples.ts) into the burst on: the steady state, without its onset. */
   p99Steady: number | null;
   /** Slowest answer of any kind, and slowest refusal (429/503), ms. */
   maxMs: number;
@@ -100,25 +100,6 @@ function settingsFromEnv(): Record<string, number> {
   return Object.fromEntries(numbers);
 }
 
-/**
- * `BENCH_OVERLOAD_SAMPLES=/tmp/run`: each rate's requests to `/tmp/run-<factor>.json`, one
- * `[dueMs, latencyMs, status, lateMs, waitedMs]` per request, to see *when* the slow ones
- * were sent (the onset of a burst, or a sawtooth of the limit: docs/BENCHMARKS.md).
- */
-function dumpSamples(factor: number, samples: Sample[]): void {
-  const prefix = process.env.BENCH_OVERLOAD_SAMPLES;
-  if (!prefix) return;
-  const tenth = (ms: number) => Math.round(ms * 10) / 10;
-  const rows = samples.map((s) => [
-    Math.round(s.dueMs),
-    tenth(s.latencyMs),
-    s.status,
-    tenth(s.lateMs),
-    tenth(s.waitedMs),
-  ]);
-  writeFileSync(`${prefix}-${factor}.json`, JSON.stringify(rows));
-}
-
 /** `BENCH_OVERLOAD_DEVICES=200`: answering routers (default 20; more routers, shorter queues per router). */
 export function overloadDevices(): number {
   const devices = Number(process.env.BENCH_OVERLOAD_DEVICES ?? 20);
@@ -157,64 +138,6 @@ export async function stopRouters(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
   await exited;
   clearTimeout(timer);
-}
-
-/**
- * The first second of a burst is its onset: the limit still at its ceiling, every router's
- * queue filling before the first cut (docs/BENCHMARKS.md, "Overload: the limit's onset and its
- * sawtooth"). The p99 from then on is reported beside the whole burst's.
- */
-const ONSET_MS = 1_000;
-
-const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0 ? null : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? null);
-
-function summarize(factor: number, offered: number, seconds: number, samples: Sample[]) {
-  const ok = samples.filter((s) => s.status === 200);
-  const refusals = samples.filter((s) => s.status === 429 || s.status === 503);
-  const latencies = ok.map((s) => s.latencyMs).sort((a, b) => a - b);
-  return {
-    factor,
-    offered,
-    sent: samples.length,
-    ok: ok.length,
-    shed: samples.filter((s) => s.status === 503).length,
-    limited: samples.filter((s) => s.status === 429).length,
-    failed: samples.length - ok.length - refusals.length,
-    goodput: ok.length / seconds,
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-    p99Steady: percentile(
-      ok
-        .filter((s) => s.dueMs >= ONSET_MS)
-        .map((s) => s.latencyMs)
-        .sort((a, b) => a - b),
-      0.99,
-    ),
-    // A loop, not Math.max(...): 160,000 samples (4× a knee of 4,000) overflow the call stack.
-    maxMs: samples.reduce((most, s) => Math.max(most, s.latencyMs), 0),
-    maxRefusalMs: refusals.reduce((most, s) => Math.max(most, s.latencyMs), 0),
-    refusalsWithoutRetryAfter: refusals.filter((s) => s.retryAfter === null).length,
-    sendLateP99: percentile(
-      samples.map((s) => s.lateMs).sort((a, b) => a - b),
-      0.99,
-    ),
-    poolWaitP99: percentile(
-      samples.map((s) => s.waitedMs).sort((a, b) => a - b),
-      0.99,
-    ),
-  };
-}
-
-/** The first probe from which every probe is a 200 within `limitMs`; its due time, or null. */
-function recovery(probes: Sample[], limitMs: number): number | null {
-  let from: number | null = null;
-  for (const probe of probes) {
-    const fast = probe.status === 200 && probe.latencyMs <= limitMs;
-    if (!fast) from = null;
-    else from ??= probe.dueMs;
-  }
-  return from;
 }
 
 /**
