@@ -13,7 +13,7 @@ import { ACCOUNT } from "./job-registry.js";
 import type { JobDevicesPage, JobPlan, JobView } from "./job-schemas.js";
 import { type Final, type JobMeta, JobStore } from "./job-store.js";
 import { jobDevice, jobView } from "./job-view.js";
-import { MAX_IN_FLIGHT, Pacer, TICK_MS, WINDOW_MS } from "./pacing.js";
+import { HOLD_MS, keptRate, MAX_IN_FLIGHT, Pacer, type Place, TICK_MS } from "./pacing.js";
 import { ProgressSockets } from "./progress-sockets.js";
 
 /** A queued command not heard of this long after its `expiresAt` is recorded `offline` (the broker's sweep is late or lost it). */
@@ -180,26 +180,36 @@ export class FleetJob extends DurableObject<EdgeEnv> {
 
   /** Sends the next slice: what the pacing window and the in-flight bound allow. */
   private dispatch(meta: JobMeta, now: number): void {
-    this.pacer ??= new Pacer(meta.plan.ratePerSecond, this.store.sentSince(now - WINDOW_MS));
+    // A restart keeps the places of the commands sent just before it (pacing.ts).
+    this.pacer ??= new Pacer(meta.plan.ratePerSecond, this.store.placesSince(now - HOLD_MS - 1000));
     const budget = Math.min(this.pacer.budget(now), MAX_IN_FLIGHT - this.inFlight.size);
     const rows = this.store.due(budget, now);
     if (rows.length > 0) this.pacer.sliced(now);
     for (const row of rows) {
       if (!this.store.markSent(row.seq, now)) continue;
-      this.pacer.record(now);
-      const call = this.send(meta, row.seq, row.device, row.attempts + 1).finally(() =>
+      const place = this.pacer.record(now);
+      const call = this.send(meta, row.seq, row.device, row.attempts + 1, place).finally(() =>
         this.inFlight.delete(call),
       );
       this.inFlight.add(call);
     }
   }
 
-  private async send(meta: JobMeta, seq: number, device: string, attempt: number): Promise<void> {
+  private async send(
+    meta: JobMeta,
+    seq: number,
+    device: string,
+    attempt: number,
+    place: Place,
+  ): Promise<void> {
     const { command } = meta.plan;
     // From the device's own object: see channel-hooks.ts (one object's connections are few).
     const outcome = await this.env.DEVICE_CHANNEL.getByName(device)
       .jobCommand(device, { ...command, id: jobCommandId(meta.id, device) })
       .then(outcomeOfAnswer, outcomeOfError);
+    // The router ran it (if at all) before this answer: its place frees a second from now.
+    const fromRouter = !("retry" in outcome) && ["succeeded", "failed", "timed_out"].includes(outcome.state);
+    this.pacer?.answered(place, this.now(), fromRouter);
     // Recorded at the next tick, all at once: every storage write holds the object's
     // outgoing requests until it is committed, so one commit per answer would pace the
     // job by the disk instead of by its rate. An answer lost with the object is sent
@@ -288,7 +298,8 @@ export class FleetJob extends DurableObject<EdgeEnv> {
 
   private view(meta: JobMeta): JobView {
     const now = this.now();
-    return jobView(meta, this.store, this.pacer?.rate(now) ?? 0, now);
+    const kept = this.pacer?.expectedRate() ?? keptRate(meta.plan.ratePerSecond, []);
+    return jobView(meta, this.store, this.pacer?.rate(now) ?? 0, kept, now);
   }
 
   private requireMeta(): JobMeta {

@@ -1,5 +1,6 @@
 import { JOB_OUTCOMES, type JobCounts, type JobStatus } from "../../../protocol/src/index.js";
 import type { JobPlan } from "./job-schemas.js";
+import type { Place } from "./pacing.js";
 
 /**
  * One job's plan and per-router outcomes in its FleetJob's SQLite. A target row's
@@ -199,12 +200,22 @@ export class JobStore {
     return n;
   }
 
-  /** Send times within `sinceMs` (the pacing window survives a restart). */
-  sentSince(sinceMs: number): number[] {
+  /**
+   * The commands sent after `sinceMs`, as the pacer's places (a restart keeps them): a row
+   * with its outcome recorded was answered by then at the latest; one sent again since
+   * (a retry, or in flight at the restart) counts as never answered.
+   */
+  placesSince(sinceMs: number): Place[] {
     return this.sql
-      .exec<{ sent_at: number }>("SELECT sent_at FROM target WHERE sent_at > ? ORDER BY sent_at", sinceMs)
+      .exec<{ sent_at: number; state: TargetState; updated_at: number | null }>(
+        "SELECT sent_at, state, updated_at FROM target WHERE sent_at > ? ORDER BY sent_at",
+        sinceMs,
+      )
       .toArray()
-      .map((row) => row.sent_at);
+      .map((row) => ({
+        sentAt: row.sent_at,
+        answeredAt: row.state === "pending" || row.state === "sent" ? null : row.updated_at,
+      }));
   }
 
   /** Records a final (or queued) outcome of a row that is in one of `from`; false when it was not. */

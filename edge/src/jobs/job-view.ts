@@ -2,15 +2,15 @@ import type { JobFrame } from "../../../protocol/src/index.js";
 import { jobCommandId } from "../../../protocol/src/index.js";
 import type { JobDevice, JobView } from "./job-schemas.js";
 import type { JobMeta, JobStore, TargetRow } from "./job-store.js";
-import { WINDOW_MS } from "./pacing.js";
 
-/** `GET /v1/jobs/{id}`'s answer, built from the stored job and its tallies. */
-export function jobView(meta: JobMeta, store: JobStore, rate: number, now: number): JobView {
+/**
+ * `GET /v1/jobs/{id}`'s answer, built from the stored job and its tallies. `rate`: sent in
+ * the last second; `kept`: the rate an ETA can count on (pacing.ts, keptRate).
+ */
+export function jobView(meta: JobMeta, store: JobStore, rate: number, kept: number, now: number): JobView {
   const counts = store.counts();
   const unsent = store.count("pending");
   const running = meta.status === "running";
-  // The pacer keeps ratePerSecond per WINDOW_MS, so that is the rate an ETA can count on.
-  const kept = (meta.plan.ratePerSecond * 1000) / WINDOW_MS;
   return {
     id: meta.id,
     status: meta.status,
