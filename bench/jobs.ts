@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { connectDevice, type Device } from "../device-sdk/src/index.js";
 import { bearer, devicePassword } from "../protocol/src/index.js";
 import { freePort } from "../scripts/lib/ports.js";
+import { maxPerWindow } from "../scripts/lib/rate-window.js";
 import { startSystem } from "../scripts/lib/system.js";
 
 const { values } = parseArgs({
@@ -45,17 +46,6 @@ function groupCpuSeconds(pgid: number): number {
     }
   }
   return ticks / 100;
-}
-
-function maxPerSecond(times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let max = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end++) {
-    while ((sorted[end] ?? 0) - (sorted[start] ?? 0) >= 1000) start++;
-    max = Math.max(max, end - start + 1);
-  }
-  return max;
 }
 
 const railsToken = `bench-rails-${randomBytes(12).toString("hex")}`;
@@ -164,7 +154,7 @@ try {
     wallSeconds: Number(wall.toFixed(1)),
     rateKept: Math.round(ROUTERS / wall),
     routerSideSpanSeconds: Number(((lastRun - firstRun) / 1000).toFixed(1)),
-    routerSideMaxPerSecond: maxPerSecond(runs),
+    routerSideMaxPerSecond: maxPerWindow(runs),
     handlerRuns: runs.length,
     brokerCpuSeconds: Number((cpuAfter.broker - cpuBefore.broker).toFixed(1)),
     edgeCpuSeconds: Number((cpuAfter.edge - cpuBefore.edge).toFixed(1)),

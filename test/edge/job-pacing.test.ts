@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { HOLD_MS, keptRate, MARGIN_MS, Pacer, type Place, TICK_MS } from "../../edge/src/jobs/pacing.js";
+import { maxPerWindow } from "../../scripts/lib/rate-window.js";
 
 /** A deterministic generator in [0, 1) (tests must not depend on luck). */
 function random(seed: number): () => number {
@@ -59,18 +60,6 @@ function simulate({ rate, durationMs, command, tickLate = () => 0 }: Simulation)
   return runs;
 }
 
-/** The most runs any 1 s window holds. */
-function maxPerSecond(times: number[]): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let max = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end++) {
-    while ((sorted[end] ?? 0) - (sorted[start] ?? 0) >= 1000) start++;
-    max = Math.max(max, end - start + 1);
-  }
-  return max;
-}
-
 describe("the job's pacer", () => {
   it("never lets more than ratePerSecond start at the routers in a second, however late the ticks come", () => {
     for (const rate of [1, 7, 100, 1000]) {
@@ -80,7 +69,7 @@ describe("the job's pacer", () => {
         command: () => ({ runsAfter: 0, answeredAfter: 5 }),
         tickLate: (tick) => ((tick * 37) % 5 === 0 ? 400 : (tick * 13) % 90),
       });
-      expect(maxPerSecond(runs), `rate ${rate}`).toBeLessThanOrEqual(rate);
+      expect(maxPerWindow(runs), `rate ${rate}`).toBeLessThanOrEqual(rate);
       expect(runs.length).toBeGreaterThan(0);
     }
   });
@@ -103,7 +92,7 @@ describe("the job's pacer", () => {
           return { runsAfter, answeredAfter: runsAfter + 5 };
         },
       });
-      expect(maxPerSecond(runs), `rate ${rate}, seed ${seed}`).toBeLessThanOrEqual(rate);
+      expect(maxPerWindow(runs), `rate ${rate}, seed ${seed}`).toBeLessThanOrEqual(rate);
     }
   });
 
@@ -112,7 +101,7 @@ describe("the job's pacer", () => {
     const durationMs = 60_000;
     const quick = simulate({ rate, durationMs, command: () => ({ runsAfter: 10, answeredAfter: 20 }) });
     expect(quick.length / (durationMs / 1000)).toBeGreaterThan(0.9 * rate);
-    expect(maxPerSecond(quick)).toBeLessThanOrEqual(rate);
+    expect(maxPerWindow(quick)).toBeLessThanOrEqual(rate);
     expect(keptRate(rate, [20])).toBeCloseTo(rate / 1.07, 0);
 
     // A handler that downloads for 3 s: its answers say nothing about delivery, so a
@@ -121,7 +110,7 @@ describe("the job's pacer", () => {
     const kept = slow.length / (durationMs / 1000);
     expect(kept).toBeGreaterThan(0.75 * rate);
     expect(kept).toBeLessThanOrEqual((rate * 1000) / (1000 + MARGIN_MS) + 2);
-    expect(maxPerSecond(slow)).toBeLessThanOrEqual(rate);
+    expect(maxPerWindow(slow)).toBeLessThanOrEqual(rate);
     expect(keptRate(rate, [3_000])).toBeCloseTo((rate * 1000) / (1000 + MARGIN_MS), 5);
   });
 
@@ -131,7 +120,7 @@ describe("the job's pacer", () => {
     const runs = simulate({ rate, durationMs, command: () => ({ runsAfter: 10, answeredAfter: null }) });
     const expected = (rate * 1000) / (HOLD_MS + 1000);
     expect(runs.length / (durationMs / 1000)).toBeGreaterThan(0.9 * expected);
-    expect(maxPerSecond(runs)).toBeLessThanOrEqual(rate);
+    expect(maxPerWindow(runs)).toBeLessThanOrEqual(rate);
   });
 
   it("keeps the places of commands sent before a restart", () => {
