@@ -85,22 +85,33 @@ function presence(events: TetherEvent[], id: string) {
 const TEST_TIMEOUT = { timeout: 60_000 };
 
 describe("live revocation on two Redis nodes", TEST_TIMEOUT, () => {
-  it("POST /v1/devices/{id}/revoke on one node disconnects the device on the other, removes its session and queued commands", async () => {
-    const receiver = await startEventReceiver();
-    const a = await node(receiver);
-    const b = await node(receiver);
+  it("POST /v1/devices/{id}/revoke on one node disconnects the device on the other, removes its session and queued commands", async ({
+    onTestFailed,
+  }) => {
+    // It once ran into its time limit (0.4 s as a rule): a failure names the step it was in.
+    let step = "start";
+    onTestFailed(() => console.error(`broker-revocation: failed during "${step}"`));
+    const at = <T>(name: string, promise: Promise<T>): Promise<T> => {
+      step = name;
+      return promise;
+    };
+    const receiver = await at("event receiver", startEventReceiver());
+    const a = await at("node a", node(receiver));
+    const b = await at("node b", node(receiver));
     const id = deviceId("revoked");
-    const device = await connectDevice(a, id, { clean: false });
+    const device = await at("connect", connectDevice(a, id, { clean: false }));
     // A command the device never answers: after its wait it is queued in the session (202).
-    const queued = await api(b, `/v1/devices/${id}/commands`, {
-      body: { name: "hang", timeoutMs: 100, queue: true },
-    });
+    const queued = await at(
+      "queue a command",
+      api(b, `/v1/devices/${id}/commands`, { body: { name: "hang", timeoutMs: 100, queue: true } }),
+    );
     expect(queued.status).toBe(202);
     const commandId = (queued.body as { id: string }).id;
     expect(await redis.exists(`${prefix}aedes:client:${id}`)).toBe(1);
 
     const closed = closedWithin(device, WITHIN_MS);
-    const revoked = await api(b, `/v1/devices/${id}/revoke`, { method: "POST" });
+    const revoked = await at("revoke", api(b, `/v1/devices/${id}/revoke`, { method: "POST" }));
+    step = "after revoke";
     expect(revoked).toEqual({ status: 200, body: { id, revoked: true } });
     console.log(`revoked through the API: disconnected after ${(await closed).toFixed(0)} ms`);
 
