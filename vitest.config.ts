@@ -41,6 +41,9 @@ const TIMING = [
   // beside jobs.test that took 4.3 s; edge-refusals only shares the system with it.
   "test/e2e/system.test.ts",
   "test/e2e/edge-refusals.test.ts",
+  // npm start refuses wrong options and a taken port "at once" (< 10 s, the launcher's own
+  // start-up): at nice 19 on a slow machine that took 10.4 s (2026-11-30).
+  "test/e2e/start-refusals.test.ts",
 ];
 
 /**

@@ -1,8 +1,8 @@
 /**
  * `npm start` itself (issues 5 and 13): the launcher brings up broker + edge + a
  * simulated router on free ports when the defaults are taken, its printed curl line and
- * console URL work (the console in Debian's Chromium), Ctrl-C stops every child, a
- * taken port that was asked for is refused clearly, and wrong options fail at once; the
+ * console URL work (the console in Debian's Chromium), Ctrl-C stops every child (a taken
+ * port that was asked for, and wrong options, are refused at once: start-refusals.test.ts); the
  * console edits a router's desired state and sees it applied (issue 15); the edge runs
  * with wrangler's DevTools inspector off (issue 14). The console's
  * Chromium tests live in start-console.ts, registered here against the one launcher.
@@ -10,48 +10,12 @@
 import { existsSync } from "node:fs";
 import type { Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../scripts/lib/ports.js";
 import { edgeFetch, sleep, until } from "./helpers.js";
 import { commandLine, descendants, Launcher, listeningPorts, portIsFree } from "./launcher.js";
 import { consoleTests } from "./start-console.js";
 import { launcherEnv, listen, match } from "./start-helpers.js";
 
 describe.sequential("npm start", () => {
-  it("refuses a taken MQTT_PORT at once, naming the variable and another port, and exits 1", async () => {
-    const taken = await freePort();
-    const holder = await listen(taken);
-    try {
-      const launcher = new Launcher(
-        [],
-        launcherEnv({ MQTT_PORT: taken, HTTP_PORT: await freePort(), EDGE_PORT: await freePort() }),
-      );
-      const { code } = await launcher.exited;
-      expect(code).toBe(1);
-      expect(launcher.output).toContain(
-        `port ${taken} (MQTT_PORT, the broker's MQTT listener) is already in use`,
-      );
-      expect(launcher.output).toMatch(/choose another, e\.g\. MQTT_PORT=\d+ npm start/);
-      expect(launcher.output).not.toContain("tether is up");
-    } finally {
-      await new Promise((resolve) => holder.close(resolve));
-    }
-  }, 20_000);
-
-  it("refuses wrong options at once, each named by its flag, before starting anything", async () => {
-    const startedAt = Date.now();
-    const launcher = new Launcher(
-      ["--simulate", "2", "--id-prefix", "bad prefix!", "--mqtt-port", "-5", "--host", "999.1.1.1"],
-      launcherEnv({}),
-    );
-    const { code } = await launcher.exited;
-    expect(code).toBe(2);
-    expect(Date.now() - startedAt).toBeLessThan(10_000);
-    expect(launcher.output).toContain('tether: --id-prefix "bad prefix!": device ids');
-    expect(launcher.output).toContain("tether: --mqtt-port -5: a port is a whole number from 1 to 65535");
-    expect(launcher.output).toContain("tether: --host 999.1.1.1 is not an IP address");
-    expect(launcher.output).not.toContain("starting edge");
-  }, 20_000);
-
   describe.sequential("with --simulate 1 and its default ports taken", () => {
     // The default prefix: each launcher has its own broker and edge state, and the screenshot reads well.
     const idPrefix = "router-";
