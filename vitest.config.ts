@@ -44,6 +44,12 @@ const TIMING = [
   // npm start refuses wrong options and a taken port "at once" (< 10 s, the launcher's own
   // start-up): at nice 19 on a slow machine that took 10.4 s (2026-11-30).
   "test/e2e/start-refusals.test.ts",
+  // Wall-clock bounds a few times their operation (a revoked device disconnected within 5 s, ~2 s;
+  // a forwarder's flush/close within 1 s, 100-150 ms; a readiness probe given up within 2 s,
+  // 200 ms): the nice-19 lane ran 10-24× slower than alone on that machine (2026-11-30).
+  "test/security/broker-revocation.test.ts",
+  "test/broker/forwarder.test.ts",
+  "test/scripts/processes.test.ts",
 ];
 
 /**
