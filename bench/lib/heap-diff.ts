@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/lib/heap-diff.ts --kind tether --connections 2000
  *   npx tsx bench/lib/heap-diff.ts --retainers "object Packet"   # who holds that group, after
+ *   npx tsx bench/lib/heap-diff.ts --stores   # growth of out-of-object property stores, by owner
  */
 import { rmSync } from "node:fs";
 import type { Socket } from "node:net";
@@ -16,6 +17,7 @@ import {
   groupGrowth,
   heapGroups,
   loadHeapSnapshot,
+  propertyStoreOwners,
   retainerGroups,
 } from "../../scripts/lib/heap-snapshot-file.js";
 import { BrokerChild } from "./broker-child.js";
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     subscribe: { type: "boolean", default: false },
     top: { type: "string", default: "40" },
     retainers: { type: "string" },
+    stores: { type: "boolean", default: false },
   },
 });
 const kind = values.kind === "aedes" ? "aedes" : "tether";
@@ -64,6 +67,15 @@ if (values.retainers) {
     n,
   ).filter((row) => Math.abs(row.bytes) >= 1);
   console.log(`growth of "${values.retainers}" per connection, by retainer (count, bytes):`);
+  for (const row of rows.slice(0, Number(values.top))) {
+    console.log(`${row.count.toFixed(2).padStart(8)} ${row.bytes.toFixed(0).padStart(8)}  ${row.key}`);
+  }
+}
+if (values.stores) {
+  const rows = groupGrowth(propertyStoreOwners(beforeSnapshot), propertyStoreOwners(afterSnapshot), n).filter(
+    (row) => Math.abs(row.bytes) >= 1,
+  );
+  console.log("growth of out-of-object property stores per connection, by owner (count, bytes):");
   for (const row of rows.slice(0, Number(values.top))) {
     console.log(`${row.count.toFixed(2).padStart(8)} ${row.bytes.toFixed(0).padStart(8)}  ${row.key}`);
   }

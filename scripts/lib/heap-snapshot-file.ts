@@ -113,3 +113,41 @@ export function retainerGroups(snapshot: HeapSnapshotFile, target: string): Map<
   }
   return out;
 }
+
+/**
+ * Out-of-object property stores (V8 arrays reached by an object's internal `properties`
+ * edge), by owner: "object Foo {first, named, properties}". A store is what an object pays
+ * for keys beyond its in-object slots, or for a dictionary (after a `delete`; such an object
+ * shows few or no named properties beside a store of ~160 B).
+ */
+export function propertyStoreOwners(snapshot: HeapSnapshotFile, shownNames = 6): Map<string, GroupSize> {
+  const { node_fields: nf, edge_fields: ef, edge_types } = snapshot.snapshot.meta;
+  const edgeCountAt = nf.indexOf("edge_count");
+  const sizeAt = nf.indexOf("self_size");
+  const [edgeTypeAt, edgeNameAt, toAt] = ["type", "name_or_index", "to_node"].map((f) => ef.indexOf(f)) as [
+    number,
+    number,
+    number,
+  ];
+  const out = new Map<string, GroupSize>();
+  let edge = 0;
+  for (let i = 0; i < snapshot.nodes.length; i += nf.length) {
+    const count = snapshot.nodes[i + edgeCountAt] ?? 0;
+    const names: string[] = [];
+    let store = -1;
+    for (let e = 0; e < count; e++, edge += ef.length) {
+      const type = edge_types[0][snapshot.edges[edge + edgeTypeAt] ?? 0];
+      const name = snapshot.strings[snapshot.edges[edge + edgeNameAt] ?? 0] ?? "";
+      if (type === "property" && name !== "__proto__" && names.length < shownNames) names.push(name);
+      const to = snapshot.edges[edge + toAt] ?? 0;
+      if (type === "internal" && name === "properties" && groupKey(snapshot, to) === "array") store = to;
+    }
+    if (store < 0) continue;
+    const key = `${groupKey(snapshot, i)} {${names.join(", ")}}`;
+    const entry = out.get(key) ?? { count: 0, bytes: 0 };
+    entry.count++;
+    entry.bytes += snapshot.nodes[store + sizeAt] ?? 0;
+    out.set(key, entry);
+  }
+  return out;
+}
