@@ -81,16 +81,24 @@ export function groupGrowth(
     .sort((x, y) => y.bytes - x.bytes);
 }
 
+/** Where each field sits in the snapshot's flat node and edge arrays. */
+function layout(snapshot: HeapSnapshotFile) {
+  const { node_fields: nf, edge_fields: ef, edge_types } = snapshot.snapshot.meta;
+  return {
+    nf,
+    ef,
+    edge_types,
+    edgeCountAt: nf.indexOf("edge_count"),
+    sizeAt: nf.indexOf("self_size"),
+    edgeTypeAt: ef.indexOf("type"),
+    edgeNameAt: ef.indexOf("name_or_index"),
+    toAt: ef.indexOf("to_node"),
+  };
+}
+
 /** For the nodes of group `target`: counts and bytes by "retainer group --edge-->". */
 export function retainerGroups(snapshot: HeapSnapshotFile, target: string): Map<string, GroupSize> {
-  const { node_fields: nf, edge_fields: ef, edge_types } = snapshot.snapshot.meta;
-  const edgeCountAt = nf.indexOf("edge_count");
-  const sizeAt = nf.indexOf("self_size");
-  const [edgeTypeAt, edgeNameAt, toAt] = ["type", "name_or_index", "to_node"].map((f) => ef.indexOf(f)) as [
-    number,
-    number,
-    number,
-  ];
+  const { nf, ef, edge_types, edgeCountAt, sizeAt, edgeTypeAt, edgeNameAt, toAt } = layout(snapshot);
   const out = new Map<string, GroupSize>();
   let edge = 0;
   for (let i = 0; i < snapshot.nodes.length; i += nf.length) {
@@ -121,14 +129,7 @@ export function retainerGroups(snapshot: HeapSnapshotFile, target: string): Map<
  * shows few or no named properties beside a store of ~160 B).
  */
 export function propertyStoreOwners(snapshot: HeapSnapshotFile, shownNames = 6): Map<string, GroupSize> {
-  const { node_fields: nf, edge_fields: ef, edge_types } = snapshot.snapshot.meta;
-  const edgeCountAt = nf.indexOf("edge_count");
-  const sizeAt = nf.indexOf("self_size");
-  const [edgeTypeAt, edgeNameAt, toAt] = ["type", "name_or_index", "to_node"].map((f) => ef.indexOf(f)) as [
-    number,
-    number,
-    number,
-  ];
+  const { nf, ef, edge_types, edgeCountAt, sizeAt, edgeTypeAt, edgeNameAt, toAt } = layout(snapshot);
   const out = new Map<string, GroupSize>();
   let edge = 0;
   for (let i = 0; i < snapshot.nodes.length; i += nf.length) {
