@@ -64,11 +64,16 @@ async function mismatches(
   });
 }
 
-/** A metric's value; `labels` null for one without labels. */
+/**
+ * A metric's value; `labels` null for one without labels. A labelled series not yet counted
+ * reads 0; a metric without labels is always exported, so its absence (a renamed gauge) throws
+ * rather than reading 0, which a wait for 0 would take as done.
+ */
 async function metric(name: string, labels: string | null): Promise<number> {
   const { text } = await e2e.broker("/metrics");
   const head = labels === null ? `${name} ` : `${name}{${labels}}`;
   const line = text.split("\n").find((l) => l.startsWith(head));
+  if (!line && labels === null) throw new Error(`the broker exports no ${name}`);
   return line ? Number(line.split(" ").at(-1)) : 0;
 }
 

@@ -107,5 +107,7 @@ function getMetrics(httpPort: number): Promise<string> {
       },
     );
     request.on("error", reject);
+    // A broker that stops answering fails the scrape, not the whole bench, silently.
+    request.setTimeout(10_000, () => request.destroy(new Error("/metrics: no answer within 10 s")));
   });
 }

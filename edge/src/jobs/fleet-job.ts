@@ -18,6 +18,8 @@ import { ProgressSockets } from "./progress-sockets.js";
 
 /** A queued command not heard of this long after its `expiresAt` is recorded `offline` (the broker's sweep is late or lost it). */
 const QUEUED_GRACE_MS = 60_000;
+/** Outcomes whose answer time says how quick the job's commands are (pacing.ts): the router answered. */
+const ROUTER_ANSWERS: ReadonlySet<string> = new Set(["succeeded", "failed", "timed_out"]);
 /** While running, the object wakes at least this often (to resume after a restart). */
 const WATCHDOG_MS = 5_000;
 
@@ -208,7 +210,7 @@ export class FleetJob extends DurableObject<EdgeEnv> {
       .jobCommand(device, { ...command, id: jobCommandId(meta.id, device) })
       .then(outcomeOfAnswer, outcomeOfError);
     // The router ran it (if at all) before this answer: its place frees a second from now.
-    const fromRouter = !("retry" in outcome) && ["succeeded", "failed", "timed_out"].includes(outcome.state);
+    const fromRouter = !("retry" in outcome) && ROUTER_ANSWERS.has(outcome.state);
     this.pacer?.answered(place, this.now(), fromRouter);
     // Recorded at the next tick, all at once: every storage write holds the object's
     // outgoing requests until it is committed, so one commit per answer would pace the
