@@ -87,10 +87,9 @@ async function attackerReceives(broker: RunningBroker, attacker: string): Promis
 }
 
 /**
- * Each test takes about a second; the limit only catches a hang. The file runs in npm test's
- * nice-19 lane, which gets ~2 % of a core whenever the timing lane keeps both cores busy. On
- * 2026-11-30 (a slow machine) the revocation test that takes 0.4 s ran into the old 15 s limit
- * once; 20 runs alone and 3 beside the fleet-job test took 0.4-0.5 s, so starvation is a guess.
+ * Each test takes about a second; the limit only catches a hang. The file runs in the timing
+ * lane (vitest.config.ts): its raw client's 3 s waits for a SUBACK are deadlines, and in the
+ * nice-19 lane one SUBACK took longer once on 2026-11-30 (cause not found).
  */
 const TEST_TIMEOUT = { timeout: 60_000 };
 
