@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
+import { allocatorSetup, parseAllocatorChoice } from "../scripts/lib/allocator.js";
 import { startEventsSink } from "../soak/events-sink.js";
 import { EDGE_SETTINGS, type EdgeKneeSpec } from "./lib/edge-knee/leg.js";
 import { EDGE_KNEE_RATES, runEdgeKnee } from "./lib/edge-knee/section.js";
@@ -14,7 +15,7 @@ import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
 import { edgeLeg } from "./lib/peers/edge-leg.js";
 import { type FanInResult, fanIn, startCountingSubscriber } from "./lib/peers/fan-in.js";
 import { idleAndChurn } from "./lib/peers/idle.js";
-import { operatorLeg } from "./lib/peers/operator.js";
+import { medianOfRounds, type OperatorResult, operatorLeg } from "./lib/peers/operator.js";
 import {
   MOSQUITTO,
   PEER_LABEL,
@@ -40,6 +41,9 @@ Writes the "Peers" section of docs/BENCHMARKS.md (with the machine and this comm
 Options:
   --routers N       routers of the operator leg: VmRSS with no forced GC 5 s after the last
                     SUBACK, and the connect rate, on a fresh broker (default 15000; 0 skips it)
+  --rounds N        rounds of the operator leg per broker, alternating the brokers, each on a fresh
+                    one; its figures are the medians (default 3: one slow spell of a shared machine
+                    then moves one round of one broker, not the comparison)
   --operator-only   only the operator leg (no after-GC steps, churn, fan-in, round trips, edge)
   --connections N   idle routers (default 10000; needs \`ulimit -n\` above N + 1024)
   --churn N         connect+disconnect cycles with unique ids (default 5000)
@@ -88,34 +92,62 @@ function startPeer(kind: PeerKind, sink?: { url: string; secret: string }): Prom
   return kind === "mosquitto" ? startMosquitto() : startNodePeer(kind, sink);
 }
 
-/** The operator leg on a broker of its own, so no forced GC of the other legs precedes it. */
-async function benchOperator(kind: PeerKind, o: PeersReport["options"], result: PeerResult) {
-  if (o.routers === 0) return { ports: [] as number[], pid: -1 };
-  log(`\n[${PEER_LABEL[kind]}: operator, ${o.routers} routers ${OPERATOR_CONCURRENCY} at a time]`);
+/** One round of the operator leg on a broker of its own, so no forced GC of the other legs precedes it. */
+async function benchOperator(
+  kind: PeerKind,
+  routers: number,
+  label: string,
+): Promise<{ round: OperatorResult | null; error: string | null; ports: number[]; pid: number }> {
+  log(`\n[${PEER_LABEL[kind]}: operator${label}, ${routers} routers ${OPERATOR_CONCURRENCY} at a time]`);
   const peer = await startPeer(kind);
   try {
-    result.operator = await operatorLeg(peer, o.routers, OPERATOR_CONCURRENCY, log);
+    return {
+      round: await operatorLeg(peer, routers, OPERATOR_CONCURRENCY, log),
+      error: null,
+      ports: peer.ports(),
+      pid: peer.pid,
+    };
   } catch (error) {
-    result.error = error instanceof Error ? error.message : String(error);
-    log(`  failed: ${result.error}`);
+    const message = error instanceof Error ? error.message : String(error);
+    log(`  failed: ${message}`);
+    return { round: null, error: message, ports: peer.ports(), pid: peer.pid };
   } finally {
     await peer.close();
   }
-  return { ports: peer.ports(), pid: peer.pid };
 }
 
 /** Routers opened at once by the operator leg, as issue 14 measured. */
 const OPERATOR_CONCURRENCY = 250;
 
+/**
+ * The operator leg, `rounds` times, the brokers alternating (Tether, bare Aedes, Mosquitto,
+ * Tether, …), each round on a fresh broker; each broker's figure is the median of its rounds.
+ */
+async function benchOperatorRounds(results: PeerResult[], routers: number, rounds: number) {
+  const cleanup: Array<{ kind: PeerKind; ports: number[]; pid: number }> = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const result of results) {
+      const run = await benchOperator(
+        result.kind,
+        routers,
+        rounds > 1 ? `, round ${round} of ${rounds}` : "",
+      );
+      if (run.round) result.operatorRounds.push(run.round);
+      else result.error ??= run.error;
+      cleanup.push({ kind: result.kind, ports: run.ports, pid: run.pid });
+    }
+  }
+  for (const result of results)
+    if (result.operatorRounds.length > 0) result.operator = medianOfRounds(result.operatorRounds);
+  return cleanup;
+}
+
 async function benchPeer(
-  kind: PeerKind,
+  result: PeerResult,
   o: PeersReport["options"],
   concurrency: number,
-  operatorOnly: boolean,
-): Promise<{ result: PeerResult; cleanup: Array<{ ports: number[]; pid: number }> }> {
-  const result: PeerResult = { kind, operator: null, idle: null, fanIn: null, roundTrip: null, error: null };
-  const first = await benchOperator(kind, o, result);
-  if (operatorOnly) return { result, cleanup: [first] };
+): Promise<{ ports: number[]; pid: number }> {
+  const kind = result.kind;
   log(`\n[${PEER_LABEL[kind]}]`);
   const secret = randomBytes(16).toString("hex");
   const sink = kind === "tether" ? await startEventsSink(secret) : null;
@@ -159,7 +191,7 @@ async function benchPeer(
     await peer.close();
     await sink?.close();
   }
-  return { result, cleanup: [first, { ports: peer.ports(), pid: peer.pid }] };
+  return { ports: peer.ports(), pid: peer.pid };
 }
 
 async function main(): Promise<number> {
@@ -168,6 +200,7 @@ async function main(): Promise<number> {
       connections: { type: "string" },
       routers: { type: "string" },
       "operator-only": { type: "boolean", default: false },
+      rounds: { type: "string" },
       "per-address": { type: "string" },
       "per-source": { type: "string" },
       "down-ms": { type: "string" },
@@ -206,6 +239,7 @@ async function main(): Promise<number> {
     devices: whole("devices", values.devices, 10),
   };
   const concurrency = whole("concurrency", values.concurrency, 100);
+  const rounds = whole("rounds", values.rounds, 3);
   const only = (values.only ?? "tether,aedes,mosquitto,overload").split(",").map((k) => k.trim());
   const withOverload = only.includes("overload");
   const withStorm = only.includes("storm");
@@ -265,19 +299,28 @@ async function main(): Promise<number> {
     node: process.version,
     mosquitto: shell(`${MOSQUITTO} -h | head -1`),
     ulimit: String(soft),
+    tetherAllocator: allocatorSetup(parseAllocatorChoice(process.env.TETHER_ALLOCATOR), {
+      preload: process.env.LD_PRELOAD ?? "",
+    }).message,
   };
   log(
     `Peers bench: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, ${machine.mosquitto}; ${JSON.stringify(o)}`,
   );
 
   const operatorOnly = values["operator-only"] === true;
-  const results: PeerResult[] = [];
-  const cleanup: Array<{ kind: PeerKind; ports: number[]; pid: number }> = [];
-  for (const kind of kinds) {
-    const run = await benchPeer(kind, o, concurrency, operatorOnly);
-    results.push(run.result);
-    for (const c of run.cleanup) if (c.pid !== -1) cleanup.push({ kind, ...c });
-  }
+  const results: PeerResult[] = kinds.map((kind) => ({
+    kind,
+    operator: null,
+    operatorRounds: [],
+    idle: null,
+    fanIn: null,
+    roundTrip: null,
+    error: null,
+  }));
+  const cleanup = o.routers > 0 ? await benchOperatorRounds(results, o.routers, rounds) : [];
+  if (!operatorOnly)
+    for (const result of results)
+      cleanup.push({ kind: result.kind, ...(await benchPeer(result, o, concurrency)) });
 
   // Every peer must be gone: its process exited and its ports closed.
   const leftovers: string[] = [];

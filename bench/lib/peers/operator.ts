@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
+import { median } from "../../../soak/analysis.js";
 import { closeSession, encodeSession, openSession, runPool, type SessionPackets } from "../raw-mqtt.js";
 import { type Peer, vmRss } from "./peers.js";
 
@@ -28,6 +29,30 @@ export interface OperatorResult {
   cpuPerConnectUs: number;
   /** 1-minute load average at the start and at the end of the leg. */
   load: [number, number];
+}
+
+/**
+ * The rounds of one broker's operator leg as one figure each: the median of every number
+ * across rounds (failures summed, load from the first round's start to the last one's end).
+ * Rounds of the brokers alternate (issue 14): a slow spell of this shared machine then
+ * lands on one round of each, not on the whole of one broker's figure.
+ */
+export function medianOfRounds(rounds: readonly OperatorResult[]): OperatorResult {
+  const first = rounds[0];
+  const last = rounds[rounds.length - 1];
+  if (first === undefined || last === undefined) throw new Error("medianOfRounds: no rounds");
+  const mid = (pick: (r: OperatorResult) => number) => median(rounds.map(pick));
+  return {
+    routers: mid((r) => r.routers),
+    failures: rounds.reduce((sum, r) => sum + r.failures, 0),
+    firstError: rounds.find((r) => r.firstError !== undefined)?.firstError,
+    rssBefore: mid((r) => r.rssBefore),
+    rssIdle: mid((r) => r.rssIdle),
+    perRouterKb: mid((r) => r.perRouterKb),
+    connectPerSecond: mid((r) => r.connectPerSecond),
+    cpuPerConnectUs: mid((r) => r.cpuPerConnectUs),
+    load: [first.load[0], last.load[1]],
+  };
 }
 
 /** Source addresses the routers are spread over: 127.0.0.2–9 (loopback answers them all). */

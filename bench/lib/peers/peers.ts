@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { BROKER_NODE_FLAGS } from "../../../broker/src/node-flags.js";
+import { allocatorSetup, parseAllocatorChoice } from "../../../scripts/lib/allocator.js";
 import { isPeerReply, type PeerReply } from "./ipc.js";
 
 export type PeerKind = "tether" | "aedes" | "mosquitto";
@@ -74,10 +75,17 @@ export async function startNodePeer(
   const args = ["--expose-gc", ...flags, ...extra, "--import", "tsx", ENTRY, "--kind", kind];
   if (events) args.push("--events-url", events.url, "--events-secret", events.secret);
   if (settings) args.push("--settings", JSON.stringify(settings));
+  // Tether on the allocator it is deployed with (jemalloc when installed, TETHER_ALLOCATOR
+  // chooses; docs/MEMORY.md, "Allocator"); bare Aedes on glibc with fewer arenas, as before.
+  const allocator =
+    kind === "tether"
+      ? allocatorSetup(parseAllocatorChoice(process.env.TETHER_ALLOCATOR), {
+          preload: process.env.LD_PRELOAD ?? "",
+        }).env
+      : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || "2" };
   const child = spawn(process.execPath, args, {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    // As deployed (README's systemd unit): fewer glibc malloc arenas; both Node brokers alike.
-    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || "2" },
+    env: { ...process.env, ...allocator },
   });
   // Bound: the bench awaits each request, so at most one or two wait.
   const waiting = new Map<number, (reply: PeerReply) => void>();

@@ -7,8 +7,10 @@ import type { RoundTripResult } from "./round-trip.js";
 
 export interface PeerResult {
   kind: PeerKind;
-  /** What an operator sees: no forced GC (issue 14); null when skipped. */
+  /** What an operator sees: no forced GC (issue 14), the median of its rounds; null when skipped. */
   operator: OperatorResult | null;
+  /** The operator leg's rounds, in order (each on a fresh broker, alternating with the other brokers'). */
+  operatorRounds: OperatorResult[];
   idle: IdleResult | null;
   fanIn: FanInResult | null;
   roundTrip: RoundTripResult | null;
@@ -20,7 +22,15 @@ export interface PeersReport {
   /** Round trips through the local edge; null with --no-edge. */
   edge: EdgeLegResult | null;
   command: string;
-  machine: { cpus: number; cpuModel: string; node: string; mosquitto: string; ulimit: string };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    node: string;
+    mosquitto: string;
+    ulimit: string;
+    /** Tether's allocator line (scripts/lib/allocator.ts), as its broker ran. */
+    tetherAllocator: string;
+  };
   options: {
     connections: number;
     /** Routers of the operator leg (0: skipped). */
@@ -74,8 +84,9 @@ export function renderPeers(report: PeersReport): string {
     `Command: \`${report.command}\``,
     "",
     `Machine: ${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${m.mosquitto}, \`ulimit -n\` ${m.ulimit}. Each broker runs`,
-    "alone in its own process on ephemeral ports (the Node ones with `--expose-gc` and `MALLOC_ARENA_MAX=2` as deployed, measured after a forced",
-    "GC; Mosquitto with a temporary config: anonymous, `persistence false`, `max_connections -1`,",
+    "alone in its own process on ephemeral ports (the Node ones with `--expose-gc` for the after-GC rows; Tether with",
+    `its deployed flags and allocator — ${m.tetherAllocator} —, bare Aedes with Node's defaults on glibc with`,
+    "`MALLOC_ARENA_MAX=2`; Mosquitto with a temporary config: anonymous, `persistence false`, `max_connections -1`,",
     "`max_queued_messages 10000` like Tether's forwarder buffer, `set_tcp_nodelay true` like Tether's server;",
     "bare Aedes with Nagle off too); the clients run in the bench's process.",
     "Other work on this 2-core machine adds noise to every figure.",
@@ -111,6 +122,18 @@ export function renderPeers(report: PeersReport): string {
       .map((r) => (r.operator ? r.operator.load.map((l) => l.toFixed(1)).join(" → ") : "–"))
       .join(" | ")} | ${others.map(() => "").join(" | ")} |`,
     row(results, "failed operator connects", (r) => r.operator?.failures, whole),
+    `| each round: KB per router · routers/s · µs CPU each | ${results
+      .map((r) =>
+        r.operatorRounds.length === 0
+          ? "–"
+          : r.operatorRounds
+              .map(
+                (x) =>
+                  `${x.perRouterKb.toFixed(2)} · ${whole(x.connectPerSecond)} · ${whole(x.cpuPerConnectUs)}`,
+              )
+              .join("<br>"),
+      )
+      .join(" | ")} | ${others.map(() => "").join(" | ")} |`,
     row(
       results,
       `**RSS per idle router after forced GC (KB)**, ${whole(o.connections)} connections, median step`,
@@ -168,7 +191,9 @@ export function renderPeers(report: PeersReport): string {
     `- Operator rows: a freshly started broker (its own process, no forced GC ever), a 300-session warm-up, then ${whole(o.routers)}`,
     "  routers as below opened 250 at a time from source addresses 127.0.0.2–9; RSS per router = (VmRSS of",
     `  /proc/<pid>/status ${OPERATOR_SETTLE_MS / 1000} s after the last SUBACK − VmRSS before) / routers; connect rate = routers / time`,
-    "  from the first CONNECT to the last SUBACK. The after-GC rows below come from another fresh broker.",
+    "  from the first CONNECT to the last SUBACK. Each broker's figure is the median of its rounds (`--rounds`), run",
+    "  alternately (Tether, bare Aedes, Mosquitto, Tether, …), each on a fresh broker, so a slow spell of this shared",
+    "  machine moves one round of one broker rather than the comparison. The after-GC rows below come from another fresh broker.",
     "- Idle routers: clean=false, keepalive 300 s, each subscribed to its commands topic at QoS 1, as the SDK does,",
     "  opened in five steps with a measurement after each; RSS per router = the median step's VmRSS growth / routers",
     "  in it (one difference, (VmRSS with them − VmRSS before) / routers, is shown too: it moved by KBs between runs).",
@@ -190,8 +215,10 @@ export function renderPeers(report: PeersReport): string {
 }
 
 function operatorVerdict(results: PeerResult[]): string {
-  const t = results.find((r) => r.kind === "tether")?.operator;
-  const a = results.find((r) => r.kind === "aedes")?.operator;
+  const tether = results.find((r) => r.kind === "tether");
+  const aedes = results.find((r) => r.kind === "aedes");
+  const t = tether?.operator;
+  const a = aedes?.operator;
   if (!t) return "not measured";
   const kb = `${t.perRouterKb.toFixed(2)} KB${a ? ` vs ${a.perRouterKb.toFixed(2)}` : ""}`;
   const under = t.perRouterKb <= TARGET_KB ? "met" : "**missed**";
@@ -200,7 +227,22 @@ function operatorVerdict(results: PeerResult[]): string {
     ? `${whole(t.connectPerSecond)}/s vs ${whole(a.connectPerSecond)}/s`
     : `${whole(t.connectPerSecond)}/s`;
   const rateMet = !a || t.connectPerSecond >= a.connectPerSecond;
-  return `RSS ≤ ${TARGET_KB} KB ${under}, ≤ bare Aedes ${belowAedes} (${kb}), connect rate ${rateMet ? "met" : "**missed**"} (${rate})`;
+  return `RSS ≤ ${TARGET_KB} KB ${under}, ≤ bare Aedes ${belowAedes} (${kb}), connect rate ${rateMet ? "met" : "**missed**"} (${rate})${roundsLine(tether?.operatorRounds ?? [], aedes?.operatorRounds ?? [])}`;
+}
+
+/** How many rounds, paired in order, Tether beat bare Aedes in, when there were several. */
+export function roundsLine(tether: readonly OperatorResult[], aedes: readonly OperatorResult[]): string {
+  const pairs = Math.min(tether.length, aedes.length);
+  if (pairs < 2) return "";
+  let smaller = 0;
+  let faster = 0;
+  for (let i = 0; i < pairs; i++) {
+    const t = tether[i] as OperatorResult;
+    const a = aedes[i] as OperatorResult;
+    if (t.perRouterKb <= a.perRouterKb) smaller++;
+    if (t.connectPerSecond >= a.connectPerSecond) faster++;
+  }
+  return `; medians of ${pairs} alternating rounds, round by round ≤ bare Aedes's RSS in ${smaller} and its connect rate or more in ${faster}`;
 }
 
 /** The edge leg: the same system's broker API beside its edge, per rate, one run. */
