@@ -63,6 +63,21 @@ export const liveDataPoints = (samples: Sample[]) =>
     s.liveRss === null || s.liveCode === null ? [] : [{ t: s.t, y: s.liveRss - s.liveCode }],
   );
 
+/** RSS after a full GC less V8's heap's physical pages: malloc, the allocator's own, buffers. */
+export const liveOutsideHeapPoints = (samples: Sample[]) =>
+  samples.flatMap((s) =>
+    s.liveRss === null || s.liveHeapPhysical === null || s.liveHeapPhysical === undefined
+      ? []
+      : [{ t: s.t, y: s.liveRss - s.liveHeapPhysical }],
+  );
+/** V8's heap pages kept committed but unused after a full GC (physical less used). */
+export const liveHeapSlackPoints = (samples: Sample[]) =>
+  samples.flatMap((s) =>
+    s.liveHeap === null || s.liveHeapPhysical === null || s.liveHeapPhysical === undefined
+      ? []
+      : [{ t: s.t, y: s.liveHeapPhysical - s.liveHeap }],
+  );
+
 /** Uptimes the old system's table used, in seconds. */
 export const CHECKPOINTS: Array<{ label: string; seconds: number }> = [
   { label: "start", seconds: 0 },

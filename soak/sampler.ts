@@ -23,9 +23,14 @@ export interface Sample {
    * JIT's warm-up, bounded by the program: the gate subtracts it (docs/MEMORY.md).
    */
   liveCode: number | null;
+  /**
+   * Physical memory of V8's heap right after that GC (/debug/memory's `heapPhysical`): the
+   * live heap plus the pages V8 keeps committed. Absent in runs recorded before it.
+   */
+  liveHeapPhysical?: number | null;
 }
 
-type Extra = Omit<Sample, "t" | "rss" | "liveRss" | "liveHeap" | "liveCode">;
+type Extra = Omit<Sample, "t" | "rss" | "liveRss" | "liveHeap" | "liveCode" | "liveHeapPhysical">;
 
 /** Readings a sample lacks when neither /debug/memory nor /metrics answered (also soak/verdict.ts). */
 export const EMPTY: Extra = {
@@ -107,31 +112,33 @@ export class MemorySampler {
     let liveRss: number | null = null;
     let liveHeap: number | null = null;
     let liveCode: number | null = null;
+    let liveHeapPhysical: number | null = null;
     const now = performance.now();
     if (this.gc && (forceGc || now - this.lastGcAt >= this.gc.everyMs)) {
       this.lastGcAt = now;
       try {
         liveHeap = await this.gc.inspector.collect();
         liveRss = this.broker.vmRss();
-        liveCode = await this.code();
+        ({ code: liveCode, heapPhysical: liveHeapPhysical } = await this.code());
       } catch {
         this.gcFailures++;
       }
     }
-    return { t, rss, ...extra, liveRss, liveHeap, liveCode };
+    return { t, rss, ...extra, liveRss, liveHeap, liveCode, liveHeapPhysical };
   }
 
-  /** `code` from /debug/memory (V8's code and bytecode, bytes), or null. */
-  private async code(): Promise<number | null> {
-    if (this.source !== "debug") return null;
+  /** `code` (V8's code and bytecode) and `heapPhysical` from /debug/memory, bytes, or nulls. */
+  private async code(): Promise<{ code: number | null; heapPhysical: number | null }> {
+    if (this.source !== "debug") return { code: null, heapPhysical: null };
     const response = await fetch(`${this.broker.httpUrl}/debug/memory`, {
       headers: { authorization: `Bearer ${this.token}` },
     });
     if (!response.ok) {
       await response.arrayBuffer();
-      return null;
+      return { code: null, heapPhysical: null };
     }
-    return num(field(field(await response.json(), "memory"), "code"));
+    const memory = field(await response.json(), "memory");
+    return { code: num(field(memory, "code")), heapPhysical: num(field(memory, "heapPhysical")) };
   }
 
   private async extra(): Promise<Extra> {

@@ -9,6 +9,8 @@ import {
   liveCodePoints,
   liveDataPoints,
   liveHeapPoints,
+  liveHeapSlackPoints,
+  liveOutsideHeapPoints,
   liveRssPoints,
   rssPoints,
   slopeVerdict,
@@ -28,6 +30,8 @@ export function windowFits(samples: Sample[], from: number, to: number): WindowF
     ["RSS after full GC less V8 code", liveDataPoints],
     ["heap after full GC", liveHeapPoints],
     ["V8 code after full GC", liveCodePoints],
+    ["RSS after full GC outside V8's heap", liveOutsideHeapPoints],
+    ["V8 heap's committed but unused pages after full GC", liveHeapSlackPoints],
     ["RSS (no GC)", rssPoints],
   ];
   return series.map(([name, points]) => ({ name, fit: fitLine(points(inside), from) }));

@@ -28,7 +28,15 @@ const counts: LiveCounts = {
   forwarderQueue: 0,
   timers: 4,
 };
-const memory = { rss: 100, heapTotal: 90, heapUsed: 80, external: 7, arrayBuffers: 5, code: 3 };
+const memory = {
+  rss: 100,
+  heapTotal: 90,
+  heapUsed: 80,
+  external: 7,
+  arrayBuffers: 5,
+  code: 3,
+  heapPhysical: 85,
+};
 
 const temps: string[] = [];
 afterEach(() => {

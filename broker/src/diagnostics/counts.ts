@@ -1,4 +1,4 @@
-import { getHeapCodeStatistics } from "node:v8";
+import { getHeapCodeStatistics, getHeapStatistics } from "node:v8";
 
 /**
  * The live-object counts the memory diagnostics report beside the process's
@@ -34,6 +34,12 @@ export interface MemoryFigures {
    * from data is how a slow climb is read as warm-up or as a leak (docs/MEMORY.md).
    */
   code: number;
+  /**
+   * Physical memory V8's heap holds (v8.getHeapStatistics's total_physical_size): heapUsed plus
+   * the pages V8 keeps committed but unused. RSS less it is the memory outside V8's heap
+   * (malloc, the allocator's own, buffers), so a slow climb can be placed on one side or the other.
+   */
+  heapPhysical: number;
 }
 
 export type MemoryUsageSource = () => MemoryFigures;
@@ -41,7 +47,8 @@ export type MemoryUsageSource = () => MemoryFigures;
 /** process.memoryUsage(), trimmed to the figures we report, and V8's code size. */
 export function processMemory(): MemoryFigures {
   const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
-  return { rss, heapTotal, heapUsed, external, arrayBuffers, code: v8CodeBytes() };
+  const heapPhysical = getHeapStatistics().total_physical_size;
+  return { rss, heapTotal, heapUsed, external, arrayBuffers, code: v8CodeBytes(), heapPhysical };
 }
 
 /** Compiled code and bytecode, with their metadata, in V8's heap (bytes). */
