@@ -41,9 +41,10 @@ Writes the "Peers" section of docs/BENCHMARKS.md (with the machine and this comm
 Options:
   --routers N       routers of the operator leg: VmRSS with no forced GC 5 s after the last
                     SUBACK, and the connect rate, on a fresh broker (default 15000; 0 skips it)
-  --rounds N        rounds of the operator leg per broker, alternating the brokers, each on a fresh
-                    one; its figures are the medians (default 3: one slow spell of a shared machine
-                    then moves one round of one broker, not the comparison)
+  --rounds N        rounds of the operator leg per broker, alternating the brokers (each round
+                    starting with the next one), each on a fresh one; its figures are the medians
+                    (default 3: one slow spell of a shared machine then moves one round of one
+                    broker, not the comparison)
   --operator-only   only the operator leg (no after-GC steps, churn, fan-in, round trips, edge)
   --connections N   idle routers (default 10000; needs \`ulimit -n\` above N + 1024)
   --churn N         connect+disconnect cycles with unique ids (default 5000)
@@ -88,8 +89,13 @@ function shell(command: string): string {
   }
 }
 
-function startPeer(kind: PeerKind, sink?: { url: string; secret: string }): Promise<Peer> {
-  return kind === "mosquitto" ? startMosquitto() : startNodePeer(kind, sink);
+/** The operator leg's broker as deployed; the after-GC legs' on glibc ("lab", bench/lib/peers/peers.ts). */
+function startPeer(
+  kind: PeerKind,
+  allocator: "deployed" | "lab",
+  sink?: { url: string; secret: string },
+): Promise<Peer> {
+  return kind === "mosquitto" ? startMosquitto() : startNodePeer(kind, sink, undefined, allocator);
 }
 
 /** One round of the operator leg on a broker of its own, so no forced GC of the other legs precedes it. */
@@ -99,7 +105,7 @@ async function benchOperator(
   label: string,
 ): Promise<{ round: OperatorResult | null; error: string | null; ports: number[]; pid: number }> {
   log(`\n[${PEER_LABEL[kind]}: operator${label}, ${routers} routers ${OPERATOR_CONCURRENCY} at a time]`);
-  const peer = await startPeer(kind);
+  const peer = await startPeer(kind, "deployed");
   try {
     return {
       round: await operatorLeg(peer, routers, OPERATOR_CONCURRENCY, log),
@@ -120,13 +126,17 @@ async function benchOperator(
 const OPERATOR_CONCURRENCY = 250;
 
 /**
- * The operator leg, `rounds` times, the brokers alternating (Tether, bare Aedes, Mosquitto,
- * Tether, …), each round on a fresh broker; each broker's figure is the median of its rounds.
+ * The operator leg, `rounds` times, the brokers alternating (Tether, bare Aedes, Mosquitto; then
+ * bare Aedes, Mosquitto, Tether; …), each round on a fresh broker; each broker's figure is the
+ * median of its rounds.
  */
 async function benchOperatorRounds(results: PeerResult[], routers: number, rounds: number) {
   const cleanup: Array<{ kind: PeerKind; ports: number[]; pid: number }> = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const result of results) {
+    // Each round starts with the next broker: the first leg of a run was its broker's slowest
+    // in three runs of three rounds (Tether's 2,365-3,111 routers/s against 2,566-3,431 later).
+    const shift = (round - 1) % results.length;
+    for (const result of [...results.slice(shift), ...results.slice(0, shift)]) {
       const run = await benchOperator(
         result.kind,
         routers,
@@ -151,7 +161,7 @@ async function benchPeer(
   log(`\n[${PEER_LABEL[kind]}]`);
   const secret = randomBytes(16).toString("hex");
   const sink = kind === "tether" ? await startEventsSink(secret) : null;
-  const peer = await startPeer(kind, sink ? { url: sink.url, secret } : undefined);
+  const peer = await startPeer(kind, "lab", sink ? { url: sink.url, secret } : undefined);
   try {
     log(
       `  pid ${peer.pid}, MQTT port ${peer.mqttPort}${peer.httpPort ? `, HTTP port ${peer.httpPort}` : ""}`,

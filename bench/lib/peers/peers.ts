@@ -67,6 +67,13 @@ export async function startNodePeer(
   kind: "tether" | "aedes",
   events?: { url: string; secret: string },
   settings?: Record<string, number>,
+  /**
+   * "deployed": Tether on the allocator it is deployed with (jemalloc when installed,
+   * TETHER_ALLOCATOR chooses; docs/MEMORY.md, "Allocator"). "lab": glibc with fewer arenas, as
+   * bare Aedes always runs — for readings taken right after a forced GC, which jemalloc's
+   * ~10 s decay of freed pages would scatter (−3.8 to 9.9 KB per router by step, 2026-11-30).
+   */
+  allocator: "deployed" | "lab" = "deployed",
 ): Promise<Peer> {
   // BENCH_NODE_ARGS_TETHER / _AEDES: extra Node flags for one broker (profiling, V8 flag trials).
   const extra = process.env[`BENCH_NODE_ARGS_${kind.toUpperCase()}`]?.split(" ").filter(Boolean) ?? [];
@@ -75,17 +82,15 @@ export async function startNodePeer(
   const args = ["--expose-gc", ...flags, ...extra, "--import", "tsx", ENTRY, "--kind", kind];
   if (events) args.push("--events-url", events.url, "--events-secret", events.secret);
   if (settings) args.push("--settings", JSON.stringify(settings));
-  // Tether on the allocator it is deployed with (jemalloc when installed, TETHER_ALLOCATOR
-  // chooses; docs/MEMORY.md, "Allocator"); bare Aedes on glibc with fewer arenas, as before.
-  const allocator =
-    kind === "tether"
+  const malloc =
+    kind === "tether" && allocator === "deployed"
       ? allocatorSetup(parseAllocatorChoice(process.env.TETHER_ALLOCATOR), {
           preload: process.env.LD_PRELOAD ?? "",
         }).env
       : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || "2" };
   const child = spawn(process.execPath, args, {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    env: { ...process.env, ...allocator },
+    env: { ...process.env, ...malloc },
   });
   // Bound: the bench awaits each request, so at most one or two wait.
   const waiting = new Map<number, (reply: PeerReply) => void>();
