@@ -110,11 +110,17 @@ async function callBroker(
     });
     body = await response.text();
   } catch (cause) {
-    console.warn("edge: broker unreachable", { deviceId, cause: String(cause) });
-    throw new TetherError(ErrorCode.BrokerUnavailable, "the broker could not be reached", {
-      status: 502,
-      cause,
+    // A wait that ran out is not an unreachable broker: the operator looks at the broker's (or
+    // this edge's own) load, not at the network. Same code either way (the contract's 502).
+    const timedOut = cause instanceof DOMException && cause.name === "TimeoutError";
+    console.warn(timedOut ? "edge: broker silent past the wait" : "edge: broker unreachable", {
+      deviceId,
+      cause: String(cause),
     });
+    const message = timedOut
+      ? `the broker did not answer within ${call.waitMs} ms`
+      : "the broker could not be reached";
+    throw new TetherError(ErrorCode.BrokerUnavailable, message, { status: 502, cause });
   }
   if (response.status === 401 || (response.status === 403 && !isRevokedAnswer(body))) {
     // The broker refused the edge's own BROKER_API_TOKEN: an edge misconfiguration,

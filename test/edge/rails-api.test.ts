@@ -186,6 +186,25 @@ describe("the Rails API", () => {
     });
   });
 
+  it("says the broker did not answer, not that it could not be reached, when the wait runs out", async () => {
+    // The broker accepts the request and never answers: the edge's own deadline (the command's
+    // timeoutMs + BROKER_GRACE_MS) aborts the call. Seen in the bench when local workerd fell behind.
+    mockBroker(
+      (request) =>
+        new Promise<Response>((_, reject) => {
+          request.signal.addEventListener("abort", () => reject(request.signal.reason));
+        }),
+    );
+    const res = await railsRequest(
+      `/v1/devices/${freshDeviceId()}/commands`,
+      command({ name: "reboot", timeoutMs: 100 }),
+    );
+    expect(res.status).toBe(502);
+    expect(await res.json()).toEqual({
+      error: { code: "broker_unavailable", message: "the broker did not answer within 5100 ms" },
+    });
+  }, 15_000);
+
   it("serves a device's presence and state from its channel without calling the broker", async () => {
     const { calls } = mockBroker(() => Response.json({}));
     const id = freshDeviceId();
