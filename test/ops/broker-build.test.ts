@@ -67,7 +67,7 @@ describe("the built broker (scripts/build-broker.mjs → dist/broker/cli.js)", (
 
   it("starts on plain node (no tsx), listens, answers /healthz and accepts a router", async () => {
     const secret = "build-test-device-secret-0123456789";
-    const child = spawn(process.execPath, ["--max-semi-space-size=4", join(copy, "dist/broker/cli.js")], {
+    const child = spawn(process.execPath, ["--max-semi-space-size=8", join(copy, "dist/broker/cli.js")], {
       env: {
         PATH: process.env.PATH ?? "",
         DEVICE_SECRET: secret,
