@@ -43,26 +43,36 @@ const MODES = [
   ["on Redis", { redisUrl: REDIS_URL, redisKeyPrefix: prefix }],
 ] as const;
 
-async function brokerWithOfflineDevice(options: Record<string, unknown> = {}) {
+/** Passes a promise through, naming the step it belongs to (for a failure's message). */
+type Step = <T>(name: string, promise: Promise<T>) => Promise<T>;
+const untracked: Step = (_name, promise) => promise;
+
+async function brokerWithOfflineDevice(options: Record<string, unknown> = {}, at: Step = untracked) {
   const clock = new ManualClock(Date.now());
-  const receiver = await startEventReceiver();
-  const broker = await startTestBroker({
-    clock,
-    commandExpiryIntervalMs: NO_TIMER,
-    reaperIntervalMs: NO_TIMER,
-    edgeEventsUrl: receiver.url,
-    edgeEventsSecret: EVENTS_SECRET,
-    ...options,
-    // On Redis, keys of their own per test: a test that failed half-way left its offline
-    // session under the file's prefix, and the next test's reaper counted it too (2, not 1).
-    ...(typeof options.redisKeyPrefix === "string"
-      ? { redisKeyPrefix: `${options.redisKeyPrefix}${randomUUID().slice(0, 8)}:` }
-      : {}),
-  });
+  const receiver = await at("event receiver", startEventReceiver());
+  const broker = await at(
+    "start the broker",
+    startTestBroker({
+      clock,
+      commandExpiryIntervalMs: NO_TIMER,
+      reaperIntervalMs: NO_TIMER,
+      edgeEventsUrl: receiver.url,
+      edgeEventsSecret: EVENTS_SECRET,
+      ...options,
+      // On Redis, keys of their own per test: a test that failed half-way left its offline
+      // session under the file's prefix, and the next test's reaper counted it too (2, not 1).
+      ...(typeof options.redisKeyPrefix === "string"
+        ? { redisKeyPrefix: `${options.redisKeyPrefix}${randomUUID().slice(0, 8)}:` }
+        : {}),
+    }),
+  );
   const id = deviceId();
-  const device = await connectDevice(broker, id, { clean: false });
-  await device.endAsync();
-  await waitFor(async () => (await broker.stats()).clients === 0);
+  const device = await at("connect and subscribe", connectDevice(broker, id, { clean: false }));
+  await at("disconnect", device.endAsync());
+  await at(
+    "no clients (broker.stats)",
+    waitFor(async () => (await broker.stats()).clients === 0),
+  );
   return { clock, receiver, broker, id };
 }
 
@@ -70,21 +80,36 @@ const resultsOf = (events: TetherEvent[], id: string) =>
   events.filter((e) => e.type === "command_result" && e.id === id);
 
 describe.each(MODES)("queued commands %s", (_mode, options) => {
-  it("end as command_result command_expired once their ttl has passed, exactly once", async () => {
-    const { clock, receiver, broker, id } = await brokerWithOfflineDevice(options);
-    const queued = await api(broker, `/v1/devices/${id}/commands`, {
-      body: { name: "update", queue: true, ttlMs: 5_000 },
-    });
+  it("end as command_result command_expired once their ttl has passed, exactly once", async ({
+    onTestFailed,
+  }) => {
+    // On Redis it ran out its 20 s twice on 2026-11-30 (a clean-clone CI run, and 1 of ~45 runs
+    // of this file alone), both inside brokerWithOfflineDevice: a failure names the step.
+    let step = "start";
+    onTestFailed(() => console.error(`queued-expiry: failed during "${step}"`));
+    const at = <T>(name: string, promise: Promise<T>): Promise<T> => {
+      step = name;
+      return promise;
+    };
+    const { clock, receiver, broker, id } = await brokerWithOfflineDevice(options, at);
+    const queued = await at(
+      "queue the command",
+      api(broker, `/v1/devices/${id}/commands`, { body: { name: "update", queue: true, ttlMs: 5_000 } }),
+    );
     expect(queued.status).toBe(202);
     const commandId = (queued.body as { id: string }).id;
 
     clock.advance(5_000 + QUEUED_RESULT_GRACE_MS - 1);
-    expect(await broker.expireQueuedCommands()).toBe(0);
+    expect(await at("expire before the ttl", broker.expireQueuedCommands())).toBe(0);
     clock.advance(2);
-    expect(await broker.expireQueuedCommands()).toBe(1);
-    expect(await broker.expireQueuedCommands()).toBe(0);
+    expect(await at("expire after the ttl", broker.expireQueuedCommands())).toBe(1);
+    expect(await at("expire again", broker.expireQueuedCommands())).toBe(0);
 
-    await waitFor(() => resultsOf(receiver.events, commandId).length > 0);
+    await at(
+      "command_expired reaches the edge",
+      waitFor(() => resultsOf(receiver.events, commandId).length > 0),
+    );
+    step = "device back";
     expect(resultsOf(receiver.events, commandId)).toEqual([
       {
         type: "command_result",
