@@ -16,6 +16,7 @@ import { createBrokerLogs } from "../../broker/src/logging/broker-logs.js";
 import { createBrokerMetrics } from "../../broker/src/metrics.js";
 import { resolveSettings } from "../../broker/src/settings.js";
 import type { TetherEvent } from "../../protocol/src/index.js";
+import { failureSteps } from "../setup/steps.js";
 import {
   api,
   cleanupAll,
@@ -85,12 +86,7 @@ describe.each(MODES)("queued commands %s", (_mode, options) => {
   }) => {
     // On Redis it ran out its 20 s twice on 2026-11-30 (a clean-clone CI run, and 1 of ~45 runs
     // of this file alone), both inside brokerWithOfflineDevice: a failure names the step.
-    let step = "start";
-    onTestFailed(() => console.error(`queued-expiry: failed during "${step}"`));
-    const at = <T>(name: string, promise: Promise<T>): Promise<T> => {
-      step = name;
-      return promise;
-    };
+    const { at, mark } = failureSteps("queued-expiry", onTestFailed);
     const { clock, receiver, broker, id } = await brokerWithOfflineDevice(options, at);
     const queued = await at(
       "queue the command",
@@ -109,7 +105,7 @@ describe.each(MODES)("queued commands %s", (_mode, options) => {
       "command_expired reaches the edge",
       waitFor(() => resultsOf(receiver.events, commandId).length > 0),
     );
-    step = "device back";
+    mark("device back");
     expect(resultsOf(receiver.events, commandId)).toEqual([
       {
         type: "command_result",

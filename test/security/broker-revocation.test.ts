@@ -26,6 +26,7 @@ import {
   tryConnect,
   waitFor,
 } from "../broker/helpers.js";
+import { failureSteps } from "../setup/steps.js";
 
 const prefix = `tether-test:${randomUUID().slice(0, 8)}:`;
 let redis: Redis;
@@ -89,12 +90,7 @@ describe("live revocation on two Redis nodes", TEST_TIMEOUT, () => {
     onTestFailed,
   }) => {
     // It once ran into its time limit (0.4 s as a rule): a failure names the step it was in.
-    let step = "start";
-    onTestFailed(() => console.error(`broker-revocation: failed during "${step}"`));
-    const at = <T>(name: string, promise: Promise<T>): Promise<T> => {
-      step = name;
-      return promise;
-    };
+    const { at, mark } = failureSteps("broker-revocation", onTestFailed);
     const receiver = await at("event receiver", startEventReceiver());
     const a = await at("node a", node(receiver));
     const b = await at("node b", node(receiver));
@@ -111,7 +107,7 @@ describe("live revocation on two Redis nodes", TEST_TIMEOUT, () => {
 
     const closed = closedWithin(device, WITHIN_MS);
     const revoked = await at("revoke", api(b, `/v1/devices/${id}/revoke`, { method: "POST" }));
-    step = "after revoke";
+    mark("after revoke");
     expect(revoked).toEqual({ status: 200, body: { id, revoked: true } });
     console.log(`revoked through the API: disconnected after ${(await closed).toFixed(0)} ms`);
 
