@@ -48,11 +48,11 @@ const TIMING = [
   // a forwarder's flush/close within 1 s, 100-150 ms; a readiness probe given up within 2 s,
   // 200 ms): the nice-19 lane ran 10-24× slower than alone on that machine (2026-11-30).
   "test/security/broker-revocation.test.ts",
+  "test/broker/forwarder.test.ts",
+  "test/scripts/processes.test.ts",
   // Its raw MQTT client waits 3 s for each SUBACK (~0.3 s a test): one waited longer in a
   // clean-clone run at nice 19 (cause not found; 12 runs alone took 0.42-0.47 s).
   "test/security/broker-subscriptions.test.ts",
-  "test/broker/forwarder.test.ts",
-  "test/scripts/processes.test.ts",
 ];
 
 /**

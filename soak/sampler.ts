@@ -119,7 +119,7 @@ export class MemorySampler {
       try {
         liveHeap = await this.gc.inspector.collect();
         liveRss = this.broker.vmRss();
-        ({ code: liveCode, heapPhysical: liveHeapPhysical } = await this.code());
+        ({ code: liveCode, heapPhysical: liveHeapPhysical } = await this.afterGc());
       } catch {
         this.gcFailures++;
       }
@@ -128,7 +128,7 @@ export class MemorySampler {
   }
 
   /** `code` (V8's code and bytecode) and `heapPhysical` from /debug/memory, bytes, or nulls. */
-  private async code(): Promise<{ code: number | null; heapPhysical: number | null }> {
+  private async afterGc(): Promise<{ code: number | null; heapPhysical: number | null }> {
     if (this.source !== "debug") return { code: null, heapPhysical: null };
     const response = await fetch(`${this.broker.httpUrl}/debug/memory`, {
       headers: { authorization: `Bearer ${this.token}` },

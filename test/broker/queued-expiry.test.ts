@@ -16,7 +16,7 @@ import { createBrokerLogs } from "../../broker/src/logging/broker-logs.js";
 import { createBrokerMetrics } from "../../broker/src/metrics.js";
 import { resolveSettings } from "../../broker/src/settings.js";
 import type { TetherEvent } from "../../protocol/src/index.js";
-import { failureSteps } from "../setup/steps.js";
+import { failureSteps, type Step, untracked } from "../setup/steps.js";
 import {
   api,
   cleanupAll,
@@ -43,10 +43,6 @@ const MODES = [
   ["in memory", {}],
   ["on Redis", { redisUrl: REDIS_URL, redisKeyPrefix: prefix }],
 ] as const;
-
-/** Passes a promise through, naming the step it belongs to (for a failure's message). */
-type Step = <T>(name: string, promise: Promise<T>) => Promise<T>;
-const untracked: Step = (_name, promise) => promise;
 
 async function brokerWithOfflineDevice(options: Record<string, unknown> = {}, at: Step = untracked) {
   const clock = new ManualClock(Date.now());

@@ -9,6 +9,12 @@
  *     mark("after revoke");
  *   });
  */
+/** Passes a promise through as a named step (`failureSteps(…).at`, or `untracked`). */
+export type Step = <T>(name: string, promise: Promise<T>) => Promise<T>;
+
+/** A `Step` that names nothing, for helpers called outside a tracked test. */
+export const untracked: Step = (_name, promise) => promise;
+
 export function failureSteps(label: string, onTestFailed: (handler: () => void) => void) {
   let step = "start";
   onTestFailed(() => console.error(`${label}: failed during "${step}"`));
