@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { allocatorSetup, parseAllocatorChoice } from "../scripts/lib/allocator.js";
+import { deployedAllocator } from "../scripts/lib/allocator.js";
 import { EDGE_SETTINGS, type EdgeKneeSpec } from "./lib/edge-knee/leg.js";
 import { EDGE_KNEE_RATES, runEdgeKnee } from "./lib/edge-knee/section.js";
 import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
@@ -182,9 +182,7 @@ async function main(): Promise<number> {
     node: process.version,
     mosquitto: shell(`${MOSQUITTO} -h | head -1`),
     ulimit: String(soft),
-    tetherAllocator: allocatorSetup(parseAllocatorChoice(process.env.TETHER_ALLOCATOR), {
-      preload: process.env.LD_PRELOAD ?? "",
-    }).message,
+    tetherAllocator: deployedAllocator().message,
   };
   log(
     `Peers bench: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, ${machine.mosquitto}; ${JSON.stringify(o)}`,

@@ -69,3 +69,15 @@ export function allocatorSetup(
     message: `allocator: jemalloc (LD_PRELOAD=${jemallocPath})`,
   };
 }
+
+/**
+ * The allocator the broker is deployed with, from this process's environment
+ * (`TETHER_ALLOCATOR`, `MALLOC_ARENA_MAX`, an `LD_PRELOAD` to keep): what `npm start`, the soak's
+ * and the benches' brokers run on.
+ */
+export function deployedAllocator(env: NodeJS.ProcessEnv = process.env): AllocatorSetup {
+  return allocatorSetup(parseAllocatorChoice(env.TETHER_ALLOCATOR), {
+    arenaMax: Number(env.MALLOC_ARENA_MAX || "2") || 0,
+    preload: env.LD_PRELOAD ?? "",
+  });
+}

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRecord } from "../../protocol/src/index.js";
-import { allocatorSetup, parseAllocatorChoice } from "./allocator.js";
+import { deployedAllocator } from "./allocator.js";
 import { brokerNodeArgs } from "./broker-build.js";
 import { type DevSecrets, devSecrets } from "./dev-secrets.js";
 import { spawnEdge } from "./edge-spawn.js";
@@ -129,10 +129,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     });
   };
   const launchBroker = async () => {
-    const allocator = allocatorSetup(parseAllocatorChoice(process.env.TETHER_ALLOCATOR), {
-      arenaMax: Number(process.env.MALLOC_ARENA_MAX || "2") || 0,
-      preload: process.env.LD_PRELOAD ?? "",
-    });
+    const allocator = deployedAllocator();
     // The broker names its allocator itself; only a missing jemalloc needs saying here.
     if (allocator.allocator === "glibc" && process.env.TETHER_ALLOCATOR !== "glibc")
       output?.(`tether: ${allocator.message}`);

@@ -10,7 +10,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { allocatorLine, jemallocLoaded, mallocArenaAdvice } from "../../broker/src/diagnostics/malloc.js";
-import { allocatorSetup, findJemalloc, parseAllocatorChoice } from "../../scripts/lib/allocator.js";
+import {
+  allocatorSetup,
+  deployedAllocator,
+  findJemalloc,
+  parseAllocatorChoice,
+} from "../../scripts/lib/allocator.js";
 import { brokerNodeArgs } from "../../scripts/lib/broker-build.js";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -52,6 +57,15 @@ describe("choosing the allocator (scripts/lib/allocator.ts)", () => {
       /^allocator: glibc malloc \(MALLOC_ARENA_MAX=2\); jemalloc not installed \(apt-get install libjemalloc2/,
     );
     expect(allocatorSetup("glibc", { jemallocPath: "/j.so", arenaMax: 0 }).env).toEqual({});
+  });
+
+  it("takes the deployed allocator from the environment, as npm start, the soak and the benches do", () => {
+    expect(deployedAllocator({ TETHER_ALLOCATOR: "glibc" }).env).toEqual({ MALLOC_ARENA_MAX: "2" });
+    expect(deployedAllocator({ TETHER_ALLOCATOR: "glibc", MALLOC_ARENA_MAX: "4" }).env).toEqual({
+      MALLOC_ARENA_MAX: "4",
+    });
+    expect(deployedAllocator({ TETHER_ALLOCATOR: "glibc", MALLOC_ARENA_MAX: "0" }).env).toEqual({});
+    expect(() => deployedAllocator({ TETHER_ALLOCATOR: "tcmalloc" })).toThrow(/glibc, jemalloc or auto/);
   });
 
   it("refuses an unknown TETHER_ALLOCATOR with the values it takes", () => {

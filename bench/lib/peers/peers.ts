@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { BROKER_NODE_FLAGS } from "../../../broker/src/node-flags.js";
-import { allocatorSetup, parseAllocatorChoice } from "../../../scripts/lib/allocator.js";
+import { deployedAllocator } from "../../../scripts/lib/allocator.js";
 import { isPeerReply, type PeerReply } from "./ipc.js";
 
 export type PeerKind = "tether" | "aedes" | "mosquitto";
@@ -84,9 +84,7 @@ export async function startNodePeer(
   if (settings) args.push("--settings", JSON.stringify(settings));
   const malloc =
     kind === "tether" && allocator === "deployed"
-      ? allocatorSetup(parseAllocatorChoice(process.env.TETHER_ALLOCATOR), {
-          preload: process.env.LD_PRELOAD ?? "",
-        }).env
+      ? deployedAllocator().env
       : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX || "2" };
   const child = spawn(process.execPath, args, {
     stdio: ["ignore", "inherit", "inherit", "ipc"],

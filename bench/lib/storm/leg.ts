@@ -14,7 +14,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { resolveSettings } from "../../../broker/src/settings.js";
-import { allocatorSetup, parseAllocatorChoice } from "../../../scripts/lib/allocator.js";
+import { deployedAllocator } from "../../../scripts/lib/allocator.js";
 import { freePort } from "../../../scripts/lib/ports.js";
 import { BrokerProcess } from "../../../soak/broker-process.js";
 import { BENCH_API_TOKEN, BENCH_DEVICE_SECRET } from "../ipc.js";
@@ -86,9 +86,7 @@ export async function stormLeg(
   const port = await freePort();
   const defaults = resolveSettings({ deviceSecret: "x", brokerApiToken: "y" });
   const maxUnauthenticatedPerAddress = perAddress ?? defaults.maxUnauthenticatedPerAddress;
-  const allocator = allocatorSetup(parseAllocatorChoice(process.env.TETHER_ALLOCATOR), {
-    preload: process.env.LD_PRELOAD ?? "",
-  });
+  const allocator = deployedAllocator();
   const dir = mkdtempSync(join(tmpdir(), "tether-storm-"));
   // The operator's broker: default admission and publish limits, memory mode with its online
   // roster (STATE_DIR), on a fixed port to come back on.
