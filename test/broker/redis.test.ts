@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock, systemClock, TrackedClock } from "../../broker/src/clock.js";
 import type { BrokerOptions } from "../../broker/src/index.js";
 import { createRedisParts } from "../../broker/src/sessions/redis.js";
-import { devicePassword } from "../../protocol/src/index.js";
+import { devicePassword, type PresenceEvent } from "../../protocol/src/index.js";
 import {
   answerCommands,
   api,
@@ -99,7 +99,13 @@ describe("scale-out on Redis", () => {
     await connectDevice(b, id, { clean: false });
     await closed;
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(receiver.events.filter((e) => e.type === "presence" && e.deviceId === id)).toMatchObject([
+    // Each node's forwarder sends its own events, so B's takeover can reach the edge before A's
+    // connect (seen in 1 of ~30 runs): the edge orders presence by `ts`, not by arrival.
+    const presence = receiver.events.filter(
+      (e): e is PresenceEvent => e.type === "presence" && e.deviceId === id,
+    );
+    const byTs = [...presence].sort((x, y) => x.ts - y.ts || (x.reason === "connect" ? -1 : 1));
+    expect(byTs).toMatchObject([
       { online: true, reason: "connect" },
       { online: true, reason: "takeover" },
     ]);
