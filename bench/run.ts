@@ -9,12 +9,13 @@ import { parseArgs } from "node:util";
 import { deployedAllocator } from "../scripts/lib/allocator.js";
 import { EDGE_SETTINGS, type EdgeKneeSpec } from "./lib/edge-knee/leg.js";
 import { EDGE_KNEE_RATES, runEdgeKnee } from "./lib/edge-knee/section.js";
+import { KNEE_P99_MS, KNEE_RAMP } from "./lib/overload/knee.js";
 import { writeBenchmarksSection } from "./lib/peers/docs-section.js";
 import { edgeLeg } from "./lib/peers/edge-leg.js";
 import { benchOperatorRounds, benchPeer } from "./lib/peers/legs.js";
 import { MOSQUITTO, type PeerKind, portsClosed } from "./lib/peers/peers.js";
 import { type PeerResult, type PeersReport, renderPeers } from "./lib/peers/section.js";
-import { log, MEASURED_KNEE, runOverload, runStorm, STORM_PER_SOURCE, whole } from "./lib/run-legs.js";
+import { log, runOverload, runStorm, STORM_PER_SOURCE, whole } from "./lib/run-legs.js";
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -50,8 +51,9 @@ Options:
   --per-address N   the storm's MAX_UNAUTHENTICATED_PER_ADDRESS (default: the broker's default)
   --per-source N    the storm's routers per source address, 127.1.x.y (default ${STORM_PER_SOURCE})
   --down-ms N       the storm restarts the broker N ms after the kill (default 0; systemd's RestartSec)
-  --knee N          the overload leg's sustainable rate, commands/s (default ${MEASURED_KNEE},
-                    measured here); it offers 0.5×, 1×, 2× and 4× of it
+  --knee N|auto     the overload leg's sustainable rate, commands/s; auto (the default) measures
+                    it first: from ${KNEE_RAMP.from}/s up by ×${KNEE_RAMP.factor}, ${KNEE_RAMP.seconds} s a step, the last rate with every
+                    command a 200 and p99 ≤ ${KNEE_P99_MS} ms. The leg offers 0.5×, 1×, 2× and 4× of it
   --overload-seconds N  how long each overload rate is held (default 10)
   --no-compare      overload leg without the run with admission control off
   --factors LIST    the overload leg's multiples of the knee (default 0.5,1,2,4; the first is the

@@ -10,14 +10,6 @@ import { stormLeg } from "./storm/leg.js";
 import { renderStorm } from "./storm/section.js";
 
 /**
- * The broker API's knee on this 2-core machine, broker, routers and generator together
- * (docs/BENCHMARKS.md, "Overload"): on the quiet machine 3,000/s was served with p99 12 ms
- * and goodput levelled at 3.7–4.1k/s past it. Runs taken while other suites loaded the
- * machine put it at 1,000–2,000/s: pass `--knee` for another machine.
- */
-export const MEASURED_KNEE = 3_000;
-
-/**
  * The storm's routers per source address (127.1.x.y): a real fleet's routers each have an
  * address of their own, a few share one behind a NAT; 50 stays under the default
  * MAX_UNAUTHENTICATED_PER_ADDRESS (100), so that limit applies as it would in the field.
@@ -79,13 +71,15 @@ export async function runOverload(
   command: string,
 ): Promise<number> {
   const options = {
-    knee: whole("knee", values.knee, MEASURED_KNEE),
+    // `auto` (the default): measured in the run (overload/knee.ts); a number: taken as given.
+    knee: values.knee === undefined || values.knee === "auto" ? null : whole("knee", values.knee, 1),
     factors: values.factors ? factorList(values.factors) : [0.5, 1, 2, 4],
     seconds: whole("overload-seconds", values["overload-seconds"], 10),
     devices: overloadDevices(),
     compare: !values["no-compare"],
   };
-  log(`\n[overload] knee ${options.knee}/s, ${options.seconds} s per rate`);
+  const knee = options.knee === null ? "measured first" : `${options.knee}/s`;
+  log(`\n[overload] knee ${knee}, ${options.seconds} s per rate`);
   const loadBefore = loadavg()[0] ?? 0;
   const result = await overloadLeg(options, log);
   const load = `load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] ?? 0).toFixed(1)} at the end`;

@@ -5,13 +5,14 @@ import { fileURLToPath } from "node:url";
 import { BENCH_API_TOKEN } from "../ipc.js";
 import { startNodePeer } from "../peers/peers.js";
 import { countBetween, cpuSeconds, p99Between, scrapeCommandSeconds } from "./instruments.js";
+import { describeStep, findKnee, KNEE_RAMP, type KneeStep } from "./knee.js";
 import { type OpenLoopTarget, openLoop, type Sample } from "./open-loop.js";
 import { postRequest, RawHttpPool } from "./raw-http.js";
 import { dumpSamples, recovery, summarize } from "./samples.js";
 
 export interface OverloadOptions {
-  /** The sustainable rate (commands/s) the offered rates are multiples of. */
-  knee: number;
+  /** The sustainable rate (commands/s) the offered rates are multiples of; null = measure it (knee.ts). */
+  knee: number | null;
   factors: number[];
   seconds: number;
   devices: number;
@@ -79,6 +80,10 @@ export interface OverloadConfigResult {
 
 export interface OverloadResult {
   options: OverloadOptions;
+  /** The knee the rates were multiples of: given, or measured in the run (0 if that failed). */
+  knee: number;
+  /** The ramp that measured it, or null when it was given. */
+  kneeSteps: KneeStep[] | null;
   configs: OverloadConfigResult[];
   error: string | null;
 }
@@ -164,19 +169,31 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
         ]
       : []),
   ];
-  const result: OverloadResult = { options: o, configs: [], error: null };
+  const result: OverloadResult = { options: o, knee: o.knee ?? 0, kneeSteps: null, configs: [], error: null };
   const systems: System[] = [];
   try {
     for (const config of configs) {
       systems.push(await startSystem(o, config.settings));
       result.configs.push({ ...config, runs: [] });
     }
+    if (o.knee === null) {
+      // On the first configuration (admission control as configured): the rate it sustains.
+      const first = systems[0] as System;
+      const found = await findKnee(first.target, log);
+      result.kneeSteps = found.steps;
+      if (found.knee === null)
+        throw new Error(
+          `no knee: the broker missed the first step (${describeStep(found.steps[0] as KneeStep)})`,
+        );
+      result.knee = found.knee;
+      log(`  knee: ${found.knee}/s`);
+    }
     // Rate by rate, each configuration in turn: the machine's other load changes over a run,
     // and both should meet the same.
     for (const factor of o.factors) {
       for (const [index, system] of systems.entries()) {
         const config = result.configs[index] as OverloadConfigResult;
-        const run = await runRate(system, o, factor);
+        const run = await runRate(system, o, result.knee, factor);
         config.runs.push(run);
         log(
           `  ${config.label}, ${factor}× = ${run.offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed} (latency ${run.shedBy?.latency ?? 0}, lag ${run.shedBy?.lag ?? 0}, in flight ${run.shedBy?.inFlight ?? 0}), 429 ${run.limited}, failed ${run.failed}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms (from 1 s on ${run.p99Steady?.toFixed(1)} ms), slowest refusal ${Math.round(run.maxRefusalMs)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms, pool wait p99 ${run.poolWaitP99?.toFixed(1)} ms, opened ${run.connectionsOpened} (slowest ${Math.round(run.slowestConnectMs)} ms, ${run.slowConnects} ≥ 1 s), broker p99 ok ≤ ${run.brokerOkP99} ms refused ≤ ${run.brokerRefusedP99} ms, queueing p50 ≤ ${run.queueP50} p99 ≤ ${run.queueP99} ms (${run.queueRefused} refused for it), cpu broker ${run.cpu.broker.toFixed(2)} routers ${run.cpu.routers.toFixed(2)} generator ${run.cpu.generator.toFixed(2)}, generator lag p99 ${run.generatorLagP99.toFixed(0)} max ${run.generatorLagMax.toFixed(0)} ms, slowest 1 %: late ${run.slowest.late.toFixed(0)} waited ${run.slowest.waited.toFixed(0)} rest ${run.slowest.rest.toFixed(0)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
@@ -232,7 +249,7 @@ async function startSystem(o: OverloadOptions, settings: Record<string, number>)
       giveUpMs: COMMAND_TIMEOUT_MS + 5_000,
     };
     // Warm-up: the JIT and the connections, not measured.
-    await openLoop(target, Math.round(o.knee / 2), 3).answered;
+    await openLoop(target, Math.round((o.knee ?? KNEE_RAMP.from) / 2), 3).answered;
     return {
       target,
       brokerPid: peer.pid,
@@ -248,8 +265,8 @@ async function startSystem(o: OverloadOptions, settings: Record<string, number>)
 }
 
 /** One burst at `factor` × the knee, then the probes that time the recovery. */
-async function runRate(system: System, o: OverloadOptions, factor: number): Promise<RateRun> {
-  const offered = Math.round(o.knee * factor);
+async function runRate(system: System, o: OverloadOptions, knee: number, factor: number): Promise<RateRun> {
+  const offered = Math.round(knee * factor);
   await system.target.pool.fill();
   const histogramBefore = await scrapeCommandSeconds(system.httpPort);
   system.target.pool.takeStats();

@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { describeStep, KNEE_P99_MS, KNEE_RAMP } from "./knee.js";
 import type { OverloadResult, RateRun } from "./leg.js";
 
 const whole = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -45,7 +46,7 @@ function chart(result: OverloadResult): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12" role="img">`,
     "<title>Commands served per second against commands offered per second</title>",
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<text x="${M.left}" y="22" font-size="14" font-weight="600">Goodput under open-loop overload (knee ${whole(result.options.knee)}/s)</text>`,
+    `<text x="${M.left}" y="22" font-size="14" font-weight="600">Goodput under open-loop overload (knee ${whole(result.knee)}/s)</text>`,
     `<line x1="${M.left}" y1="${y(0)}" x2="${x(xMax)}" y2="${y(0)}" stroke="#333"/>`,
     `<line x1="${M.left}" y1="${y(0)}" x2="${M.left}" y2="${M.top}" stroke="#333"/>`,
     `<line x1="${x(0)}" y1="${y(0)}" x2="${x(Math.min(xMax, yMax))}" y2="${y(Math.min(xMax, yMax))}" stroke="#bbb" stroke-dasharray="4 4"/>`,
@@ -81,6 +82,14 @@ function chart(result: OverloadResult): string {
   return parts.join("\n");
 }
 
+/** How the knee was had: given, or the ramp that measured it. */
+function kneeLine(result: OverloadResult): string {
+  if (result.kneeSteps === null) return `The knee, ${whole(result.knee)}/s, was given (\`--knee\`).`;
+  const steps = result.kneeSteps.map(describeStep).join("; ");
+  const found = result.knee > 0 ? `**${whole(result.knee)}/s**` : "not found";
+  return `The knee was measured first, on the first configuration (from ${KNEE_RAMP.from}/s up by ×${KNEE_RAMP.factor}, ${KNEE_RAMP.seconds} s a step, until a step had a non-200 or p99 > ${KNEE_P99_MS} ms): ${steps}. Knee: ${found}.`;
+}
+
 /** The "Overload" section of docs/BENCHMARKS.md; writes docs/overload.svg and overload.json when `writeSvg`. */
 export function renderOverload(
   result: OverloadResult,
@@ -109,6 +118,7 @@ export function renderOverload(
     "that falls behind shows in it: see its own lateness), then 20 probes/s for 4 s time the recovery (probes a 200",
     "within 2× the first rate's p99). \"p99 ok from 1 s on\" leaves out the 200s sent in a burst's first second (its onset).",
     "A load average well above the core count means other processes took CPU.",
+    kneeLine(result),
     '"No admission control" is the broker before issue 17: `MAX_COMMANDS_IN_FLIGHT`, `COMMAND_LATENCY_TOLERANCE`,',
     "`MAX_EVENT_LOOP_LAG_MS` and `COMMAND_QUEUE_TARGET_MS` off, only the fixed per-device pending bound (16) left.",
     "",

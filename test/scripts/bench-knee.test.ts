@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { describeStep, type KneeStep, kneeOf, kneeRates, stepHeld } from "../../bench/lib/overload/knee.js";
+
+const step = (rate: number, p99: number | null, ok = rate * 5, sent = rate * 5): KneeStep => ({
+  rate,
+  sent,
+  ok,
+  p99,
+});
+
+describe("the overload leg's knee, measured in the run (issue 17: multiples of the measured knee)", () => {
+  it("ramps from 500/s by a quarter a step, in round rates, up to the last", () => {
+    const rates = kneeRates({ from: 500, factor: 1.25, upTo: 4_000 });
+    expect(rates).toEqual([500, 650, 800, 1000, 1200, 1550, 1900, 2400, 3000, 3750]);
+    expect(kneeRates().at(-1)).toBeLessThanOrEqual(16_000);
+  });
+
+  it("is the last rate held before the first miss: a non-200, or p99 over 50 ms", () => {
+    expect(kneeOf([step(500, 3), step(650, 4), step(800, 51), step(1000, 5)])).toBe(650);
+    expect(kneeOf([step(500, 3), step(650, 4, 3_249)])).toBe(500);
+    expect(kneeOf([step(500, 3), step(650, 50)])).toBe(650);
+  });
+
+  it("is null when the first step misses, and a step without a 200 never holds", () => {
+    expect(kneeOf([step(500, 80)])).toBeNull();
+    expect(kneeOf([])).toBeNull();
+    expect(stepHeld(step(500, null, 0))).toBe(false);
+    expect(stepHeld({ rate: 500, sent: 0, ok: 0, p99: 1 })).toBe(false);
+  });
+
+  it("describes a step for the log and the section", () => {
+    expect(describeStep(step(1_250, 3.14))).toBe("1,250/s all 200 · p99 3.1 ms");
+    expect(describeStep(step(500, null, 0))).toBe("500/s 0 of 2500 200 · p99 –");
+  });
+});
