@@ -41,6 +41,16 @@ const p99Of = (values: number[]) =>
     0.99,
   );
 
+/** The failures (neither 200 nor a 429/503 refusal) by status, "0" for no answer: `{"0": 39, "504": 230}`. */
+export function failedByStatus(samples: Sample[]): Record<string, number> {
+  const by: Record<string, number> = {};
+  for (const s of samples) {
+    if (s.status === 200 || s.status === 429 || s.status === 503) continue;
+    by[s.status] = (by[s.status] ?? 0) + 1;
+  }
+  return by;
+}
+
 export function summarize(factor: number, offered: number, seconds: number, samples: Sample[]) {
   const ok = samples.filter((s) => s.status === 200);
   const refusals = samples.filter((s) => s.status === 429 || s.status === 503);
@@ -53,6 +63,7 @@ export function summarize(factor: number, offered: number, seconds: number, samp
     shed: samples.filter((s) => s.status === 503).length,
     limited: samples.filter((s) => s.status === 429).length,
     failed: samples.length - ok.length - refusals.length,
+    failedBy: failedByStatus(samples),
     goodput: ok.length / seconds,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),

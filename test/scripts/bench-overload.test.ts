@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { describeStep, type KneeStep, kneeOf, kneeRates, stepHeld } from "../../bench/lib/overload/knee.js";
+import type { Sample } from "../../bench/lib/overload/open-loop.js";
+import { failedByStatus } from "../../bench/lib/overload/samples.js";
 
 const step = (rate: number, p99: number | null, ok = rate * 5, sent = rate * 5): KneeStep => ({
   rate,
@@ -31,5 +33,21 @@ describe("the overload leg's knee, measured in the run (issue 17: multiples of t
   it("describes a step for the log and the section", () => {
     expect(describeStep(step(1_250, 3.14))).toBe("1,250/s all 200 · p99 3.1 ms");
     expect(describeStep(step(500, null, 0))).toBe("500/s 0 of 2500 200 · p99 –");
+  });
+});
+
+describe("the overload leg's failures, by status", () => {
+  it("counts what was neither a 200 nor a 429/503 refusal, 0 for no answer", () => {
+    const sample = (status: number): Sample => ({
+      dueMs: 0,
+      latencyMs: 1,
+      lateMs: 0,
+      waitedMs: 0,
+      status,
+      retryAfter: null,
+    });
+    const samples = [200, 503, 429, 0, 504, 504, 0, 500, 200].map(sample);
+    expect(failedByStatus(samples)).toEqual({ "0": 2, "504": 2, "500": 1 });
+    expect(failedByStatus([200, 503].map(sample))).toEqual({});
   });
 });
