@@ -59,7 +59,7 @@ Options:
   --factors LIST    the overload leg's multiples of the knee (default 0.5,1,2,4; the first is the
                     recovery yardstick). Environment: BENCH_OVERLOAD_DEVICES (routers, default 20),
                     BENCH_OVERLOAD_SETTINGS (JSON startBroker options for the first configuration),
-                    BENCH_OVERLOAD_SAMPLES (path prefix: every request of each rate as JSON)
+                    BENCH_OVERLOAD_SAMPLES (path prefix: every request of each configuration c0, c1 and rate as JSON)
   --no-edge         skip the edge leg: command round trips through the local edge (workerd,
                     as \`npm start\` runs it) beside the same system's broker API
   --edge-rates LIST the edge knee's rates, commands/s (default ${EDGE_KNEE_RATES.join(",")})

@@ -195,7 +195,7 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
     for (const factor of o.factors) {
       for (const [index, system] of systems.entries()) {
         const config = result.configs[index] as OverloadConfigResult;
-        const run = await runRate(system, o, result.knee, factor);
+        const run = await runRate(system, o, result.knee, factor, index);
         config.runs.push(run);
         log(
           `  ${config.label}, ${factor}× = ${run.offered}/s: ok ${run.ok}/${run.sent} (${Math.round(run.goodput)}/s), shed ${run.shed} (latency ${run.shedBy?.latency ?? 0}, lag ${run.shedBy?.lag ?? 0}, in flight ${run.shedBy?.inFlight ?? 0}), 429 ${run.limited}, failed ${run.failed}${run.failed > 0 ? ` (by status ${JSON.stringify(run.failedBy)})` : ""}; p50 ${run.p50?.toFixed(1)} ms, p99 ${run.p99?.toFixed(1)} ms (from 1 s on ${run.p99Steady?.toFixed(1)} ms), slowest refusal ${Math.round(run.maxRefusalMs)} ms, sent late p99 ${run.sendLateP99?.toFixed(1)} ms, pool wait p99 ${run.poolWaitP99?.toFixed(1)} ms, opened ${run.connectionsOpened} (slowest ${Math.round(run.slowestConnectMs)} ms, ${run.slowConnects} ≥ 1 s), broker p99 ok ≤ ${run.brokerOkP99} ms refused ≤ ${run.brokerRefusedP99} ms, queueing p50 ≤ ${run.queueP50} p99 ≤ ${run.queueP99} ms (${run.queueRefused} refused for it), cpu broker ${run.cpu.broker.toFixed(2)} routers ${run.cpu.routers.toFixed(2)} generator ${run.cpu.generator.toFixed(2)}, generator lag p99 ${run.generatorLagP99.toFixed(0)} max ${run.generatorLagMax.toFixed(0)} ms, slowest 1 %: late ${run.slowest.late.toFixed(0)} waited ${run.slowest.waited.toFixed(0)} rest ${run.slowest.rest.toFixed(0)} ms; recovered ${run.recoveryMs === null ? "not within the probes" : `${Math.round(run.recoveryMs)} ms after`}`,
@@ -267,7 +267,13 @@ async function startSystem(o: OverloadOptions, settings: Record<string, number>)
 }
 
 /** One burst at `factor` × the knee, then the probes that time the recovery. */
-async function runRate(system: System, o: OverloadOptions, knee: number, factor: number): Promise<RateRun> {
+async function runRate(
+  system: System,
+  o: OverloadOptions,
+  knee: number,
+  factor: number,
+  config: number,
+): Promise<RateRun> {
   const offered = Math.round(knee * factor);
   await system.target.pool.fill();
   const histogramBefore = await scrapeCommandSeconds(system.httpPort);
@@ -301,7 +307,7 @@ async function runRate(system: System, o: OverloadOptions, knee: number, factor:
     .slice(0, Math.max(1, samples.length / 100));
   const mean = (pick: (s: Sample) => number) => slowest.reduce((sum, s) => sum + pick(s), 0) / slowest.length;
   const summary = summarize(factor, offered, o.seconds, samples);
-  dumpSamples(factor, samples);
+  dumpSamples(factor, samples, config);
   system.baselineP99 ??= summary.p99;
   const limitMs = Math.max(2 * (system.baselineP99 ?? 10), 10);
   return {

@@ -29,7 +29,20 @@ interface Connection {
   socket: Socket;
   buffer: Buffer;
   current: (Waiting & { timer: NodeJS.Timeout; waitedMs: number }) | null;
+  /** performance.now() when it was opened, until its first request (then null). */
+  unusedSince: number | null;
 }
+
+/**
+ * A connection that has carried no request is given up by this pool after this long. Node's
+ * server answers `408` and closes a connection whose first request has not arrived within its
+ * `headersTimeout` (60 s, slowloris protection), in one sweep every 30 s: the pool's unused
+ * connections (fill() opens 2,048; a rate uses a few dozen) were closed under the generator as
+ * it picked them, and every request it wrote in that ~30 ms failed (`408` or no answer: 36 and
+ * 200 in two runs, docs/BENCHMARKS.md, "Overload on a slow afternoon"). A client should be the
+ * less patient side.
+ */
+const UNUSED_MAX_MS = 45_000;
 
 const HEADER_END = Buffer.from("\r\n\r\n");
 
@@ -112,8 +125,9 @@ export class RawHttpPool {
 
   #pump(): void {
     while (this.#queue.length > 0) {
-      const connection = this.#idle.pop() ?? (this.#open < this.#maxSockets ? this.#connect() : null);
+      const connection = this.#takeIdle() ?? (this.#open < this.#maxSockets ? this.#connect() : null);
       if (!connection) return;
+      connection.unusedSince = null;
       const waiting = this.#queue.shift() as Waiting;
       const timer = setTimeout(() => connection.socket.destroy(new Error("gave up")), waiting.timeoutMs);
       connection.current = { ...waiting, timer, waitedMs: performance.now() - waiting.queuedAt };
@@ -121,10 +135,26 @@ export class RawHttpPool {
     }
   }
 
+  /** The most recently idle connection, closing any unused one the server may be timing out. */
+  #takeIdle(): Connection | null {
+    for (;;) {
+      const connection = this.#idle.pop();
+      if (!connection) return null;
+      if (connection.unusedSince === null || performance.now() - connection.unusedSince < UNUSED_MAX_MS)
+        return connection;
+      connection.socket.destroy();
+    }
+  }
+
   #connect(): Connection {
     const socket = connect(this.#port, this.#host);
     socket.setNoDelay(true);
-    const connection: Connection = { socket, buffer: Buffer.alloc(0), current: null };
+    const connection: Connection = {
+      socket,
+      buffer: Buffer.alloc(0),
+      current: null,
+      unusedSince: performance.now(),
+    };
     this.#open++;
     this.#stats.opened++;
     const connecting = performance.now();

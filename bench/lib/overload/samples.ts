@@ -10,7 +10,7 @@ import type { Sample } from "./open-loop.js";
  * `[dueMs, latencyMs, status, lateMs, waitedMs]` per request, to see *when* the slow ones
  * were sent (the onset of a burst, or a sawtooth of the limit: docs/BENCHMARKS.md).
  */
-export function dumpSamples(factor: number, samples: Sample[]): void {
+export function dumpSamples(factor: number, samples: Sample[], config = 0): void {
   const prefix = process.env.BENCH_OVERLOAD_SAMPLES;
   if (!prefix) return;
   const tenth = (ms: number) => Math.round(ms * 10) / 10;
@@ -21,7 +21,8 @@ export function dumpSamples(factor: number, samples: Sample[]): void {
     tenth(s.lateMs),
     tenth(s.waitedMs),
   ]);
-  writeFileSync(`${prefix}-${factor}.json`, JSON.stringify(rows));
+  // One file per configuration and rate (the second configuration's used to overwrite the first's).
+  writeFileSync(`${prefix}-c${config}-${factor}.json`, JSON.stringify(rows));
 }
 
 /**
