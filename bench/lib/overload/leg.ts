@@ -7,7 +7,7 @@ import { startNodePeer } from "../peers/peers.js";
 import { countBetween, cpuSeconds, p99Between, scrapeCommandSeconds } from "./instruments.js";
 import { describeStep, findKnee, KNEE_RAMP, type KneeStep } from "./knee.js";
 import { type OpenLoopTarget, openLoop, type Sample } from "./open-loop.js";
-import { postRequest, RawHttpPool } from "./raw-http.js";
+import { getRequest, postRequest, RawHttpPool } from "./raw-http.js";
 import { dumpSamples, recovery, summarize } from "./samples.js";
 
 export interface OverloadOptions {
@@ -232,7 +232,9 @@ async function startSystem(o: OverloadOptions, settings: Record<string, number>)
   const peer = await startNodePeer("tether", undefined, { ...keepAll, ...settings });
   const port = peer.httpPort ?? 0;
   // Bound: MAX_SOCKETS connections, reused by every run against this broker.
-  const pool = new RawHttpPool("127.0.0.1", port, MAX_SOCKETS);
+  // Each new connection carries a first request before a burst can pick it (raw-http.ts, UNUSED_MAX_MS).
+  const warm = getRequest("127.0.0.1", port, "/healthz", BENCH_API_TOKEN);
+  const pool = new RawHttpPool("127.0.0.1", port, MAX_SOCKETS, warm);
   let routers: ChildProcess | null = null;
   const close = async () => {
     pool.close();

@@ -34,13 +34,14 @@ interface Connection {
 }
 
 /**
- * A connection that has carried no request is given up by this pool after this long. Node's
- * server answers `408` and closes a connection whose first request has not arrived within its
+ * A connection that has carried no request is never written on after this long. Node's server
+ * answers `408` and closes a connection whose first request has not arrived within its
  * `headersTimeout` (60 s, slowloris protection), in one sweep every 30 s: the pool's unused
- * connections (fill() opens 2,048; a rate uses a few dozen) were closed under the generator as
- * it picked them, and every request it wrote in that ~30 ms failed (`408` or no answer: 36 and
- * 200 in two runs, docs/BENCHMARKS.md, "Overload on a slow afternoon"). A client should be the
- * less patient side.
+ * connections (fill() opened 2,048; a rate uses a few dozen) were closed under the generator as
+ * it picked them, and every request it wrote in that ~30 ms failed (`408` or no answer: 269, 200
+ * and 36 in three runs, docs/BENCHMARKS.md, "Overload on a slow afternoon"). So fill() sends each
+ * new connection a first request (the `warm` request, `GET /healthz`) before it counts as idle,
+ * and this only guards a connection that got none.
  */
 const UNUSED_MAX_MS = 45_000;
 
@@ -72,10 +73,14 @@ export class RawHttpPool {
   #closed = false;
   #stats: PoolStats = { opened: 0, slowestConnectMs: 0, slowConnects: 0 };
 
-  constructor(host: string, port: number, maxSockets: number) {
+  /** Sent on each connection fill() opens, before it counts as idle (UNUSED_MAX_MS). */
+  readonly #warm: Buffer | null;
+
+  constructor(host: string, port: number, maxSockets: number, warm: Buffer | null = null) {
     this.#host = host;
     this.#port = port;
     this.#maxSockets = maxSockets;
+    this.#warm = warm;
   }
 
   /** The pool's own statistics since the last call, then starts them over. */
@@ -106,8 +111,24 @@ export class RawHttpPool {
       opening.push(
         new Promise((resolve) => {
           connection.socket.once("connect", () => {
-            this.#idle.push(connection);
-            resolve();
+            const warm = this.#warm;
+            if (!warm) {
+              this.#idle.push(connection);
+              return resolve();
+            }
+            // Its answer makes it idle (#finish); no answer within 10 s closes it.
+            const timer = setTimeout(() => connection.socket.destroy(new Error("no answer")), 10_000);
+            const done = () => resolve();
+            connection.unusedSince = null;
+            connection.current = {
+              request: warm,
+              timeoutMs: 10_000,
+              queuedAt: 0,
+              resolve: done,
+              timer,
+              waitedMs: 0,
+            };
+            connection.socket.write(warm);
           });
           connection.socket.once("close", () => resolve());
         }),
@@ -201,6 +222,13 @@ export class RawHttpPool {
       this.#pump();
     } else if (reuse) connection.socket.destroy();
   }
+}
+
+/** The bytes of one GET (the pool's warm request). */
+export function getRequest(host: string, port: number, path: string, token: string): Buffer {
+  return Buffer.from(
+    `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+  );
 }
 
 /** The bytes of one POST with a JSON body. */
