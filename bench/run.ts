@@ -52,8 +52,9 @@ Options:
   --per-source N    the storm's routers per source address, 127.1.x.y (default ${STORM_PER_SOURCE})
   --down-ms N       the storm restarts the broker N ms after the kill (default 0; systemd's RestartSec)
   --knee N|auto     the overload leg's sustainable rate, commands/s; auto (the default) measures
-                    it first: from ${KNEE_RAMP.from}/s up by ×${KNEE_RAMP.factor}, ${KNEE_RAMP.seconds} s a step, the last rate with every
-                    command a 200 and p99 ≤ ${KNEE_P99_MS} ms. The leg offers 0.5×, 1×, 2× and 4× of it
+                    it first: from ${KNEE_RAMP.from}/s up by ×${KNEE_RAMP.factor}, ${KNEE_RAMP.seconds} s a step, the highest rate
+                    with every command a 200 and p99 ≤ ${KNEE_P99_MS} ms before two steps in a row miss.
+                    The leg offers 0.5×, 1×, 2× and 4× of it
   --overload-seconds N  how long each overload rate is held (default 10)
   --no-compare      overload leg without the run with admission control off
   --factors LIST    the overload leg's multiples of the knee (default 0.5,1,2,4; the first is the

@@ -17,13 +17,16 @@ describe("the overload leg's knee, measured in the run (issue 17: multiples of t
     expect(kneeRates().at(-1)).toBeLessThanOrEqual(16_000);
   });
 
-  it("is the last rate held before the first miss: a non-200, or p99 over 50 ms", () => {
-    expect(kneeOf([step(500, 3), step(650, 4), step(800, 51), step(1000, 5)])).toBe(650);
-    expect(kneeOf([step(500, 3), step(650, 4, 3_249)])).toBe(500);
+  it("is the highest rate held before two misses in a row: a non-200, or p99 over 50 ms", () => {
+    expect(kneeOf([step(500, 3), step(650, 4), step(800, 51), step(1000, 52), step(1200, 5)])).toBe(650);
+    // One miss alone is noise: the ramp goes on, and a higher rate that held is the knee.
+    expect(kneeOf([step(500, 3), step(650, 78), step(800, 5), step(1000, 60), step(1200, 70)])).toBe(800);
+    expect(kneeOf([step(500, 3), step(650, 4, 3_249), step(800, 4, 3_999)])).toBe(500);
     expect(kneeOf([step(500, 3), step(650, 50)])).toBe(650);
   });
 
-  it("is null when the first step misses, and a step without a 200 never holds", () => {
+  it("is null when no step held, and a step without a 200 never holds", () => {
+    expect(kneeOf([step(500, 80), step(650, 90)])).toBeNull();
     expect(kneeOf([step(500, 80)])).toBeNull();
     expect(kneeOf([])).toBeNull();
     expect(stepHeld(step(500, null, 0))).toBe(false);

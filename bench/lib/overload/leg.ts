@@ -184,9 +184,7 @@ export async function overloadLeg(o: OverloadOptions, log: (line: string) => voi
       const found = await findKnee(first.target, log);
       result.kneeSteps = found.steps;
       if (found.knee === null)
-        throw new Error(
-          `no knee: the broker missed the first step (${describeStep(found.steps[0] as KneeStep)})`,
-        );
+        throw new Error(`no knee: no step held (${found.steps.map(describeStep).join("; ")})`);
       result.knee = found.knee;
       log(`  knee: ${found.knee}/s`);
     }
