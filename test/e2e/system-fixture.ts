@@ -25,6 +25,9 @@ export interface OwnedSystem extends SystemHandle {
   kill(): void;
 }
 
+/** A start that lost one of its free ports to another process is tried again this often in all. */
+const PORT_ATTEMPTS = 3;
+
 /** Child output is quiet unless E2E_VERBOSE=1 (tails are still kept for start-up errors). */
 const output = process.env.E2E_VERBOSE === "1" ? (line: string) => console.log(line) : null;
 
@@ -38,33 +41,46 @@ export async function startOwnedSystem(options: Partial<SystemOptions> = {}): Pr
   const host = "127.0.0.1";
   const secret = (name: string) => `e2e-${name}-${randomUUID()}`;
   const configDir = await configWithStrayDevVars();
-  const system = await startSystem({
-    wranglerConfig: join(configDir, "wrangler.toml"),
-    host,
-    mqttPort: await freePort(host),
-    httpPort: await freePort(host),
-    edgePort: await freePort(host),
-    env: {
-      DEVICE_SECRET: secret("device"),
-      BROKER_API_TOKEN: secret("broker"),
-      EDGE_EVENTS_SECRET: secret("events"),
-      RAILS_API_TOKEN: secret("rails"),
-      CLIENT_JWT_SECRET: secret("jwt"),
-    },
-    output,
-    readyTimeoutMs: 60_000,
-    ...options,
-    // The broker sheds commands while its event loop lags (issue 17); under npm test the lag
-    // is other test files' CPU on the same cores, not this broker's load: a functional test
-    // answered 503 overloaded in a clean-clone run. test/broker/overload.test.ts tests the
-    // shedding; MAX_COMMANDS_IN_FLIGHT stays in force here.
-    // The adaptive in-flight limit likewise (COMMAND_LATENCY_TOLERANCE): another file's CPU slows
-    // this broker's answers, which it would read as congestion; overload.test.ts tests it.
-    brokerEnv: { MAX_EVENT_LOOP_LAG_MS: "0", COMMAND_LATENCY_TOLERANCE: "0", ...options.brokerEnv },
-  }).catch(async (error: unknown) => {
-    await rm(configDir, { recursive: true, force: true });
-    throw error;
-  });
+  const start = async () =>
+    startSystem({
+      wranglerConfig: join(configDir, "wrangler.toml"),
+      host,
+      mqttPort: await freePort(host),
+      httpPort: await freePort(host),
+      edgePort: await freePort(host),
+      env: {
+        DEVICE_SECRET: secret("device"),
+        BROKER_API_TOKEN: secret("broker"),
+        EDGE_EVENTS_SECRET: secret("events"),
+        RAILS_API_TOKEN: secret("rails"),
+        CLIENT_JWT_SECRET: secret("jwt"),
+      },
+      output,
+      readyTimeoutMs: 60_000,
+      ...options,
+      // The broker sheds commands while its event loop lags (issue 17); under npm test the lag
+      // is other test files' CPU on the same cores, not this broker's load: a functional test
+      // answered 503 overloaded in a clean-clone run. test/broker/overload.test.ts tests the
+      // shedding; MAX_COMMANDS_IN_FLIGHT stays in force here.
+      // The adaptive in-flight limit likewise (COMMAND_LATENCY_TOLERANCE): another file's CPU slows
+      // this broker's answers, which it would read as congestion; overload.test.ts tests it.
+      brokerEnv: { MAX_EVENT_LOOP_LAG_MS: "0", COMMAND_LATENCY_TOLERANCE: "0", ...options.brokerEnv },
+    });
+  let system: RunningSystem;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      system = await start();
+      break;
+    } catch (error) {
+      // A free port is found by binding port 0, and bound by the broker seconds later (the edge
+      // starts first): another test's process can take it in between ("port 23341 on 127.0.0.1 is
+      // already in use", nothing-lost, in an `unshare -n` run). startSystem has stopped what it
+      // started; the next attempt takes fresh ports.
+      if (attempt < PORT_ATTEMPTS && /already in use|EADDRINUSE/i.test(String(error))) continue;
+      await rm(configDir, { recursive: true, force: true });
+      throw error;
+    }
+  }
   return {
     urls: system.urls,
     secrets: system.secrets,
