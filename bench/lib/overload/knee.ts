@@ -20,7 +20,7 @@ export interface KneeStep {
   p99: number | null;
 }
 
-/** The rates of the ramp, rounded to 50/s: 500, 650, 800, 1,000, 1,250, … up to `upTo`. */
+/** The rates of the ramp, rounded to 50/s: 500, 650, 800, 1,000, 1,200, 1,550, … up to `upTo`. */
 export function kneeRates(ramp: { from: number; factor: number; upTo: number } = KNEE_RAMP): number[] {
   const rates: number[] = [];
   for (let rate = ramp.from; rate <= ramp.upTo; rate *= ramp.factor) {
@@ -52,7 +52,7 @@ export function kneeOf(steps: KneeStep[], p99LimitMs = KNEE_P99_MS): number | nu
   return knee;
 }
 
-/** One line per step for the log and the section: "500/s ok · p99 3.1 ms". */
+/** One line per step for the log and the section: "1,250/s all 200 · p99 3.1 ms". */
 export function describeStep(step: KneeStep): string {
   const p99 = step.p99 === null ? "–" : `${step.p99.toFixed(1)} ms`;
   const ok = step.ok === step.sent ? "all 200" : `${step.ok} of ${step.sent} 200`;
