@@ -16,6 +16,21 @@ if n <= max then return 0 end
 redis.call('LTRIM', KEYS[1], n - max, -1)
 return n - max`;
 
+/** How long a client's subscription call waits for the one before it (AedesRedisPersistence#inTurn). */
+const TURN_WAIT_MS = 5_000;
+
+/** Resolves when `promise` (which never rejects) settles, or after `ms`; its timer goes either way. */
+function settledWithin(promise: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 interface SessionBounds {
   /** Most messages queued for one offline session; the oldest are dropped beyond it. */
   maxQueuedPerSession: number;
@@ -34,6 +49,10 @@ interface SessionBounds {
 class AedesRedisPersistence extends AsyncRedisPersistence {
   readonly #conn: Redis;
   readonly #bounds: SessionBounds;
+  /** Per client, the last of its subscription calls queued (removed once it settles). Bound: clients with a call in flight. */
+  readonly #turns = new Map<string, Promise<void>>();
+  /** The store of one SUBSCRIBE packet in flight, by client and filters. Bound: as #turns. */
+  readonly #adding = new Map<string, Promise<void>>();
 
   constructor(
     conn: Redis,
@@ -53,12 +72,35 @@ class AedesRedisPersistence extends AsyncRedisPersistence {
     return Readable.from(super.createRetainedStream(pattern));
   }
 
+  /**
+   * Aedes 1.2 stores a SUBSCRIBE once per granted filter, each time with all of the packet's
+   * filters, in parallel; aedes-persistence-redis then waits for its own `$SYS/sub/add`
+   * broadcast to come back, with one waiter per client and first topic, so the second call's
+   * waiter replaced the first's and the first never resolved: a SUBSCRIBE of both of a device's
+   * topics (the device SDK's) never got its SUBACK on Redis (test/broker/redis-subscribe.test.ts).
+   * So the calls of one packet are done once, and a client's calls run one after another.
+   */
   override async addSubscriptions(
     client: { id: string },
     subs: Array<{ topic: string; qos: number }>,
   ): Promise<void> {
     const allowed = allowedSubscriptions(client.id, subs);
-    if (allowed.length > 0) await super.addSubscriptions(client, allowed);
+    if (allowed.length === 0) return;
+    const key = `${client.id}\n${allowed.map((sub) => `${sub.topic} ${sub.qos}`).join("\n")}`;
+    const running = this.#adding.get(key);
+    if (running) return running;
+    const call = this.#inTurn(client.id, () => super.addSubscriptions(client, allowed));
+    this.#adding.set(key, call);
+    try {
+      await call;
+    } finally {
+      if (this.#adding.get(key) === call) this.#adding.delete(key);
+    }
+  }
+
+  /** In turn with the client's other calls (its broadcast waiter is keyed by client and topic too). */
+  override async removeSubscriptions(client: { id: string }, topics: string[]): Promise<void> {
+    await this.#inTurn(client.id, () => super.removeSubscriptions(client, topics));
   }
 
   override async subscriptionsByClient(client: {
@@ -66,8 +108,25 @@ class AedesRedisPersistence extends AsyncRedisPersistence {
   }): Promise<Array<{ topic: string; qos: number }>> {
     const subs = await super.subscriptionsByClient(client);
     const foreign = foreignTopics(client.id, subs);
-    if (foreign.length > 0) await super.removeSubscriptions(client, foreign);
+    if (foreign.length > 0) await this.removeSubscriptions(client, foreign);
     return allowedSubscriptions(client.id, subs);
+  }
+
+  /**
+   * Runs `work` after the client's calls queued before it, whatever their outcome — or after
+   * TURN_WAIT_MS of waiting for them, so that one call whose broadcast never came back (a Redis
+   * subscriber dropped) does not hold the client's next SUBSCRIBE for good.
+   */
+  #inTurn(clientId: string, work: () => Promise<unknown>): Promise<void> {
+    const previous = this.#turns.get(clientId);
+    const before = previous ? settledWithin(previous, TURN_WAIT_MS) : Promise.resolve();
+    const run = before.then(work).then(() => undefined);
+    const settled = run.catch(() => undefined);
+    this.#turns.set(clientId, settled);
+    void settled.then(() => {
+      if (this.#turns.get(clientId) === settled) this.#turns.delete(clientId);
+    });
+    return run;
   }
 
   override async outgoingEnqueue(sub: { clientId: string }, packet: { topic: string }): Promise<void> {
