@@ -4,7 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock, systemClock, TrackedClock } from "../../broker/src/clock.js";
 import type { BrokerOptions } from "../../broker/src/index.js";
 import { createRedisParts } from "../../broker/src/sessions/redis.js";
-import { devicePassword, type PresenceEvent } from "../../protocol/src/index.js";
+import { devicePassword, type PresenceEvent, topics } from "../../protocol/src/index.js";
+import { RawMqtt } from "../security/raw-client.js";
 import {
   answerCommands,
   api,
@@ -187,6 +188,32 @@ describe("closing the bus between nodes (mqemitter-redis)", () => {
       expect(rejections).toEqual([]);
     } finally {
       process.off("unhandledRejection", onRejection);
+    }
+  });
+});
+
+/**
+ * Aedes 1.2 stores a SUBSCRIBE once per granted filter, in parallel; aedes-persistence-redis
+ * waits for its own broadcast with one waiter per client and first topic, so the second store's
+ * waiter replaced the first's and the SUBACK never came — for every SUBSCRIBE the device SDK
+ * sends (commands and desired, one packet). broker/src/sessions/redis.ts stores a packet once.
+ */
+describe("a SUBSCRIBE of a device's two topics, on Redis", () => {
+  it("is acknowledged with both granted and both stored, for a new and a resumed session", async () => {
+    const broker = await node();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const id = deviceId("both");
+      for (const session of ["new", "resumed"]) {
+        const { client, connack } = await RawMqtt.device(broker, id, { clean: false });
+        expect(connack).toMatchObject({ returnCode: 0 });
+        // RawMqtt gives up after 3 s: before the fix, no SUBACK ever came.
+        const granted = await client.subscribe([topics.commands(id), topics.desired(id)]);
+        expect(granted, `${session} session`).toEqual([1, 1]);
+        client.send({ cmd: "disconnect" });
+        await client.closed;
+      }
+      const stored = await redis.hkeys(`${prefix}aedes:client:${id}`);
+      expect(stored.sort()).toEqual([topics.commands(id), topics.desired(id)].sort());
     }
   });
 });

@@ -77,7 +77,7 @@ class AedesRedisPersistence extends AsyncRedisPersistence {
    * filters, in parallel; aedes-persistence-redis then waits for its own `$SYS/sub/add`
    * broadcast to come back, with one waiter per client and first topic, so the second call's
    * waiter replaced the first's and the first never resolved: a SUBSCRIBE of both of a device's
-   * topics (the device SDK's) never got its SUBACK on Redis (test/broker/redis-subscribe.test.ts).
+   * topics (the device SDK's) never got its SUBACK on Redis (test/broker/redis.test.ts).
    * So the calls of one packet are done once, and a client's calls run one after another.
    */
   override async addSubscriptions(
@@ -91,10 +91,17 @@ class AedesRedisPersistence extends AsyncRedisPersistence {
     if (running) return running;
     const call = this.#inTurn(client.id, () => super.addSubscriptions(client, allowed));
     this.#adding.set(key, call);
+    const forget = () => {
+      if (this.#adding.get(key) === call) this.#adding.delete(key);
+    };
+    // A store whose broadcast never came back is joined by no SUBSCRIBE after a turn's wait.
+    const timer = setTimeout(forget, TURN_WAIT_MS);
+    timer.unref();
     try {
       await call;
     } finally {
-      if (this.#adding.get(key) === call) this.#adding.delete(key);
+      clearTimeout(timer);
+      forget();
     }
   }
 
