@@ -230,7 +230,7 @@ async function startSystem(o: OverloadOptions, settings: Record<string, number>)
   const peer = await startNodePeer("tether", undefined, { ...keepAll, ...settings });
   const port = peer.httpPort ?? 0;
   // Bound: MAX_SOCKETS connections, reused by every run against this broker.
-  // Each new connection carries a first request before a burst can pick it (raw-http.ts, UNUSED_MAX_MS).
+  // Each new connection carries a first request before a burst can pick it (raw-http.ts, #warm).
   const warm = getRequest("127.0.0.1", port, "/healthz", BENCH_API_TOKEN);
   const pool = new RawHttpPool("127.0.0.1", port, MAX_SOCKETS, warm);
   let routers: ChildProcess | null = null;

@@ -29,21 +29,7 @@ interface Connection {
   socket: Socket;
   buffer: Buffer;
   current: (Waiting & { timer: NodeJS.Timeout; waitedMs: number }) | null;
-  /** performance.now() when it was opened, until its first request (then null). */
-  unusedSince: number | null;
 }
-
-/**
- * A connection that has carried no request is never written on after this long. Node's server
- * answers `408` and closes a connection whose first request has not arrived within its
- * `headersTimeout` (60 s, slowloris protection), in one sweep every 30 s: the pool's unused
- * connections (fill() opened 2,048; a rate uses a few dozen) were closed under the generator as
- * it picked them, and every request it wrote in that ~30 ms failed (`408` or no answer: 269, 200
- * and 36 in three runs, docs/BENCHMARKS.md, "Overload on a slow afternoon"). So fill() sends each
- * new connection a first request (the `warm` request, `GET /healthz`) before it counts as idle,
- * and this only guards a connection that got none.
- */
-const UNUSED_MAX_MS = 45_000;
 
 const HEADER_END = Buffer.from("\r\n\r\n");
 
@@ -73,7 +59,15 @@ export class RawHttpPool {
   #closed = false;
   #stats: PoolStats = { opened: 0, slowestConnectMs: 0, slowConnects: 0 };
 
-  /** Sent on each connection fill() opens, before it counts as idle (UNUSED_MAX_MS). */
+  /**
+   * Sent on each connection fill() opens, before it counts as idle. Node's server answers `408`
+   * and closes a connection whose first request has not arrived within its `headersTimeout`
+   * (60 s, slowloris protection), in one sweep every 30 s: the pool's unused connections
+   * (fill() opens 2,048; a rate uses a few dozen) were closed under the generator as it picked
+   * them, and every request it wrote in that ~30 ms failed (`408` or no answer: 269, 200 and 36
+   * in three runs, docs/BENCHMARKS.md, "Overload on a slow afternoon"). Connections #pump opens
+   * carry a request at once.
+   */
   readonly #warm: Buffer | null;
 
   constructor(host: string, port: number, maxSockets: number, warm: Buffer | null = null) {
@@ -119,7 +113,6 @@ export class RawHttpPool {
             // Its answer makes it idle (#finish); no answer within 10 s closes it.
             const timer = setTimeout(() => connection.socket.destroy(new Error("no answer")), 10_000);
             const done = () => resolve();
-            connection.unusedSince = null;
             connection.current = {
               request: warm,
               timeoutMs: 10_000,
@@ -146,9 +139,8 @@ export class RawHttpPool {
 
   #pump(): void {
     while (this.#queue.length > 0) {
-      const connection = this.#takeIdle() ?? (this.#open < this.#maxSockets ? this.#connect() : null);
+      const connection = this.#idle.pop() ?? (this.#open < this.#maxSockets ? this.#connect() : null);
       if (!connection) return;
-      connection.unusedSince = null;
       const waiting = this.#queue.shift() as Waiting;
       const timer = setTimeout(() => connection.socket.destroy(new Error("gave up")), waiting.timeoutMs);
       connection.current = { ...waiting, timer, waitedMs: performance.now() - waiting.queuedAt };
@@ -156,26 +148,10 @@ export class RawHttpPool {
     }
   }
 
-  /** The most recently idle connection, closing any unused one the server may be timing out. */
-  #takeIdle(): Connection | null {
-    for (;;) {
-      const connection = this.#idle.pop();
-      if (!connection) return null;
-      if (connection.unusedSince === null || performance.now() - connection.unusedSince < UNUSED_MAX_MS)
-        return connection;
-      connection.socket.destroy();
-    }
-  }
-
   #connect(): Connection {
     const socket = connect(this.#port, this.#host);
     socket.setNoDelay(true);
-    const connection: Connection = {
-      socket,
-      buffer: Buffer.alloc(0),
-      current: null,
-      unusedSince: performance.now(),
-    };
+    const connection: Connection = { socket, buffer: Buffer.alloc(0), current: null };
     this.#open++;
     this.#stats.opened++;
     const connecting = performance.now();
